@@ -1,0 +1,116 @@
+//! Command-line interface (clap derive). Every option is also settable from the environment and,
+//! for `run`/`dev`, from `linebotd.toml`; [`crate::config::Config`] merges and validates them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run LINE Messaging API bots written in Rhai scripts.
+#[derive(Debug, Parser)]
+#[command(name = "linebotd", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bot: receive LINE webhooks and hand each event to the scripts.
+    Run(Settings),
+    /// Send one push message from the shell, e.g. `linebotd push --to U123 --text hello`.
+    Push(PushArgs),
+}
+
+/// Options shared by the commands that talk to LINE or run scripts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Settings {
+    /// Optional TOML config file; flags and environment variables override its values.
+    #[arg(long, env = "LINEBOTD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:8080, or 0.0.0.0:$PORT when PORT is set].
+    #[arg(long, env = "LINEBOTD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Folder of `*.rhai` scripts [default: scripts].
+    #[arg(long, env = "LINEBOTD_SCRIPTS", value_name = "DIR")]
+    pub scripts: Option<PathBuf>,
+
+    /// The channel secret from the LINE Developers console (verifies webhook signatures).
+    #[arg(
+        long,
+        env = "CHANNEL_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub channel_secret: Option<String>,
+
+    /// The channel access token from the LINE Developers console (authorises API calls).
+    #[arg(
+        long,
+        env = "CHANNEL_ACCESS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub channel_access_token: Option<String>,
+
+    /// Base URL of the LINE Messaging API [default: https://api.line.me].
+    #[arg(long, env = "LINE_API_BASE", value_name = "URL")]
+    pub line_api_base: Option<String>,
+
+    /// Base URL of the LINE data API (message content) [default: https://api-data.line.me].
+    #[arg(long, env = "LINE_DATA_API_BASE", value_name = "URL")]
+    pub line_data_api_base: Option<String>,
+
+    /// Path LINE posts webhooks to [default: /callback].
+    #[arg(long, env = "LINEBOTD_WEBHOOK_PATH", value_name = "PATH")]
+    pub webhook_path: Option<String>,
+
+    /// Largest webhook body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "LINEBOTD_MAX_BODY", value_name = "BYTES")]
+    pub max_body: Option<usize>,
+
+    /// Database file for the inbox, outbox and script state, or `:memory:`
+    /// [default: linebotd.db beside the config file, else in the current folder].
+    #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE")]
+    pub store: Option<String>,
+
+    /// Default IANA time zone for schedules, e.g. Asia/Tokyo [default: UTC].
+    #[arg(long, env = "LINEBOTD_TIMEZONE", value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// Log format: `text` for a terminal, `json` for log collectors [default: text].
+    #[arg(long, env = "LINEBOTD_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Bearer token required by /metrics and /readyz details when set.
+    #[arg(
+        long,
+        env = "LINEBOTD_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
+    /// Do not watch the scripts folder for changes.
+    #[arg(long, env = "LINEBOTD_NO_WATCH")]
+    pub no_watch: bool,
+
+    /// Refuse to start when any script fails to compile.
+    #[arg(long, env = "LINEBOTD_STRICT")]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// User, group or room id to push to.
+    #[arg(long, value_name = "ID")]
+    pub to: String,
+
+    /// Text of the message.
+    #[arg(long, value_name = "TEXT")]
+    pub text: String,
+
+    #[command(flatten)]
+    pub settings: Settings,
+}

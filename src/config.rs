@@ -1,0 +1,470 @@
+//! One validated [`Config`] built from `linebotd.toml`, the environment and flags (in rising
+//! precedence). Every error names the setting and how to fix it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::Settings;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_API_BASE: &str = "https://api.line.me";
+pub const DEFAULT_DATA_API_BASE: &str = "https://api-data.line.me";
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// A start-up error: printed as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set: export it or put {key} in linebotd.toml")]
+    Missing {
+        var: &'static str,
+        key: &'static str,
+    },
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("{setting} is invalid: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+/// Limits applied to every script call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Rhai operations per call.
+    pub max_operations: u64,
+    /// Wall-clock milliseconds per call.
+    pub max_call_ms: u64,
+    /// Nested function calls.
+    pub max_call_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Handlers running at once (events of one conversation always run one at a time).
+    pub workers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_operations: 10_000_000,
+            max_call_ms: 10_000,
+            max_call_depth: 64,
+            max_string_size: 1024 * 1024,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
+            workers: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the daemon needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub scripts_dir: PathBuf,
+    pub channel_secret: String,
+    pub channel_access_token: String,
+    pub line_api_base: String,
+    pub line_data_api_base: String,
+    pub webhook_path: String,
+    pub max_body: usize,
+    pub store: String,
+    pub timezone: String,
+    pub log_format: LogFormat,
+    pub admin_token: Option<String>,
+    pub watch: bool,
+    pub strict: bool,
+    pub reply_fallback_push: bool,
+    pub shutdown_grace: Duration,
+    pub schedule_grace: Duration,
+    pub limits: Limits,
+}
+
+/// The file's shape: every key optional, unknown keys are errors (a typo must not pass silently).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    scripts: Option<PathBuf>,
+    channel_secret: Option<String>,
+    channel_access_token: Option<String>,
+    line_api_base: Option<String>,
+    line_data_api_base: Option<String>,
+    webhook_path: Option<String>,
+    max_body: Option<usize>,
+    store: Option<String>,
+    timezone: Option<String>,
+    log_format: Option<String>,
+    admin_token: Option<String>,
+    watch: Option<bool>,
+    strict: Option<bool>,
+    reply_fallback_push: Option<bool>,
+    shutdown_grace_secs: Option<u64>,
+    schedule_grace_secs: Option<u64>,
+    limits: Option<Limits>,
+}
+
+impl Config {
+    /// Merges flags/environment (`settings`) over the config file over defaults.
+    /// `port` is the `PORT` variable of Heroku-style hosts.
+    pub fn load(settings: &Settings, port: Option<&str>) -> Result<Self, ConfigError> {
+        let file = match &settings.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let config_dir = settings
+            .config
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+
+        let listen = match settings.listen.clone().or(file.listen) {
+            Some(addr) => parse_listen(&addr)?,
+            None => match port {
+                Some(port) => {
+                    let port: u16 = port.trim().parse().map_err(|_| ConfigError::Invalid {
+                        setting: "PORT",
+                        message: format!("`{port}` is not a port number"),
+                    })?;
+                    SocketAddr::from(([0, 0, 0, 0], port))
+                }
+                None => parse_listen(DEFAULT_LISTEN)?,
+            },
+        };
+
+        let channel_secret = non_empty(settings.channel_secret.clone().or(file.channel_secret))
+            .ok_or(ConfigError::Missing {
+                var: "CHANNEL_SECRET",
+                key: "channel_secret",
+            })?;
+        let channel_access_token = non_empty(
+            settings
+                .channel_access_token
+                .clone()
+                .or(file.channel_access_token),
+        )
+        .ok_or(ConfigError::Missing {
+            var: "CHANNEL_ACCESS_TOKEN",
+            key: "channel_access_token",
+        })?;
+
+        let line_api_base = base_url(
+            "LINE_API_BASE",
+            settings.line_api_base.clone().or(file.line_api_base),
+            DEFAULT_API_BASE,
+        )?;
+        let line_data_api_base = base_url(
+            "LINE_DATA_API_BASE",
+            settings
+                .line_data_api_base
+                .clone()
+                .or(file.line_data_api_base),
+            DEFAULT_DATA_API_BASE,
+        )?;
+
+        let webhook_path = settings
+            .webhook_path
+            .clone()
+            .or(file.webhook_path)
+            .unwrap_or_else(|| "/callback".into());
+        if !webhook_path.starts_with('/')
+            || webhook_path.len() < 2
+            || webhook_path.contains(['?', '#', '{', '}', '*'])
+        {
+            return Err(ConfigError::Invalid {
+                setting: "--webhook-path",
+                message: format!(
+                    "`{webhook_path}` must be a plain path starting with /, such as /callback"
+                ),
+            });
+        }
+
+        let max_body = settings
+            .max_body
+            .or(file.max_body)
+            .unwrap_or(DEFAULT_MAX_BODY);
+        if max_body < 1024 {
+            return Err(ConfigError::Invalid {
+                setting: "--max-body",
+                message: format!(
+                    "{max_body} bytes is too small for a LINE webhook; use at least 1024"
+                ),
+            });
+        }
+
+        let scripts_dir = settings
+            .scripts
+            .clone()
+            .or_else(|| file.scripts.map(|p| config_dir.join(p)))
+            .unwrap_or_else(|| PathBuf::from("scripts"));
+
+        let store = settings.store.clone().or(file.store).unwrap_or_else(|| {
+            config_dir
+                .join("linebotd.db")
+                .to_string_lossy()
+                .into_owned()
+        });
+
+        let timezone = settings
+            .timezone
+            .clone()
+            .or(file.timezone)
+            .unwrap_or_else(|| "UTC".into());
+        if timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Invalid {
+                setting: "timezone",
+                message: format!(
+                    "`{timezone}` is not an IANA time zone name such as Asia/Tokyo or UTC"
+                ),
+            });
+        }
+
+        let log_format = match settings.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    setting: "--log-format",
+                    message: format!("`{other}` is not one of: text, json"),
+                })
+            }
+        };
+
+        let limits = file.limits.unwrap_or_default();
+        if limits.workers == 0 || limits.max_call_ms == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "limits",
+                message: "workers and max_call_ms must be at least 1".into(),
+            });
+        }
+
+        Ok(Self {
+            listen,
+            scripts_dir,
+            channel_secret,
+            channel_access_token,
+            line_api_base,
+            line_data_api_base,
+            webhook_path,
+            max_body,
+            store,
+            timezone,
+            log_format,
+            admin_token: non_empty(settings.admin_token.clone().or(file.admin_token)),
+            watch: !settings.no_watch && file.watch.unwrap_or(true),
+            strict: settings.strict || file.strict.unwrap_or(false),
+            reply_fallback_push: file.reply_fallback_push.unwrap_or(true),
+            shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
+            schedule_grace: Duration::from_secs(file.schedule_grace_secs.unwrap_or(600)),
+            limits,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path: path.into(),
+        message: e.message().to_owned()
+            + &e.span()
+                .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
+                .unwrap_or_default(),
+    })
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn parse_listen(addr: &str) -> Result<SocketAddr, ConfigError> {
+    addr.parse().map_err(|_| ConfigError::Invalid {
+        setting: "--listen",
+        message: format!("`{addr}` is not an address with a port, such as 127.0.0.1:8080"),
+    })
+}
+
+fn base_url(
+    setting: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| default.to_owned());
+    let trimmed = url.trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+        || trimmed.len() <= "https://".len()
+    {
+        return Err(ConfigError::Invalid {
+            setting,
+            message: format!("`{url}` must be an http:// or https:// URL"),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> Settings {
+        Settings {
+            channel_secret: Some("s".into()),
+            channel_access_token: Some("t".into()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn missing_secret_names_variable_and_fix() {
+        let err = Config::load(&Settings::default(), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CHANNEL_SECRET is not set: export it or put channel_secret in linebotd.toml"
+        );
+        let only_secret = Settings {
+            channel_secret: Some("s".into()),
+            ..Settings::default()
+        };
+        let err = Config::load(&only_secret, None).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("CHANNEL_ACCESS_TOKEN is not set"));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(&creds(), None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.webhook_path, "/callback");
+        assert_eq!(c.max_body, 1024 * 1024);
+        assert_eq!(c.line_api_base, "https://api.line.me");
+        assert_eq!(c.line_data_api_base, "https://api-data.line.me");
+        assert_eq!(c.scripts_dir, PathBuf::from("scripts"));
+        assert_eq!(c.store, "linebotd.db");
+        assert!(c.watch && c.reply_fallback_push && !c.strict);
+    }
+
+    #[test]
+    fn port_variable_listens_on_all_interfaces_unless_listen_given() {
+        let c = Config::load(&creds(), Some("5000")).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:5000");
+        let s = Settings {
+            listen: Some("127.0.0.1:9".into()),
+            ..creds()
+        };
+        assert_eq!(
+            Config::load(&s, Some("5000")).unwrap().listen.to_string(),
+            "127.0.0.1:9"
+        );
+        assert!(Config::load(&creds(), Some("http"))
+            .unwrap_err()
+            .to_string()
+            .contains("PORT"));
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linebotd.toml");
+        std::fs::write(
+            &path,
+            "channel_secret = \"file-secret\"\nchannel_access_token = \"file-token\"\nlisten = \"127.0.0.1:7000\"\nscripts = \"bots\"\ntimezone = \"Asia/Tokyo\"\n[limits]\nmax_call_ms = 50\n",
+        )
+        .unwrap();
+        let s = Settings {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:7001".into()),
+            ..Settings::default()
+        };
+        let c = Config::load(&s, None).unwrap();
+        assert_eq!(c.channel_secret, "file-secret");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7001");
+        assert_eq!(c.scripts_dir, dir.path().join("bots"));
+        assert_eq!(c.store, dir.path().join("linebotd.db").to_string_lossy());
+        assert_eq!(c.timezone, "Asia/Tokyo");
+        assert_eq!(c.limits.max_call_ms, 50);
+        assert_eq!(c.limits.workers, Limits::default().workers);
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linebotd.toml");
+        std::fs::write(&path, "channel_secret = \"s\"\nlisten_adress = \"x\"\n").unwrap();
+        let s = Settings {
+            config: Some(path),
+            ..Settings::default()
+        };
+        let msg = Config::load(&s, None).unwrap_err().to_string();
+        assert!(
+            msg.contains("listen_adress") && msg.contains("line 2"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let bad = |s: Settings| Config::load(&s, None).unwrap_err().to_string();
+        assert!(bad(Settings {
+            listen: Some("localhost".into()),
+            ..creds()
+        })
+        .starts_with("--listen is invalid"));
+        assert!(bad(Settings {
+            webhook_path: Some("callback".into()),
+            ..creds()
+        })
+        .starts_with("--webhook-path"));
+        assert!(bad(Settings {
+            line_api_base: Some("ftp://x".into()),
+            ..creds()
+        })
+        .starts_with("LINE_API_BASE"));
+        assert!(bad(Settings {
+            timezone: Some("Mars/Base".into()),
+            ..creds()
+        })
+        .starts_with("timezone"));
+        assert!(bad(Settings {
+            log_format: Some("xml".into()),
+            ..creds()
+        })
+        .starts_with("--log-format"));
+        assert!(bad(Settings {
+            max_body: Some(10),
+            ..creds()
+        })
+        .starts_with("--max-body"));
+    }
+
+    #[test]
+    fn trailing_slash_on_base_url_is_dropped() {
+        let s = Settings {
+            line_api_base: Some("http://127.0.0.1:9/".into()),
+            ..creds()
+        };
+        assert_eq!(
+            Config::load(&s, None).unwrap().line_api_base,
+            "http://127.0.0.1:9"
+        );
+    }
+}
