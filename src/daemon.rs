@@ -66,7 +66,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         on_outcome: None,
     };
     let app = webhook::router(state, &config.webhook_path);
-    tracing::info!(listen = %config.listen, path = %config.webhook_path, "linebotd listening");
+    let local = listener.local_addr().map_err(DaemonError::Serve)?;
+    tracing::info!("listening on http://{local}{}", config.webhook_path);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

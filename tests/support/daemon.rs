@@ -1,0 +1,173 @@
+//! Runs the real `linebotd` binary on a free loopback port and kills it on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "test_channel_secret";
+pub const TOKEN: &str = "test_channel_token";
+
+/// Captured output lines of a child process, with a way to wait for one.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Lines {
+    fn follow(&self, reader: impl std::io::Read + Send + 'static) {
+        let lines = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                let (store, cv) = &*lines.0;
+                store.lock().unwrap().push(line);
+                cv.notify_all();
+            }
+        });
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap().clone()
+    }
+
+    pub fn text(&self) -> String {
+        self.all().join("\n")
+    }
+
+    /// Waits until a line contains `needle`; returns that line.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let (store, cv) = &*self.0;
+        let mut guard = store.lock().unwrap();
+        loop {
+            if let Some(line) = guard.iter().find(|l| l.contains(needle)) {
+                return Some(line.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_linebotd"))
+}
+
+/// A `linebotd` child process. Killed (SIGKILL) on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: String,
+    pub stderr: Lines,
+    pub stdout: Lines,
+}
+
+/// A `linebotd run` command with test credentials, a free port and quiet defaults.
+pub fn run_command(scripts: &Path, line_api: &str) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHANNEL_SECRET", SECRET)
+        .env("CHANNEL_ACCESS_TOKEN", TOKEN)
+        .env("LINEBOTD_LISTEN", "127.0.0.1:0")
+        .env("LINEBOTD_SCRIPTS", scripts)
+        .env("LINEBOTD_STORE", ":memory:")
+        .env("LINE_API_BASE", line_api)
+        .env("LINE_DATA_API_BASE", line_api)
+        .env("RUST_LOG", "info,linebotd=debug");
+    cmd
+}
+
+impl Daemon {
+    /// Spawns `cmd` and waits until it logs the address it listens on.
+    pub fn spawn(mut cmd: Command) -> Self {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn linebotd");
+        let stderr = Lines::default();
+        let stdout = Lines::default();
+        stderr.follow(child.stderr.take().expect("stderr"));
+        stdout.follow(child.stdout.take().expect("stdout"));
+        let Some(line) = stderr.wait_for("listening on http://", Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!("linebotd did not start; its output:\n{}", stderr.text());
+        };
+        let addr = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| c == '/' || c.is_whitespace()).next())
+            .expect("address in log line")
+            .to_owned();
+        Self {
+            child,
+            addr,
+            stderr,
+            stdout,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Signs `body` with the test channel secret.
+pub fn sign(body: &[u8]) -> String {
+    linebotd::webhook::sign(SECRET.as_bytes(), body)
+}
+
+/// A webhook body with one text message event from `user`.
+pub fn text_event_body(id: &str, user: &str, text: &str) -> String {
+    serde_json::json!({
+        "destination": "Ubot",
+        "events": [{
+            "type": "message", "mode": "active", "timestamp": 1_700_000_000_000_i64,
+            "webhookEventId": id, "deliveryContext": {"isRedelivery": false},
+            "replyToken": format!("rt-{id}"),
+            "source": {"type": "user", "userId": user},
+            "message": {"id": format!("m-{id}"), "type": "text", "quoteToken": "q", "text": text}
+        }]
+    })
+    .to_string()
+}
+
+/// Posts a signed webhook body; returns the status code.
+pub async fn post_signed(client: &reqwest::Client, url: &str, body: &str) -> u16 {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-line-signature", sign(body.as_bytes()))
+        .body(body.to_owned())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
