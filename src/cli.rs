@@ -19,6 +19,8 @@ pub enum Command {
     Run(Settings),
     /// Send one push message from the shell, e.g. `linebotd push --to U123 --text hello`.
     Push(PushArgs),
+    /// List pushes waiting to be delivered and those LINE rejected, newest first.
+    Outbox(OutboxArgs),
 }
 
 /// Options shared by the commands that talk to LINE or run scripts.
@@ -113,4 +115,19 @@ pub struct PushArgs {
 
     #[command(flatten)]
     pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OutboxArgs {
+    /// The store file the daemon uses [default: linebotd.db].
+    #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE", default_value = "linebotd.db")]
+    pub store: String,
+
+    /// Show at most this many deliveries.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+
+    /// Print one JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

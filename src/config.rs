@@ -124,6 +124,19 @@ impl Config {
     /// Merges flags/environment (`settings`) over the config file over defaults.
     /// `port` is the `PORT` variable of Heroku-style hosts.
     pub fn load(settings: &Settings, port: Option<&str>) -> Result<Self, ConfigError> {
+        Self::load_inner(settings, port, true)
+    }
+
+    /// Like [`Config::load`] for commands that only call LINE (`push`): no channel secret needed.
+    pub fn load_for_sending(settings: &Settings) -> Result<Self, ConfigError> {
+        Self::load_inner(settings, None, false)
+    }
+
+    fn load_inner(
+        settings: &Settings,
+        port: Option<&str>,
+        need_secret: bool,
+    ) -> Result<Self, ConfigError> {
         let file = match &settings.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -149,11 +162,17 @@ impl Config {
             },
         };
 
-        let channel_secret = non_empty(settings.channel_secret.clone().or(file.channel_secret))
-            .ok_or(ConfigError::Missing {
-                var: "CHANNEL_SECRET",
-                key: "channel_secret",
-            })?;
+        let channel_secret =
+            match non_empty(settings.channel_secret.clone().or(file.channel_secret)) {
+                Some(secret) => secret,
+                None if !need_secret => String::new(),
+                None => {
+                    return Err(ConfigError::Missing {
+                        var: "CHANNEL_SECRET",
+                        key: "channel_secret",
+                    })
+                }
+            };
         let channel_access_token = non_empty(
             settings
                 .channel_access_token
@@ -283,12 +302,15 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.into(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
-        path: path.into(),
-        message: e.message().to_owned()
-            + &e.span()
-                .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
-                .unwrap_or_default(),
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        ConfigError::ParseFile {
+            path: path.into(),
+            message: format!("{}{line}", e.message()),
+        }
     })
 }
 

@@ -1,46 +1,217 @@
 //! `linebotd run`: builds the pipeline from a [`Config`] and serves until SIGINT/SIGTERM.
+//!
+//! ingress (verify, parse) → inbox (durable, group commit) → dispatcher (per-conversation
+//! order) → script runtime → LINE (reply now; push/multicast/broadcast through the outbox).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::dispatch::{Dispatcher, Job};
+use crate::line::{LineClient, LineConfig};
+use crate::outbox::{self, Outbox};
+use crate::script::{host, watch, Host, Runtime};
+use crate::store::{self, InboxWriter, NewInboxEvent, Store};
 use crate::webhook::{self, Event, EventSink, SinkError, WebhookState};
+
+/// Events waiting in memory for a handler, across all conversations. Past this the webhook waits.
+const DISPATCH_CAPACITY: usize = 8192;
+/// Webhook event ids are remembered this long to drop LINE's redeliveries.
+const DEDUPE_KEEP: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// A start-up or run-time failure of the daemon as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot listen on {addr}: {source} (is another process using the port? choose another with --listen)")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot read the scripts folder {path}: {source} (create it, or point --scripts at your scripts)")]
+    Scripts { path: std::path::PathBuf, source: std::io::Error },
+    #[error("{count} script(s) failed to load and --strict is set:\n{details}")]
+    Strict { count: usize, details: String },
+    #[error("{0}")]
+    Line(#[from] crate::line::LineError),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot watch the scripts folder: {0} (use --no-watch to run without hot reload)")]
+    Watch(#[from] notify::Error),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
 
-/// Bounded hand-off to the dispatcher: a full queue makes the webhook wait (back-pressure),
-/// never grow without bound.
-struct ChannelSink(mpsc::Sender<Event>);
+/// Stores verified events (deduplicated) before the 200, then hands the new ones on.
+struct InboxSink {
+    inbox: Arc<InboxWriter>,
+    dispatcher: Dispatcher,
+}
 
-impl EventSink for ChannelSink {
-    fn accept(
-        &self,
-        events: Vec<Event>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + '_>> {
+impl EventSink for InboxSink {
+    fn accept(&self, events: Vec<Event>) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + '_>> {
         Box::pin(async move {
-            for event in events {
-                self.0
-                    .send(event)
-                    .await
-                    .map_err(|_| SinkError("dispatcher stopped".into()))?;
+            let now = outbox::now_ms();
+            let items = events
+                .iter()
+                .map(|e| NewInboxEvent {
+                    webhook_event_id: e.webhook_event_id.clone(),
+                    conversation: e.conversation_key().to_owned(),
+                    payload: e.raw.to_string(),
+                    received_ms: now,
+                })
+                .collect();
+            let seqs = self.inbox.insert(items).await.map_err(|e| SinkError(e.to_string()))?;
+            for (event, seq) in events.into_iter().zip(seqs) {
+                match seq {
+                    Some(seq) => {
+                        let job = Job { event: Arc::new(event), seq: Some(seq) };
+                        // Stored already: if the dispatcher is gone the event runs after restart.
+                        let _ = self.dispatcher.send(job).await;
+                    }
+                    None => tracing::info!(id = ?event.webhook_event_id, "duplicate event (LINE redelivery) acknowledged, not handled again"),
+                }
             }
             Ok(())
         })
+    }
+}
+
+/// The LINE client for `config`.
+pub fn line_client(config: &Config) -> Result<LineClient, crate::line::LineError> {
+    LineClient::new(LineConfig::new(
+        config.line_api_base.clone(),
+        config.line_data_api_base.clone(),
+        config.channel_access_token.clone(),
+    ))
+}
+
+/// Opens the store off the async threads.
+pub async fn open_store(path: &str) -> Result<Arc<dyn Store>, store::StoreError> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || store::open(&path))
+        .await
+        .map_err(|e| store::StoreError::Sqlite(e.to_string()))?
+}
+
+/// Loads the scripts and logs what failed; with `strict`, any failure is an error.
+pub async fn load_runtime(config: &Config, host: Arc<Host>) -> Result<Arc<Runtime>, DaemonError> {
+    let dir = config.scripts_dir.clone();
+    let limits = config.limits.clone();
+    let runtime = tokio::task::spawn_blocking(move || Runtime::new(&dir, limits, host))
+        .await
+        .map_err(|e| DaemonError::Serve(std::io::Error::other(e)))?
+        .map_err(|source| DaemonError::Scripts { path: config.scripts_dir.clone(), source })?;
+    let set = runtime.scripts();
+    for err in set.errors.values() {
+        tracing::error!(script = %err.path, "script failed to load:\n{}", err.render());
+    }
+    if config.strict && !set.errors.is_empty() {
+        let details = set.errors.values().map(|e| e.render()).collect::<Vec<_>>().join("\n");
+        return Err(DaemonError::Strict { count: set.errors.len(), details });
+    }
+    let names: Vec<&str> = set.scripts.iter().map(|s| &*s.name).collect();
+    if set.errors.is_empty() {
+        tracing::info!(scripts = ?names, "scripts loaded");
+    } else {
+        tracing::warn!(scripts = ?names, failed = set.errors.len(), "started with the scripts that loaded; fix the others and save to reload");
+    }
+    Ok(Arc::new(runtime))
+}
+
+/// The running pipeline behind the HTTP server.
+pub struct Pipeline {
+    pub runtime: Arc<Runtime>,
+    pub dispatcher: Dispatcher,
+    pub inbox: Arc<InboxWriter>,
+    pub store: Arc<dyn Store>,
+}
+
+/// Builds everything between the webhook and LINE, and re-queues events that were acknowledged
+/// but not handled before the last stop.
+pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
+    let store = open_store(&config.store).await?;
+    let line = line_client(config)?;
+    let outbox = Outbox::new(store.clone());
+    let host = Arc::new(Host {
+        line: line.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        reply_fallback_push: config.reply_fallback_push,
+        store: store.clone(),
+        outbox: outbox.clone(),
+        on_log: None,
+    });
+    let runtime = load_runtime(config, host).await?;
+
+    let inbox = Arc::new(InboxWriter::start(store.clone(), 4096));
+    let done_inbox = inbox.clone();
+    let dispatcher = Dispatcher::start(
+        runtime.clone(),
+        config.limits.workers,
+        DISPATCH_CAPACITY,
+        Arc::new(move |job: &Job, result: &crate::script::Dispatched| {
+            if let Some(seq) = job.seq {
+                let error = (!result.errors.is_empty())
+                    .then(|| result.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+                done_inbox.mark_done(seq, error);
+            }
+        }),
+    );
+
+    let failed_rt = runtime.clone();
+    tokio::spawn(outbox.run(
+        line,
+        Arc::new(move |delivery, error| {
+            let rt = failed_rt.clone();
+            let arg = host::from_json(&serde_json::json!({
+                "id": delivery.retry_key,
+                "kind": delivery.kind.as_str(),
+                "to": delivery.payload.get("to"),
+                "messages": delivery.payload.get("messages"),
+                "script": delivery.source,
+                "error": error,
+            }));
+            let seed = format!("failed/{}", delivery.retry_key);
+            tokio::task::spawn_blocking(move || rt.call_all("on_delivery_failed", arg, &seed));
+        }),
+    ));
+
+    recover(&store, &dispatcher).await?;
+    tokio::spawn(prune_daily(store.clone()));
+    Ok(Pipeline { runtime, dispatcher, inbox, store })
+}
+
+/// Events acknowledged before a crash but not handled go first, in their original order.
+async fn recover(store: &Arc<dyn Store>, dispatcher: &Dispatcher) -> Result<(), DaemonError> {
+    let s = store.clone();
+    let pending = tokio::task::spawn_blocking(move || s.inbox_pending(usize::MAX))
+        .await
+        .map_err(|e| store::StoreError::Sqlite(e.to_string()))??;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(events = pending.len(), "handling events acknowledged before the last stop");
+    for item in pending {
+        let event = serde_json::from_str(&item.payload).ok().and_then(Event::from_value);
+        match event {
+            Some(event) => {
+                let _ = dispatcher.send(Job { event: Arc::new(event), seq: Some(item.seq) }).await;
+            }
+            None => tracing::error!(seq = item.seq, "stored event is unreadable; skipped"),
+        }
+    }
+    Ok(())
+}
+
+async fn prune_daily(store: Arc<dyn Store>) {
+    loop {
+        let s = store.clone();
+        let keep = DEDUPE_KEEP.as_millis() as i64;
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.prune(outbox::now_ms(), keep)).await {
+            tracing::warn!(error = %e, "pruning the store failed");
+        }
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
     }
 }
 
@@ -48,35 +219,51 @@ impl EventSink for ChannelSink {
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| DaemonError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let (tx, mut rx) = mpsc::channel::<Event>(4096);
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            tracing::debug!(event_type = %event.kind, id = ?event.webhook_event_id, "event received");
-        }
-    });
+        .map_err(|source| DaemonError::Bind { addr: config.listen, source })?;
+    let pipeline = start_pipeline(&config).await?;
+    let _watch = if config.watch {
+        Some(watch::watch(pipeline.runtime.clone(), &config.scripts_dir, Arc::new(|_| {}))?)
+    } else {
+        None
+    };
+
+    let shutting_down = Arc::new(AtomicBool::new(false));
     let state = WebhookState {
         channel_secret: config.channel_secret.as_bytes().into(),
         max_body: config.max_body,
-        sink: Arc::new(ChannelSink(tx)),
-        shutting_down: Arc::new(AtomicBool::new(false)),
+        sink: Arc::new(InboxSink { inbox: pipeline.inbox.clone(), dispatcher: pipeline.dispatcher.clone() }),
+        shutting_down: shutting_down.clone(),
         on_outcome: None,
     };
     let app = webhook::router(state, &config.webhook_path);
     let local = listener.local_addr().map_err(DaemonError::Serve)?;
     tracing::info!("listening on http://{local}{}", config.webhook_path);
+
+    let grace = config.shutdown_grace;
+    let drain = pipeline.dispatcher.clone();
+    let stop = async move {
+        shutdown_signal().await;
+        // Keep answering (503) while handlers finish, so LINE redelivers instead of seeing a
+        // dropped connection; a second signal exits at once.
+        shutting_down.store(true, Ordering::SeqCst);
+        tokio::spawn(async {
+            shutdown_signal().await;
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
+        });
+        if !drain.drain(grace).await {
+            tracing::warn!(waiting = drain.in_flight(), "grace period over; unfinished events are handled after restart");
+        }
+    };
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
         .map_err(DaemonError::Serve)?;
     tracing::info!("linebotd stopped");
     Ok(())
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
+/// Resolves on the next SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -5,13 +5,21 @@
 //! | module       | what it does                                                        |
 //! |--------------|---------------------------------------------------------------------|
 //! | [`webhook`]  | `POST /callback`: verify the signature on raw bytes, parse events   |
+//! | [`dispatch`] | per-conversation ordering, bounded parallelism                        |
+//! | [`script`]   | Rhai engine, host API, limits, hot reload                            |
 //! | [`daemon`]   | wires the stages together and runs them until a shutdown signal     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
 //! | [`cli`]      | the command-line interface                                          |
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
+pub mod dispatch;
+pub mod line;
 pub mod logging;
+pub mod outbox;
+pub mod script;
+pub mod store;
 pub mod webhook;

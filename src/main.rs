@@ -37,9 +37,38 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(e) => startup_error(e),
             }
         }
-        Command::Push(_args) => {
+        Command::Push(args) => {
+            let config = match Config::load_for_sending(&args.settings) {
+                Ok(c) => c,
+                Err(e) => return startup_error(e),
+            };
             linebotd::logging::init(LogFormat::Text);
-            eprintln!("error: push is not available yet");
+            push(&config, &args.to, &args.text).await
+        }
+        Command::Outbox(args) => linebotd::cmd::outbox::run(&args),
+    }
+}
+
+/// `linebotd push`: one push through the same client the daemon uses.
+async fn push(config: &Config, to: &str, text: &str) -> ExitCode {
+    let client = match linebotd::daemon::line_client(config) {
+        Ok(c) => c,
+        Err(e) => return startup_error(e),
+    };
+    let messages = [linebotd::line::text(text)];
+    match client
+        .push(to, &messages, uuid::Uuid::new_v4(), false)
+        .await
+    {
+        Ok(sent) => {
+            println!(
+                "pushed to {to} (line request id {})",
+                sent.request_id.as_deref().unwrap_or("none")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

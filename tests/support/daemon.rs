@@ -171,3 +171,63 @@ pub async fn post_signed(client: &reqwest::Client, url: &str, body: &str) -> u16
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
 }
+
+/// Polls `check` every 10 ms until it holds or `timeout` passes; true if it held.
+pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A scripts folder in a temp dir.
+pub struct Scripts {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scripts {
+    pub fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write script");
+        }
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), text).expect("write script");
+    }
+
+    /// Writes `text` to a temp file and renames it over `name`, as many editors save.
+    pub fn write_by_rename(&self, name: &str, text: &str) {
+        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).expect("write temp");
+        std::fs::rename(&tmp, self.dir.path().join(name)).expect("rename");
+    }
+
+    /// vim's default save: probe file `4913`, rename the original to `name~`, write anew, drop the backup.
+    pub fn write_like_vim(&self, name: &str, text: &str) {
+        let d = self.dir.path();
+        std::fs::write(d.join("4913"), "").expect("probe");
+        std::fs::remove_file(d.join("4913")).expect("probe rm");
+        std::fs::write(d.join(format!(".{name}.swp")), "swap").expect("swp");
+        std::fs::rename(d.join(name), d.join(format!("{name}~"))).expect("backup");
+        std::fs::write(d.join(name), text).expect("write");
+        std::fs::remove_file(d.join(format!("{name}~"))).expect("rm backup");
+        std::fs::remove_file(d.join(format!(".{name}.swp"))).expect("rm swp");
+    }
+
+    pub fn remove(&self, name: &str) {
+        std::fs::remove_file(self.dir.path().join(name)).expect("remove script");
+    }
+}

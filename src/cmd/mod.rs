@@ -1,0 +1,3 @@
+//! The commands besides `run`, one module each; `main.rs` only picks one.
+
+pub mod outbox;

@@ -1,0 +1,71 @@
+//! `linebotd outbox`: what is still waiting to reach LINE, and what LINE rejected.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::cli::OutboxArgs;
+use crate::store::{self, Delivery};
+
+pub fn run(args: &OutboxArgs) -> ExitCode {
+    if args.store != ":memory:" && !std::path::Path::new(&args.store).exists() {
+        eprintln!("error: no store at {} (pass --store with the daemon's store file)", args.store);
+        return ExitCode::from(2);
+    }
+    let deliveries = match store::open(&args.store).and_then(|s| s.outbox_list(args.limit)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        for d in &deliveries {
+            println!("{}", to_json(d));
+        }
+    } else {
+        print!("{}", table(&deliveries));
+    }
+    ExitCode::SUCCESS
+}
+
+fn to_json(d: &Delivery) -> serde_json::Value {
+    serde_json::json!({
+        "id": d.retry_key,
+        "kind": d.kind.as_str(),
+        "status": d.status.as_str(),
+        "attempts": d.attempts,
+        "script": d.source,
+        "created_ms": d.created_ms,
+        "updated_ms": d.updated_ms,
+        "error": d.last_error,
+        "payload": d.payload,
+    })
+}
+
+/// A plain table, newest first, with the last error in full under each failed row.
+pub fn table(deliveries: &[Delivery]) -> String {
+    if deliveries.is_empty() {
+        return "outbox is empty: nothing pending, nothing failed\n".to_owned();
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<8} {:<9} {:<20} {:>8}  {:<16} ID", "STATUS", "KIND", "CREATED (UTC)", "ATTEMPTS", "SCRIPT");
+    for d in deliveries {
+        let created = chrono::DateTime::from_timestamp_millis(d.created_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<8} {:<9} {:<20} {:>8}  {:<16} {}",
+            d.status.as_str(),
+            d.kind.as_str(),
+            created,
+            d.attempts,
+            d.source,
+            d.retry_key
+        );
+        if let Some(err) = &d.last_error {
+            let _ = writeln!(out, "         last error: {err}");
+        }
+    }
+    out
+}

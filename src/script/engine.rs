@@ -1,0 +1,59 @@
+//! The one Rhai [`Engine`]: limits, sandbox and host API, configured once and shared by every call.
+
+use rhai::{Dynamic, Engine};
+
+use crate::config::Limits;
+
+use super::{context, host};
+
+/// Operations between two wall-clock checks; checking every operation would cost more than the
+/// scripts themselves.
+const CLOCK_CHECK_EVERY: u64 = 1024;
+
+/// The engine every script compiles and runs with, and its twin without strict variables that
+/// only reads a script's top-level constants before the strict compile (so handlers can use
+/// `const GREETING = "hi";` declared at the top). `check`, hot reload and the daemon all build
+/// these the same way, so a script that passes `check` behaves the same at run time.
+pub struct Engines {
+    pub run: Engine,
+    pub constants: Engine,
+}
+
+pub fn build(limits: &Limits) -> Engines {
+    let mut constants = build_one(limits);
+    constants.set_strict_variables(false);
+    Engines {
+        run: build_one(limits),
+        constants,
+    }
+}
+
+fn build_one(limits: &Limits) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_depth)
+        .set_max_expr_depths(128, 64)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_modules(0)
+        .set_strict_variables(true)
+        .set_fail_on_invalid_map_property(false);
+    // No eval: a script's code is what `check` saw. No modules: nothing is read from disk.
+    engine.disable_symbol("eval");
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.on_progress(|ops| {
+        if ops % CLOCK_CHECK_EVERY == 0 && context::past_deadline() {
+            Some(Dynamic::from("time limit"))
+        } else {
+            None
+        }
+    });
+    engine.on_print(|text| host::script_log(text));
+    engine.on_debug(|text, _source, pos| {
+        host::script_log(&format!("[line {}] {text}", pos.line().unwrap_or(0)))
+    });
+    host::register(&mut engine);
+    engine
+}

@@ -1,0 +1,16 @@
+//! The Rhai script runtime: one engine, compiled scripts swapped atomically on reload, the host
+//! API, and the safety limits every call runs under.
+
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod loader;
+pub mod runtime;
+pub mod state;
+pub mod watch;
+
+pub use error::{LoadError, RunError, RunErrorKind};
+pub use host::Host;
+pub use loader::{Script, ScriptSet};
+pub use runtime::{Dispatched, ReloadReport, Runtime};

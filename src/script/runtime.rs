@@ -1,0 +1,191 @@
+//! Running handlers: the shared engine, the swappable script set, and one call at a time per thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use rhai::{CallFnOptions, Dynamic, Engine};
+
+use super::engine::Engines;
+
+use crate::config::Limits;
+use crate::webhook::{handler_name, Event};
+
+use super::context::{self, CallContext};
+use super::error::{LoadError, RunError};
+use super::host::{self, Host};
+use super::loader::{self, Script, ScriptSet};
+
+/// What one reload changed.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    pub loaded: Vec<String>,
+    pub removed: Vec<String>,
+    pub errors: Vec<LoadError>,
+}
+
+/// What dispatching one event did.
+#[derive(Debug, Default)]
+pub struct Dispatched {
+    pub handlers_run: usize,
+    pub errors: Vec<RunError>,
+}
+
+/// The script runtime: compiled scripts behind an atomic pointer, and the engine that runs them.
+pub struct Runtime {
+    engines: Engines,
+    limits: Limits,
+    dir: PathBuf,
+    scripts: ArcSwap<ScriptSet>,
+    host: Arc<Host>,
+    /// Reloads run one at a time; calls never wait for them.
+    reloading: Mutex<()>,
+}
+
+impl Runtime {
+    /// Loads every script in `dir`. Scripts that fail to load are reported in the set's errors.
+    pub fn new(dir: &Path, limits: Limits, host: Arc<Host>) -> Result<Self, std::io::Error> {
+        let engines = super::engine::build(&limits);
+        let scripts = loader::load_dir(&engines, dir, &ScriptSet::default())?;
+        Ok(Self {
+            engines,
+            limits,
+            dir: dir.to_owned(),
+            scripts: ArcSwap::from_pointee(scripts),
+            host,
+            reloading: Mutex::new(()),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engines.run
+    }
+
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// The scripts now in force.
+    pub fn scripts(&self) -> Arc<ScriptSet> {
+        self.scripts.load_full()
+    }
+
+    /// Re-reads the folder and swaps in what compiled. Calls already running keep the version
+    /// they started with (they hold an `Arc` to it).
+    pub fn reload(&self) -> Result<ReloadReport, std::io::Error> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.scripts.load_full();
+        let new = loader::load_dir(&self.engines, &self.dir, &old)?;
+        let mut report = ReloadReport::default();
+        for s in &new.scripts {
+            if !old.scripts.iter().any(|o| Arc::ptr_eq(o, s)) {
+                report.loaded.push(s.name.to_string());
+            }
+        }
+        for o in &old.scripts {
+            if !new.scripts.iter().any(|s| s.name == o.name) {
+                report.removed.push(o.name.to_string());
+            }
+        }
+        for (name, err) in &new.errors {
+            if old.errors.get(name) != Some(err) {
+                report.errors.push(err.clone());
+            }
+        }
+        self.scripts.store(Arc::new(new));
+        Ok(report)
+    }
+
+    /// Runs every handler for `event`: `on_<type>` in each script (file-name order), then
+    /// `on_event`. A failing handler does not stop the others.
+    pub fn dispatch(&self, event: Arc<Event>) -> Dispatched {
+        self.record_follow(&event);
+        let set = self.scripts();
+        let specific = handler_name(&event.kind);
+        let seed = event
+            .webhook_event_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let arg = host::from_json(&event.raw);
+        let mut result = Dispatched::default();
+        for function in [specific.as_str(), "on_event"] {
+            for script in set.scripts.iter().filter(|s| s.defines(function, 1)) {
+                result.handlers_run += 1;
+                let key_seed = format!("{seed}/{}/{function}", script.name);
+                if let Err(e) = self.call(
+                    script,
+                    function,
+                    vec![arg.clone()],
+                    Some(event.clone()),
+                    key_seed,
+                ) {
+                    result.errors.push(e);
+                }
+            }
+        }
+        if result.handlers_run == 0 {
+            tracing::debug!(event_type = %event.kind, "no handler for event; dropped");
+        }
+        result
+    }
+
+    /// The daemon keeps the follower list itself, before any handler runs, so `followers()`
+    /// in `on_follow` already includes the new follower.
+    fn record_follow(&self, event: &Event) {
+        let following = match event.kind.as_str() {
+            "follow" => true,
+            "unfollow" => false,
+            _ => return,
+        };
+        let Some(user) = event.source.as_ref().and_then(|s| s.user_id.as_deref()) else { return };
+        let at = event.timestamp.unwrap_or_else(crate::outbox::now_ms);
+        if let Err(e) = self.host.store.follower_set(user, following, at) {
+            tracing::error!(error = %e, "cannot record {}", event.kind);
+        }
+    }
+
+    /// Calls `function` with one argument in every script that defines it (file-name order).
+    pub fn call_all(&self, function: &str, arg: Dynamic, key_seed: &str) -> Vec<RunError> {
+        let set = self.scripts();
+        set.scripts
+            .iter()
+            .filter(|s| s.defines(function, 1))
+            .filter_map(|s| {
+                self.call(s, function, vec![arg.clone()], None, format!("{key_seed}/{}", s.name)).err()
+            })
+            .collect()
+    }
+
+    /// Calls `function` of `script` with `args` under the limits, on this thread.
+    pub fn call(
+        &self,
+        script: &Script,
+        function: &str,
+        args: Vec<Dynamic>,
+        event: Option<Arc<Event>>,
+        key_seed: String,
+    ) -> Result<Dynamic, RunError> {
+        let ctx = CallContext {
+            script: script.name.clone(),
+            function: function.to_owned(),
+            deadline: Instant::now() + Duration::from_millis(self.limits.max_call_ms),
+            host: self.host.clone(),
+            event,
+            key_seed,
+            sends: 0,
+        };
+        let mut scope = script.constants.clone();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        context::with_context(ctx, || {
+            self.engines
+                .run
+                .call_fn_with_options::<Dynamic>(options, &mut scope, &script.ast, function, args)
+        })
+        .map_err(|e| {
+            let err = RunError::from_eval(&script.name, function, &e, &self.limits);
+            tracing::warn!(script = %script.name, handler = function, kind = err.kind.as_str(), "{err}");
+            err
+        })
+    }
+}
