@@ -2,20 +2,24 @@
 //! and schedule bookkeeping, behind one [`Store`] trait.
 //!
 //! The trait is synchronous: SQLite calls block, so async callers use `spawn_blocking` or a
-//! dedicated thread. Only `sqlite*.rs` know about SQLite, so a server
+//! dedicated thread (see [`InboxWriter`]). Only `sqlite*.rs` know about SQLite, so a server
 //! database can back several daemon instances later without touching the callers.
 
+mod batch;
 mod migrations;
 mod sqlite;
 mod sqlite_outbox;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_batch;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub use batch::InboxWriter;
 pub use migrations::CURRENT_VERSION;
 
 /// Longest key `kv_set` accepts, in bytes.
