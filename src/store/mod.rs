@@ -14,6 +14,8 @@ mod sqlite_outbox;
 mod tests;
 #[cfg(test)]
 mod tests_batch;
+#[cfg(test)]
+mod tests_open;
 
 use std::fmt;
 use std::str::FromStr;
