@@ -1,4 +1,5 @@
-//! Opening stores: files survive reopening, old schema versions migrate, bad files are refused.
+//! Opening stores: files survive reopening and a dying process, old schema versions migrate,
+//! bad files are refused.
 
 use serde_json::json;
 
@@ -106,4 +107,59 @@ fn throughput_sanity() {
     }
     let secs = start.elapsed().as_secs_f64();
     println!("{n} inserts in {secs:.2}s = {:.0}/s", n as f64 / secs);
+}
+
+/// Set in the child process of `committed_events_survive_the_process_dying`.
+const CHILD_DB_ENV: &str = "LINEBOTD_TEST_STORE_ABORT_DB";
+
+#[test]
+fn committed_events_survive_the_process_dying() {
+    if let Ok(path) = std::env::var(CHILD_DB_ENV) {
+        // The child: commit, then SIGKILL itself, so no destructor or checkpoint runs.
+        let s = open(&path).unwrap();
+        s.inbox_insert(&[ev(Some("e1"), "first", 1), ev(None, "second", 2)])
+            .unwrap();
+        s.kv_set("k", &json!(1)).unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &std::process::id().to_string()])
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        std::process::abort();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "store::tests_open::committed_events_survive_the_process_dying",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DB_ENV, &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "the child should have been killed: {status}"
+        );
+    }
+    assert!(!status.success(), "the child should have been killed");
+    let s = open(path.to_str().unwrap()).unwrap();
+    let payloads: Vec<_> = s
+        .inbox_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(payloads, ["first", "second"]);
+    assert_eq!(
+        s.inbox_insert(&[ev(Some("e1"), "again", 3)]).unwrap(),
+        vec![None]
+    );
+    assert_eq!(s.kv_get("k").unwrap(), Some(json!(1)));
 }
