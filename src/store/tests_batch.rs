@@ -203,3 +203,36 @@ async fn close_finishes_queued_done_marks_and_empty_insert_is_a_no_op() {
     writer.close().await;
     assert_eq!(store.inbox_backlog().unwrap(), 0);
 }
+
+/// Not a benchmark: one event per call from many tasks, through the writer into a file store.
+/// `cargo test --release --lib writer_throughput_sanity -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn writer_throughput_sanity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path().join("t.db").to_str().unwrap()).unwrap();
+    let writer = Arc::new(InboxWriter::start(store, 1024));
+    let start = std::time::Instant::now();
+    let tasks: Vec<_> = (0..200)
+        .map(|t| {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move {
+                for i in 0..100 {
+                    let payload = r#"{"type":"message"}"#.to_owned();
+                    writer
+                        .insert(vec![ev(&format!("{t}-{i}"), payload)])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "20000 single-event inserts in {secs:.2}s = {:.0}/s",
+        20_000.0 / secs
+    );
+}
