@@ -5,11 +5,14 @@
 //! | module       | what it does                                                        |
 //! |--------------|---------------------------------------------------------------------|
 //! | [`webhook`]  | `POST /callback`: verify the signature on raw bytes, parse events   |
-//! | [`dispatch`] | per-conversation ordering, bounded parallelism                        |
-//! | [`script`]   | Rhai engine, host API, limits, hot reload                            |
+//! | [`store`]    | the durable inbox, outbox, script state, followers and schedules    |
+//! | [`dispatch`] | per-conversation ordering, bounded parallelism                      |
+//! | [`script`]   | Rhai engine, host API, limits, hot reload                           |
+//! | [`line`]     | the LINE Messaging API client: sending, retries, clear errors      |
+//! | [`outbox`]   | durable push/multicast/broadcast delivery with retry keys          |
 //! | [`daemon`]   | wires the stages together and runs them until a shutdown signal     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
-//! | [`cli`]      | the command-line interface                                          |
+//! | [`cli`]      | the command-line interface; [`cmd`] the commands besides `run`      |
 #![forbid(unsafe_code)]
 
 pub mod cli;

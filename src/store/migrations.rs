@@ -1,0 +1,116 @@
+//! The store's schema as an ordered list of SQL steps; opening a store applies the missing ones.
+//!
+//! Steps are append-only: once released, a step never changes, because stores in the field
+//! already ran it. A change is a new step at the end.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::sqlite::sql_err;
+use super::StoreError;
+
+/// Step `i` takes a store from version `i` to `i + 1`.
+const STEPS: &[&str] = &[
+    // 1: what the webhook and scripts need first.
+    r#"
+    CREATE TABLE inbox (
+        -- AUTOINCREMENT so a seq is never reused after pruning emptied the table.
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_event_id TEXT,
+        conversation     TEXT NOT NULL,
+        payload          TEXT NOT NULL,
+        received_ms      INTEGER NOT NULL,
+        done_ms          INTEGER,
+        error            TEXT
+    );
+    -- Only undone rows are indexed, so the pending scan and backlog count stay small however
+    -- many done rows the retention window keeps.
+    CREATE INDEX inbox_pending ON inbox(seq) WHERE done_ms IS NULL;
+
+    CREATE TABLE dedupe (
+        event_id TEXT PRIMARY KEY,
+        seen_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dedupe_seen ON dedupe(seen_ms);
+
+    CREATE TABLE kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    // 2: outgoing messages, followers, schedules.
+    r#"
+    CREATE TABLE outbox (
+        retry_key       TEXT PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        source          TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        last_error      TEXT,
+        created_ms      INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL,
+        request_id      TEXT
+    );
+    CREATE INDEX outbox_status ON outbox(status, next_attempt_ms);
+
+    CREATE TABLE followers (
+        user_id         TEXT PRIMARY KEY,
+        following       INTEGER NOT NULL,
+        -- NULL when the first event seen for the user was an unfollow.
+        first_follow_ms INTEGER,
+        updated_ms      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE schedules (
+        key         TEXT PRIMARY KEY,
+        last_run_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: u32 = STEPS.len() as u32;
+
+/// Brings the store at `conn` up to `target` (at most [`CURRENT_VERSION`]) in one transaction,
+/// so a crash mid-migration leaves the old version intact.
+pub(crate) fn migrate(conn: &mut Connection, path: &str, target: u32) -> Result<u32, StoreError> {
+    let target = target.min(CURRENT_VERSION);
+    // IMMEDIATE: two daemons opening the same new file must not both run step 1.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(sql_err)?;
+    let found: Option<i64> = tx
+        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+        .optional()
+        .map_err(sql_err)?
+        .flatten();
+    let found = u32::try_from(found.unwrap_or(0))
+        .map_err(|_| StoreError::Corrupt(format!("schema version {found:?} is not valid")))?;
+    if found > CURRENT_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            known: CURRENT_VERSION,
+        });
+    }
+    for (i, step) in STEPS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(found as usize)
+    {
+        tx.execute_batch(step).map_err(|e| {
+            StoreError::Sqlite(format!("migration to schema version {}: {e}", i + 1))
+        })?;
+    }
+    let now = found.max(target);
+    tx.execute("DELETE FROM schema_version", [])
+        .map_err(sql_err)?;
+    tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [now])
+        .map_err(sql_err)?;
+    tx.commit().map_err(sql_err)?;
+    Ok(now)
+}

@@ -1,0 +1,273 @@
+//! The durable store: inbox (with webhook dedupe), outbox, script key/value state, followers
+//! and schedule bookkeeping, behind one [`Store`] trait.
+//!
+//! The trait is synchronous: SQLite calls block, so async callers use `spawn_blocking` or a
+//! dedicated thread (see [`InboxWriter`]). Only `sqlite*.rs` know about SQLite, so a server
+//! database can back several daemon instances later without touching the callers.
+
+mod batch;
+mod migrations;
+mod sqlite;
+mod sqlite_outbox;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_batch;
+#[cfg(test)]
+mod tests_open;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub use batch::InboxWriter;
+pub use migrations::CURRENT_VERSION;
+
+/// Longest key `kv_set` accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Longest value `kv_set` accepts, in bytes of its JSON text.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Everything the daemon keeps across restarts.
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a batch in one transaction. Per item: `Some(seq)` for a new event, `None` for a
+    /// duplicate (same non-empty `webhook_event_id` already seen and not yet pruned). Items
+    /// without an id are never deduplicated.
+    fn inbox_insert(&self, items: &[NewInboxEvent]) -> Result<Vec<Option<i64>>, StoreError>;
+    /// Accepted but not yet done events, ascending `seq`.
+    fn inbox_pending(&self, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
+    /// Marks events handled, recording the script error text if any; one transaction.
+    fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError>;
+    /// How many events are accepted but not done.
+    fn inbox_backlog(&self) -> Result<u64, StoreError>;
+    /// Drops done inbox rows and dedupe ids received before `now_ms - dedupe_keep_ms`, and
+    /// sent outbox rows last updated before then.
+    fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError>;
+
+    /// Queues a delivery. Idempotent on `retry_key`: the same key again is `Ok(false)` and the
+    /// stored row is left unchanged.
+    fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError>;
+    /// Pending deliveries whose next attempt is due at `now_ms`, oldest first.
+    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    fn outbox_mark_sent(
+        &self,
+        retry_key: &str,
+        request_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    fn outbox_mark_retry(
+        &self,
+        retry_key: &str,
+        attempts: u32,
+        next_attempt_ms: i64,
+        last_error: &str,
+    ) -> Result<(), StoreError>;
+    fn outbox_mark_failed(
+        &self,
+        retry_key: &str,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Pending and failed deliveries, newest first.
+    fn outbox_list(&self, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// `(pending, failed)`.
+    fn outbox_counts(&self) -> Result<(u64, u64), StoreError>;
+
+    fn kv_get(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Fails with [`StoreError::TooLarge`] beyond [`MAX_KEY_BYTES`] / [`MAX_VALUE_BYTES`].
+    fn kv_set(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError>;
+    /// `true` if the key existed.
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Keys starting with `prefix` (compared literally, byte for byte), sorted.
+    fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    fn kv_clear(&self) -> Result<(), StoreError>;
+
+    /// Records a follow (`true`) or unfollow at `at_ms`. A change older than the last one
+    /// recorded for that user is ignored, so a late redelivery cannot undo a newer event.
+    fn follower_set(&self, user_id: &str, following: bool, at_ms: i64) -> Result<(), StoreError>;
+    /// Users currently following, sorted by the time they first followed, then by id.
+    fn followers(&self) -> Result<Vec<String>, StoreError>;
+    fn follower_count(&self) -> Result<u64, StoreError>;
+
+    /// When the schedule `key` (e.g. `script.rhai#0:morning`) last ran.
+    fn schedule_last_run(&self, key: &str) -> Result<Option<i64>, StoreError>;
+    fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError>;
+}
+
+/// An accepted webhook event, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInboxEvent {
+    pub webhook_event_id: Option<String>,
+    pub conversation: String,
+    /// The event's raw JSON text.
+    pub payload: String,
+    pub received_ms: i64,
+}
+
+/// A stored event waiting to be handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEvent {
+    pub seq: i64,
+    pub payload: String,
+}
+
+/// Which LINE endpoint a delivery goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryKind {
+    Push,
+    Multicast,
+    Broadcast,
+}
+
+impl DeliveryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "push",
+            Self::Multicast => "multicast",
+            Self::Broadcast => "broadcast",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A delivery kind or status name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}` (expected one of: {expected})")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl FromStr for DeliveryKind {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "push" => Ok(Self::Push),
+            "multicast" => Ok(Self::Multicast),
+            "broadcast" => Ok(Self::Broadcast),
+            _ => Err(UnknownName {
+                what: "delivery kind",
+                value: s.to_owned(),
+                expected: "push, multicast, broadcast",
+            }),
+        }
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeliveryStatus {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "sent" => Ok(Self::Sent),
+            "failed" => Ok(Self::Failed),
+            _ => Err(UnknownName {
+                what: "delivery status",
+                value: s.to_owned(),
+                expected: "pending, sent, failed",
+            }),
+        }
+    }
+}
+
+/// A push, multicast or broadcast to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// Sent as `X-Line-Retry-Key`; also the row's identity.
+    pub retry_key: String,
+    pub kind: DeliveryKind,
+    /// The request body: `{"to":..,"messages":[..],"notificationDisabled":..}`.
+    pub payload: serde_json::Value,
+    /// Who queued it, e.g. `echo.rhai`.
+    pub source: String,
+    pub created_ms: i64,
+}
+
+/// A stored delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub retry_key: String,
+    pub kind: DeliveryKind,
+    pub payload: serde_json::Value,
+    pub source: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    /// LINE's `x-line-request-id` of the successful call.
+    pub request_id: Option<String>,
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store {path}: {message} (check the path and permissions)")]
+    Open { path: String, message: String },
+    #[error("store {path} was written by a newer linebotd (schema version {found}, this build knows up to {known}); upgrade linebotd or use another store file")]
+    TooNew {
+        path: String,
+        found: u32,
+        known: u32,
+    },
+    #[error("store error: {0}")]
+    Sqlite(String),
+    #[error("store is damaged: {0} (restore it from a backup or move the file away)")]
+    Corrupt(String),
+    #[error("{what} is too large: {actual} bytes, the limit is {limit} bytes")]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        actual: usize,
+    },
+    #[error("no delivery with retry key `{0}` in the outbox")]
+    UnknownDelivery(String),
+    #[error("the inbox writer has stopped")]
+    Closed,
+}
+
+/// Opens (creating if needed) the SQLite store at `path` and brings its schema up to date.
+/// `":memory:"` gives a private in-memory store, for tests.
+pub fn open(path: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(sqlite::SqliteStore::open(path, CURRENT_VERSION)?))
+}
+
+/// Opens a store migrated only up to `version`: lets tests build a store as an older linebotd
+/// left it. Not for production use.
+#[doc(hidden)]
+pub fn open_at_version(path: &str, version: u32) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(sqlite::SqliteStore::open(path, version)?))
+}

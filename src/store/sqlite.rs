@@ -1,0 +1,352 @@
+//! The SQLite [`Store`]: one file in WAL mode behind one connection; inbox and key/value here,
+//! outbox, followers and schedules in `sqlite_outbox.rs`.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
+use serde_json::Value;
+
+use super::{
+    migrations, Delivery, InboxEvent, NewDelivery, NewInboxEvent, Store, StoreError, MAX_KEY_BYTES,
+    MAX_VALUE_BYTES,
+};
+
+/// How long a statement waits for another process's lock before failing with "busy".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct SqliteStore {
+    // One connection for reads and writes: SQLite has a single writer anyway, the daemon's reads
+    // are short, and ":memory:" databases exist per connection, so a second one would see an
+    // empty database.
+    conn: Mutex<Connection>,
+}
+
+/// Turns a rusqlite error into ours, telling damage apart from ordinary failures.
+pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Sqlite(e.to_string()),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// SQLite counts are never negative; a negative one would be a damaged file.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// SQLite takes limits as i64; anything bigger means "no limit" in practice.
+pub(crate) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens `path` and migrates it to `version`.
+    pub(crate) fn open(path: &str, version: u32) -> Result<Self, StoreError> {
+        let open_err = |e: rusqlite::Error| match sql_err(e) {
+            StoreError::Sqlite(message) => StoreError::Open {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // WAL: readers never block the writer, and a commit is one sequential append.
+        let _mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(open_err)?;
+        // NORMAL in WAL mode does not fsync at each commit, only at checkpoints. That is enough
+        // for our promise "every acknowledged event survives kill -9": a committed transaction
+        // is in the WAL file in the OS page cache the moment commit returns, and the kernel
+        // writes it out even if the process dies. Only a power loss or kernel crash can lose the
+        // last commits; FULL would cover that too at one fsync per batch.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        migrations::migrate(&mut conn, path, version).map_err(|e| match e {
+            StoreError::Sqlite(message) => StoreError::Open {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done write: an open rusqlite
+        // Transaction rolls back when dropped during unwinding, so the connection is usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Store for SqliteStore {
+    fn inbox_insert(&self, items: &[NewInboxEvent]) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        {
+            let mut seen = tx
+                .prepare_cached(
+                    "INSERT INTO dedupe (event_id, seen_ms) VALUES (?1, ?2)
+                     ON CONFLICT (event_id) DO NOTHING",
+                )
+                .map_err(sql_err)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO inbox (webhook_event_id, conversation, payload, received_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(sql_err)?;
+            for item in items {
+                let id = item.webhook_event_id.as_deref().filter(|id| !id.is_empty());
+                if let Some(id) = id {
+                    // Claiming the id and inserting the event in one transaction: a duplicate
+                    // can never slip in between, even across daemon instances.
+                    if seen
+                        .execute(params![id, item.received_ms])
+                        .map_err(sql_err)?
+                        == 0
+                    {
+                        out.push(None);
+                        continue;
+                    }
+                }
+                insert
+                    .execute(params![
+                        id,
+                        item.conversation,
+                        item.payload,
+                        item.received_ms
+                    ])
+                    .map_err(sql_err)?;
+                out.push(Some(tx.last_insert_rowid()));
+            }
+        }
+        tx.commit().map_err(sql_err)?;
+        Ok(out)
+    }
+
+    fn inbox_pending(&self, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, payload FROM inbox WHERE done_ms IS NULL ORDER BY seq LIMIT ?1",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([sql_limit(limit)], |r| {
+                Ok(InboxEvent {
+                    seq: r.get(0)?,
+                    payload: r.get(1)?,
+                })
+            })
+            .map_err(sql_err)?;
+        rows.collect::<Result<_, _>>().map_err(sql_err)
+    }
+
+    fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE inbox SET done_ms = ?2, error = ?3 WHERE seq = ?1 AND done_ms IS NULL",
+                )
+                .map_err(sql_err)?;
+            for (seq, error) in done {
+                stmt.execute(params![seq, now, error]).map_err(sql_err)?;
+            }
+        }
+        tx.commit().map_err(sql_err)
+    }
+
+    fn inbox_backlog(&self) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT count(*) FROM inbox WHERE done_ms IS NULL")
+            .map_err(sql_err)?;
+        stmt.query_row([], |r| r.get(0)).map(count).map_err(sql_err)
+    }
+
+    fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError> {
+        let cutoff = now_ms.saturating_sub(dedupe_keep_ms);
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(sql_err)?;
+        tx.execute(
+            "DELETE FROM inbox WHERE done_ms IS NOT NULL AND received_ms < ?1",
+            [cutoff],
+        )
+        .map_err(sql_err)?;
+        tx.execute("DELETE FROM dedupe WHERE seen_ms < ?1", [cutoff])
+            .map_err(sql_err)?;
+        tx.execute(
+            "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < ?1",
+            [cutoff],
+        )
+        .map_err(sql_err)?;
+        tx.commit().map_err(sql_err)
+    }
+
+    fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError> {
+        self.enqueue(d)
+    }
+
+    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.due(now_ms, limit)
+    }
+
+    fn outbox_mark_sent(
+        &self,
+        retry_key: &str,
+        request_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.mark_sent(retry_key, request_id, now_ms)
+    }
+
+    fn outbox_mark_retry(
+        &self,
+        retry_key: &str,
+        attempts: u32,
+        next_attempt_ms: i64,
+        last_error: &str,
+    ) -> Result<(), StoreError> {
+        self.mark_retry(retry_key, attempts, next_attempt_ms, last_error)
+    }
+
+    fn outbox_mark_failed(
+        &self,
+        retry_key: &str,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.mark_failed(retry_key, error, now_ms)
+    }
+
+    fn outbox_list(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.list(limit)
+    }
+
+    fn outbox_counts(&self) -> Result<(u64, u64), StoreError> {
+        self.counts()
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT value FROM kv WHERE key = ?1")
+            .map_err(sql_err)?;
+        let mut rows = stmt.query([key]).map_err(sql_err)?;
+        let Some(row) = rows.next().map_err(sql_err)? else {
+            return Ok(None);
+        };
+        let text: String = row.get(0).map_err(sql_err)?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("value of key `{key}` is not JSON: {e}")))
+    }
+
+    fn kv_set(&self, key: &str, value: &Value) -> Result<(), StoreError> {
+        if key.len() > MAX_KEY_BYTES {
+            return Err(StoreError::TooLarge {
+                what: "key",
+                limit: MAX_KEY_BYTES,
+                actual: key.len(),
+            });
+        }
+        // serde_json writes 1.0 as "1.0" and 1 as "1", so integers and floats stay distinct.
+        let text = serde_json::to_string(value)
+            .map_err(|e| StoreError::Sqlite(format!("cannot encode value: {e}")))?;
+        if text.len() > MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge {
+                what: "value",
+                limit: MAX_VALUE_BYTES,
+                actual: text.len(),
+            });
+        }
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(sql_err)?;
+        stmt.execute(params![key, text]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("DELETE FROM kv WHERE key = ?1")
+            .map_err(sql_err)?;
+        Ok(stmt.execute([key]).map_err(sql_err)? > 0)
+    }
+
+    fn kv_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        // Not LIKE: it treats % and _ as wildcards and ignores ASCII case. Keys use the BINARY
+        // collation (byte order, same as Rust's str order), so every key with the prefix sits
+        // in one contiguous index range starting at the prefix itself.
+        let mut stmt = conn
+            .prepare_cached("SELECT key FROM kv WHERE key >= ?1 ORDER BY key")
+            .map_err(sql_err)?;
+        let mut rows = stmt.query([prefix]).map_err(sql_err)?;
+        let mut keys = Vec::new();
+        while let Some(row) = rows.next().map_err(sql_err)? {
+            let key: String = row.get(0).map_err(sql_err)?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    fn kv_clear(&self) -> Result<(), StoreError> {
+        self.lock()
+            .execute("DELETE FROM kv", [])
+            .map(drop)
+            .map_err(sql_err)
+    }
+
+    fn follower_set(&self, user_id: &str, following: bool, at_ms: i64) -> Result<(), StoreError> {
+        self.set_follower(user_id, following, at_ms)
+    }
+
+    fn followers(&self) -> Result<Vec<String>, StoreError> {
+        self.list_followers()
+    }
+
+    fn follower_count(&self) -> Result<u64, StoreError> {
+        self.count_followers()
+    }
+
+    fn schedule_last_run(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        self.last_run(key)
+    }
+
+    fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.set_last_run(key, at_ms)
+    }
+}
