@@ -1,0 +1,322 @@
+//! Delivery guarantees through the real binary: the inbox before the 200, crash recovery,
+//! the outbox across an outage and a crash, deduplication, state and followers.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::daemon::{eventually, post_signed, run_command, text_event_body, Daemon, Scripts};
+use support::mock_line::MockLine;
+
+const PUSH: &str = "/v2/bot/message/push";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn start(scripts: &Scripts, mock: &MockLine, store: &std::path::Path) -> Daemon {
+    let mut cmd = run_command(scripts.path(), &mock.url());
+    cmd.env("LINEBOTD_STORE", store);
+    Daemon::spawn(cmd)
+}
+
+fn pushed_texts(mock: &MockLine) -> Vec<String> {
+    mock.accepted(PUSH)
+        .iter()
+        .map(|r| {
+            r.body["messages"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn counts(items: &[String]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for i in items {
+        *m.entry(i.clone()).or_default() += 1;
+    }
+    m
+}
+
+const PUSH_TEXT: &str = r#"fn on_message(e) { push(e.source.userId, e.message.text); }"#;
+
+#[tokio::test]
+async fn acknowledged_events_survive_kill_9_and_are_pushed_exactly_once() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("push.rhai", PUSH_TEXT)]);
+    let store = tempfile::tempdir().unwrap();
+    let db = store.path().join("bot.db");
+    let mut d = start(&scripts, &mock, &db);
+
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let url = d.url("/callback");
+    let mut senders = Vec::new();
+    for worker in 0..4 {
+        let acked = acked.clone();
+        let url = url.clone();
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0..150 {
+                let text = format!("w{worker}-{i}");
+                let body = text_event_body(&format!("K{worker}-{i}"), &format!("U{worker}"), &text);
+                if post_signed(&client, &url, &body).await == 200 {
+                    acked.lock().unwrap().push(text);
+                }
+            }
+        }));
+    }
+    assert!(eventually(WAIT, || acked.lock().unwrap().len() >= 150).await);
+    d.child.kill().unwrap(); // SIGKILL, mid-stream
+    d.child.wait().unwrap();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() < 600,
+        "the kill came after the stream ended; nothing was tested"
+    );
+
+    let d2 = start(&scripts, &mock, &db);
+    let all_arrived = eventually(WAIT, || {
+        let got = counts(&pushed_texts(&mock));
+        acked.iter().all(|t| got.contains_key(t))
+    })
+    .await;
+    let got = counts(&pushed_texts(&mock));
+    let missing: Vec<&String> = acked.iter().filter(|t| !got.contains_key(*t)).collect();
+    assert!(
+        all_arrived,
+        "{} acknowledged events never pushed, e.g. {:?}\n{}",
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        d2.stderr.text()
+    );
+    let twice: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "accepted more than once: {twice:?}");
+    let keys: Vec<String> = mock
+        .accepted(PUSH)
+        .iter()
+        .filter_map(|r| r.retry_key().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        counts(&keys).len(),
+        "a retry key was accepted twice"
+    );
+}
+
+#[tokio::test]
+async fn pushes_queued_during_an_outage_and_a_crash_all_arrive_once_line_recovers() {
+    let mock = MockLine::start().await;
+    mock.fail_next(PUSH, 500, 1_000_000);
+    let scripts = Scripts::new(&[("push.rhai", PUSH_TEXT)]);
+    let store = tempfile::tempdir().unwrap();
+    let db = store.path().join("bot.db");
+    let mut d = start(&scripts, &mock, &db);
+    let client = reqwest::Client::new();
+    let texts: Vec<String> = (0..10).map(|i| format!("outage-{i}")).collect();
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(
+            post_signed(
+                &client,
+                &d.url("/callback"),
+                &text_event_body(&format!("O{i}"), "U1", t)
+            )
+            .await,
+            200
+        );
+    }
+    // LINE is failing: the push is being retried, none accepted.
+    assert!(eventually(WAIT, || mock.requests_to(PUSH).len() >= 2).await);
+    assert!(mock.accepted(PUSH).is_empty());
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+
+    let d2 = start(&scripts, &mock, &db);
+    assert!(eventually(WAIT, || mock.requests_to(PUSH).len() >= 4).await);
+    mock.heal(PUSH);
+    let arrived = eventually(WAIT, || pushed_texts(&mock).len() >= texts.len()).await;
+    assert!(arrived, "{:?}\n{}", pushed_texts(&mock), d2.stderr.text());
+    // One user's pushes keep their order, each accepted once.
+    assert_eq!(pushed_texts(&mock), texts);
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_acknowledged_but_handled_once() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("push.rhai", PUSH_TEXT)]);
+    let store = tempfile::tempdir().unwrap();
+    let d = start(&scripts, &mock, &store.path().join("bot.db"));
+    let client = reqwest::Client::new();
+    let first = text_event_body("R1", "U1", "once");
+    let mut again: Value = serde_json::from_str(&first).unwrap();
+    again["events"][0]["deliveryContext"]["isRedelivery"] = json!(true);
+    assert_eq!(post_signed(&client, &d.url("/callback"), &first).await, 200);
+    assert_eq!(
+        post_signed(&client, &d.url("/callback"), &again.to_string()).await,
+        200
+    );
+    assert!(d.stderr.wait_for("duplicate event", WAIT).is_some());
+    // A different event after it is handled, so the first one certainly was too.
+    assert_eq!(
+        post_signed(
+            &client,
+            &d.url("/callback"),
+            &text_event_body("R2", "U1", "next")
+        )
+        .await,
+        200
+    );
+    assert!(eventually(WAIT, || pushed_texts(&mock).len() == 2).await);
+    assert_eq!(pushed_texts(&mock), ["once", "next"]);
+}
+
+#[tokio::test]
+async fn script_state_survives_a_restart_and_round_trips_exactly() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[(
+        "state.rhai",
+        r#"
+        fn on_message(e) {
+            if e.message.text == "save" {
+                store_set("profile:U1", #{ name: "さくら 🌸", visits: 3, ratio: 1.0, tags: ["a", #{ deep: [1, 2.5, ()] }], nothing: (), ok: true });
+                store_set("plain", 42);
+                store_set("gone", "x");
+                store_delete("gone");
+                push("U1", "saved");
+            } else {
+                let p = store_get("profile:U1");
+                push("U1", `${type_of(p.visits)} ${type_of(p.ratio)} ${p.name} ${p.tags[1].deep[1]} ${type_of(p.tags[1].deep[2])} ${type_of(p.nothing)} ${p.ok}`);
+                push("U1", `${store_get("plain") + 1} ${type_of(store_get("gone"))} ${store_keys("p")}`);
+            }
+        }"#,
+    )]);
+    let store = tempfile::tempdir().unwrap();
+    let db = store.path().join("bot.db");
+    let client = reqwest::Client::new();
+    {
+        let d = start(&scripts, &mock, &db);
+        assert_eq!(
+            post_signed(
+                &client,
+                &d.url("/callback"),
+                &text_event_body("S1", "U1", "save")
+            )
+            .await,
+            200
+        );
+        assert!(
+            eventually(WAIT, || pushed_texts(&mock) == ["saved"]).await,
+            "{}",
+            d.stderr.text()
+        );
+    }
+    let d = start(&scripts, &mock, &db);
+    assert_eq!(
+        post_signed(
+            &client,
+            &d.url("/callback"),
+            &text_event_body("S2", "U1", "read")
+        )
+        .await,
+        200
+    );
+    assert!(
+        eventually(WAIT, || pushed_texts(&mock).len() == 3).await,
+        "{}",
+        d.stderr.text()
+    );
+    assert_eq!(
+        pushed_texts(&mock)[1..],
+        [
+            "i64 f64 さくら 🌸 2.5 () () true",
+            "43 () [\"plain\", \"profile:U1\"]"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn followers_track_follow_unfollow_and_follow_again() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[(
+        "f.rhai",
+        r#"fn on_postback(e) { push("Uadmin", `${follower_count()} ${followers()}`); }"#,
+    )]);
+    let store = tempfile::tempdir().unwrap();
+    let d = start(&scripts, &mock, &store.path().join("bot.db"));
+    let client = reqwest::Client::new();
+    let event = |kind: &str, id: &str, user: &str, ts: i64| {
+        json!({"events": [{"type": kind, "webhookEventId": id, "timestamp": ts, "replyToken": "rt", "source": {"type": "user", "userId": user}, "follow": {"isUnblocked": kind == "follow" && id == "F4"}, "postback": {"data": "x"}}]}).to_string()
+    };
+    let url = d.url("/callback");
+    let mut ts = 1_700_000_000_000_i64;
+    for (kind, id, user) in [
+        ("follow", "F1", "Ua"),
+        ("follow", "F2", "Ub"),
+        ("postback", "P1", "Ua"),
+        ("unfollow", "F3", "Ua"),
+        ("postback", "P2", "Ub"),
+        ("follow", "F4", "Ua"),
+        ("postback", "P3", "Ua"),
+    ] {
+        ts += 1000;
+        assert_eq!(
+            post_signed(&client, &url, &event(kind, id, user, ts)).await,
+            200
+        );
+        if kind == "postback" {
+            let n = pushed_texts(&mock).len() + 1;
+            assert!(
+                eventually(WAIT, || pushed_texts(&mock).len() == n).await,
+                "{}",
+                d.stderr.text()
+            );
+        }
+    }
+    assert_eq!(
+        pushed_texts(&mock),
+        ["2 [\"Ua\", \"Ub\"]", "1 [\"Ub\"]", "2 [\"Ua\", \"Ub\"]"]
+    );
+}
+
+#[test]
+fn outbox_command_lists_pending_and_failed_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let store = linebotd::store::open(db.to_str().unwrap()).unwrap();
+    for (i, key) in ["k-old", "k-new"].iter().enumerate() {
+        store
+            .outbox_enqueue(&linebotd::store::NewDelivery {
+                retry_key: (*key).into(),
+                kind: linebotd::store::DeliveryKind::Push,
+                payload: json!({"to": "U1", "messages": [{"type": "text", "text": "hi"}]}),
+                source: "bot.rhai".into(),
+                created_ms: 1_700_000_000_000 + i as i64 * 1000,
+            })
+            .unwrap();
+    }
+    store
+        .outbox_mark_failed(
+            "k-old",
+            "LINE rejected push (400): bad to",
+            1_700_000_005_000,
+        )
+        .unwrap();
+    drop(store);
+    let out = std::process::Command::new(support::daemon::bin())
+        .args(["outbox", "--store", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let new_at = text.find("k-new").expect("pending listed");
+    let old_at = text.find("k-old").expect("failed listed");
+    assert!(new_at < old_at, "newest first:\n{text}");
+    assert!(
+        text.contains("failed") && text.contains("LINE rejected push (400): bad to"),
+        "{text}"
+    );
+}
