@@ -286,9 +286,10 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
         path: path.into(),
         message: e.message().to_owned()
-            + &e.span()
+            + e.span()
                 .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .as_str(),
     })
 }
 
