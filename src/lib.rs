@@ -5,6 +5,7 @@
 //! | module       | what it does                                                        |
 //! |--------------|---------------------------------------------------------------------|
 //! | [`webhook`]  | `POST /callback`: verify the signature on raw bytes, parse events   |
+//! | [`schedule`] | cron schedules scripts declare in `SCHEDULES`; the timer that fires them |
 //! | [`daemon`]   | wires the stages together and runs them until a shutdown signal     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
 //! | [`cli`]      | the command-line interface                                          |
@@ -14,4 +15,5 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod logging;
+pub mod schedule;
 pub mod webhook;
