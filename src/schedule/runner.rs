@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -53,6 +53,10 @@ pub struct Scheduler {
 
 struct Shared {
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Running flags of unloaded schedules whose run is still going, so that a script removed
+    /// and re-added mid-run (an editor saving by delete + create) does not start an overlapping
+    /// run. Weak: the entry disappears by itself once the run ends. Locked after `entries`.
+    unloaded_running: Mutex<BTreeMap<String, Weak<AtomicBool>>>,
     /// Wakes the timer to re-plan after `replace` or `shutdown`.
     wake: Notify,
     stopped: AtomicBool,
@@ -83,6 +87,7 @@ impl Scheduler {
     pub fn start(run: RunFn, last_runs: Arc<dyn LastRuns>, grace: Duration) -> Self {
         let shared = Arc::new(Shared {
             entries: Mutex::new(BTreeMap::new()),
+            unloaded_running: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             stopped: AtomicBool::new(false),
             runs: AtomicU64::new(0),
@@ -103,9 +108,23 @@ impl Scheduler {
     /// since then and is younger than the grace period.
     pub fn replace(&self, script: &str, schedules: Vec<Schedule>) {
         let now = Utc::now();
-        let mut entries = lock(&self.shared.entries);
+        let (schedules, foreign): (Vec<Schedule>, Vec<Schedule>) =
+            schedules.into_iter().partition(|s| s.script == script);
+        for s in foreign {
+            // Accepting it would leave it behind when `script` is later emptied.
+            tracing::warn!(schedule = %s.key(), script, "ignoring a schedule of another script");
+        }
         let keep: Vec<String> = schedules.iter().map(Schedule::key).collect();
-        entries.retain(|key, e| e.schedule.script != script || keep.contains(key));
+        let mut entries = lock(&self.shared.entries);
+        let mut unloaded = lock(&self.shared.unloaded_running);
+        unloaded.retain(|_, flag| flag.strong_count() > 0);
+        entries.retain(|key, e| {
+            let stays = e.schedule.script != script || keep.contains(key);
+            if !stays && e.running.load(Ordering::SeqCst) {
+                unloaded.insert(key.clone(), Arc::downgrade(&e.running));
+            }
+            stays
+        });
         for schedule in schedules {
             let key = schedule.key();
             if let Some(entry) = entries.get_mut(&key) {
@@ -118,15 +137,20 @@ impl Scheduler {
             let next = self
                 .missed_run(&schedule, &key, now)
                 .or_else(|| schedule.next_after(now));
+            let running = unloaded
+                .remove(&key)
+                .and_then(|flag| flag.upgrade())
+                .unwrap_or_default();
             entries.insert(
                 key,
                 Entry {
                     schedule,
                     next,
-                    running: Arc::new(AtomicBool::new(false)),
+                    running,
                 },
             );
         }
+        drop(unloaded);
         drop(entries);
         self.shared.wake.notify_one();
     }

@@ -203,3 +203,19 @@ async fn shutdown_stops_firing() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(probe.count("tick") <= at_shutdown + 1);
 }
+
+#[tokio::test]
+async fn removing_and_re_adding_mid_run_does_not_overlap() {
+    let probe = Arc::new(Probe::default());
+    let last = Arc::new(MemoryLastRuns::default());
+    let scheduler = Scheduler::start(probe_run(&probe, Duration::from_millis(2500)), last, GRACE);
+    scheduler.replace("t.rhai", vec![every_second("slow")]);
+    assert!(wait_until(Duration::from_secs(3), || probe.count("slow") == 1).await);
+
+    // An editor saving by delete + create: the script vanishes, then comes back.
+    scheduler.replace("t.rhai", vec![]);
+    scheduler.replace("t.rhai", vec![every_second("slow")]);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(probe.max_active.load(Ordering::SeqCst), 1);
+    assert!(scheduler.skipped() >= 1);
+}
