@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
-use rhai::{Dynamic, AST};
+use rhai::{Dynamic, Engine, OptimizationLevel, Scope, AST};
 
 /// The name of the constant a script declares its schedules in.
 pub const SCHEDULES_CONST: &str = "SCHEDULES";
@@ -176,21 +176,30 @@ pub enum ScheduleError {
 /// Reads and validates the `SCHEDULES` constant of a compiled script without running any of
 /// its code. A script without `SCHEDULES` has no schedules.
 ///
-/// Only a `SCHEDULES` made of literals is visible here (rhai exposes literal top-level
-/// constants only); one built from expressions that need evaluation is not seen.
+/// rhai exposes only top-level constants whose value is a literal. Entries built from other
+/// constants or from operators on literals (`tz: ZONE`, `"0 " + "9 * * *"`) become literals
+/// when the AST is optimised, which is also done here if the engine compiled without
+/// optimisation. A `SCHEDULES` that needs a function call to compute is not visible.
 pub fn schedules_from_ast(
     script: &str,
     ast: &AST,
     default_tz: Tz,
 ) -> Result<Vec<Schedule>, ScheduleError> {
-    // The last declaration wins, as it would when the script runs.
-    let Some(value) = ast
-        .iter_literal_variables(true, false)
-        .filter(|(name, ..)| *name == SCHEDULES_CONST)
-        .map(|(.., value)| value)
-        .last()
-    else {
-        return Ok(Vec::new());
+    let value = match find_schedules(ast) {
+        Some(value) => value,
+        None => {
+            // Simple optimisation folds constants and built-in operators only; it calls no
+            // script function and runs no statement.
+            let optimised = Engine::new_raw().optimize_ast(
+                &Scope::new(),
+                ast.clone(),
+                OptimizationLevel::Simple,
+            );
+            match find_schedules(&optimised) {
+                Some(value) => value,
+                None => return Ok(Vec::new()),
+            }
+        }
     };
     let Some(entries) = value.clone().try_cast::<rhai::Array>() else {
         return Err(ScheduleError::NotAnArray {
@@ -203,6 +212,14 @@ pub fn schedules_from_ast(
         .enumerate()
         .map(|(index, entry)| entry_to_schedule(script, index, entry, ast, default_tz))
         .collect()
+}
+
+/// The last literal `const SCHEDULES`, as the last declaration is what a run would see.
+fn find_schedules(ast: &AST) -> Option<Dynamic> {
+    ast.iter_literal_variables(true, false)
+        .filter(|(name, ..)| *name == SCHEDULES_CONST)
+        .map(|(.., value)| value)
+        .last()
 }
 
 fn entry_to_schedule(

@@ -196,6 +196,22 @@ fn reads_schedules_without_running_top_level_code() {
 }
 
 #[test]
+fn reads_schedules_built_from_other_constants_at_any_optimisation_level() {
+    let src = r#"
+        const ZONE = "America/New_York";
+        const SCHEDULES = [#{ cron: "0 " + "9 * * *", "call": "morning", tz: ZONE }];
+        fn morning() { }"#;
+    for level in [OptimizationLevel::None, OptimizationLevel::Simple] {
+        let mut engine = Engine::new();
+        engine.set_optimization_level(level);
+        let ast = engine.compile(src).unwrap();
+        let got = schedules_from_ast("echo.rhai", &ast, Tokyo).unwrap();
+        assert_eq!(got.len(), 1, "optimization level {level:?}");
+        assert_eq!((got[0].cron.as_str(), got[0].tz), ("0 9 * * *", New_York));
+    }
+}
+
+#[test]
 fn no_schedules_constant_means_no_schedules() {
     assert_eq!(load(&format!("let x = 1; {FNS}")).unwrap(), vec![]);
     assert_eq!(load("const SCHEDULES = [];").unwrap(), vec![]);
@@ -306,4 +322,13 @@ fn rejects_function_with_parameters() {
     // An overload with no parameters is what gets called, so it is accepted.
     let src = r#"const SCHEDULES = [#{ cron: "* * * * *", "call": "f" }]; fn f(x) { } fn f() { }"#;
     assert_eq!(load(src).unwrap().len(), 1);
+}
+
+#[test]
+fn unquoted_call_key_does_not_compile_in_rhai() {
+    // Documents why scripts must write `"call": …`: rhai reserves `call`.
+    let err = Engine::new()
+        .compile(r#"const SCHEDULES = [#{ cron: "* * * * *", call: "tick" }];"#)
+        .unwrap_err();
+    assert!(err.to_string().contains("call"), "{err}");
 }
