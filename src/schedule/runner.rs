@@ -83,7 +83,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 impl Scheduler {
     /// Spawns the timer task on the current tokio runtime. `grace` is how old a missed run may
-    /// be and still be made up when its schedule is loaded.
+    /// be and still be made up when its schedule is loaded. Must be called inside a tokio
+    /// runtime (it uses `tokio::spawn`).
     pub fn start(run: RunFn, last_runs: Arc<dyn LastRuns>, grace: Duration) -> Self {
         let shared = Arc::new(Shared {
             entries: Mutex::new(BTreeMap::new()),
