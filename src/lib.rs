@@ -9,6 +9,7 @@
 //! | [`dispatch`] | per-conversation ordering, bounded parallelism                      |
 //! | [`script`]   | Rhai engine, host API, limits, hot reload                           |
 //! | [`line`]     | the LINE Messaging API client: sending, retries, clear errors      |
+//! | [`schedule`] | cron schedules declared in scripts: parsing, next times, the timer    |
 //! | [`outbox`]   | durable push/multicast/broadcast delivery with retry keys          |
 //! | [`daemon`]   | wires the stages together and runs them until a shutdown signal     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
@@ -23,6 +24,7 @@ pub mod dispatch;
 pub mod line;
 pub mod logging;
 pub mod outbox;
+pub mod schedule;
 pub mod script;
 pub mod store;
 pub mod webhook;
