@@ -5,6 +5,7 @@
 //! | module       | what it does                                                        |
 //! |--------------|---------------------------------------------------------------------|
 //! | [`webhook`]  | `POST /callback`: verify the signature on raw bytes, parse events   |
+//! | [`line`]     | the LINE API client: endpoints, messages, retries, rate limits      |
 //! | [`daemon`]   | wires the stages together and runs them until a shutdown signal     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
 //! | [`cli`]      | the command-line interface                                          |
@@ -13,5 +14,6 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod line;
 pub mod logging;
 pub mod webhook;
