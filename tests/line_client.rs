@@ -265,11 +265,13 @@ async fn conflict_after_a_timeout_counts_as_delivered() {
         .expect("409 means delivered");
     assert!(sent.accepted_before);
     let reqs = mock.requests_to(PUSH);
-    assert_eq!(
-        reqs.iter().map(|r| r.status).collect::<Vec<_>>(),
-        [200, 409]
-    );
-    assert_eq!(reqs[0].retry_key(), reqs[1].retry_key());
+    // On a busy machine a retry may time out too; what matters is that the first attempt was
+    // taken, every later one carried the same key, and the last was told "already accepted".
+    assert!(reqs.len() >= 2, "{reqs:?}");
+    assert_eq!(reqs[0].status, 200);
+    assert_eq!(reqs.last().map(|r| r.status), Some(409));
+    let key = key.to_string();
+    assert!(reqs.iter().all(|r| r.retry_key() == Some(key.as_str())));
     assert_eq!(mock.accepted(PUSH).len(), 1);
 }
 

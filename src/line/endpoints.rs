@@ -6,11 +6,10 @@ use reqwest::{Method, Url};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::client::{
-    chunk_retry_key, json_body, url_with_path, url_with_segments, Call, Raw, Retry, MULTICAST_CHUNK,
-};
+use super::client::{chunk_retry_key, Call, Retry, MULTICAST_CHUNK};
 use super::error::LineError;
 use super::message::{validate, MessageError};
+use super::wire::{json_body, url_with_path, url_with_segments, Raw};
 use super::{Content, LineClient, Sent, CONTENT_TIMEOUT};
 
 impl LineClient {

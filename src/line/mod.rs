@@ -21,6 +21,7 @@ mod error;
 pub mod message;
 mod rate;
 mod retry;
+mod wire;
 
 use std::time::Duration;
 
