@@ -31,8 +31,8 @@ pub use message::{flex, image, quick_reply, sticker, text, validate, MessageErro
 pub use rate::TokenBucket;
 pub use retry::{backoff, parse_retry_after, RetryPolicy};
 
-/// Where LINE is and how patiently to talk to it.
-#[derive(Clone, Debug)]
+/// Where LINE is and how patiently to talk to it. `Debug` hides the access token.
+#[derive(Clone)]
 pub struct LineConfig {
     /// `https://api.line.me` in production; a mock's URL in tests.
     pub api_base: String,
@@ -47,6 +47,24 @@ pub struct LineConfig {
     pub rate_limit_per_sec: u32,
     /// Requests a second to the loading animation endpoint; 0 turns the limit off.
     pub loading_rate_limit_per_sec: u32,
+}
+
+impl std::fmt::Debug for LineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineConfig")
+            .field("api_base", &self.api_base)
+            .field("data_api_base", &self.data_api_base)
+            .field("access_token", &"<redacted>")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field(
+                "loading_rate_limit_per_sec",
+                &self.loading_rate_limit_per_sec,
+            )
+            .finish()
+    }
 }
 
 /// Shortest per-attempt timeout for content downloads: videos are large.
@@ -71,6 +89,15 @@ impl LineConfig {
             loading_rate_limit_per_sec: 100,
         }
     }
+
+    /// The daemon's LINE settings with the defaults above.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self::new(
+            config.line_api_base.clone(),
+            config.line_data_api_base.clone(),
+            config.channel_access_token.clone(),
+        )
+    }
 }
 
 /// LINE accepted a message request.
@@ -94,4 +121,17 @@ pub enum Content {
     },
     /// LINE answered 202: a video or audio is still being prepared; ask again later.
     NotReady,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let cfg = LineConfig::new("https://api.line.me", "https://api-data.line.me", "s3cret");
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("api.line.me"));
+    }
 }
