@@ -507,3 +507,66 @@ async fn rate_limit_spaces_requests_out() {
     let spread = reqs[12].received_at - reqs[0].received_at;
     assert!(spread >= Duration::from_millis(250), "{spread:?}");
 }
+
+#[tokio::test]
+async fn reply_is_not_resent_after_a_timeout() {
+    let mock = MockLine::start().await;
+    let mut cfg = config(&mock, &mock);
+    cfg.request_timeout = Duration::from_millis(200);
+    let client = LineClient::new(cfg).expect("client");
+    // LINE may have delivered it; a second reply would show the message twice.
+    mock.delay_next(REPLY, Duration::from_secs(1), 1);
+    let err = client
+        .reply("tok", &[text("x")], false)
+        .await
+        .expect_err("timed out");
+    assert!(
+        matches!(
+            err,
+            LineError::Transport {
+                endpoint: "reply",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(mock.requests_to(REPLY).len(), 1);
+}
+
+#[tokio::test]
+async fn loading_has_its_own_rate_limit() {
+    let mock = MockLine::start().await;
+    let mut cfg = config(&mock, &mock);
+    cfg.rate_limit_per_sec = 1;
+    cfg.loading_rate_limit_per_sec = 100;
+    let client = LineClient::new(cfg).expect("client");
+    client.profile("U1").await.expect("uses the general burst");
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        client.loading("U1", 5).await.expect("loading");
+    }
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    client
+        .profile("U2")
+        .await
+        .expect("waits for a general token");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn wrong_token_is_a_permanent_rejection() {
+    let (mock, client) = setup().await;
+    mock.require_token("another-token");
+    let err = client.get("/v2/bot/info").await.expect_err("401");
+    assert_eq!(err.status(), Some(401));
+    assert!(err.is_permanent());
+    assert_eq!(mock.recorded().len(), 1);
+}
