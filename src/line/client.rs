@@ -1,0 +1,334 @@
+//! The HTTP shell around LINE: one pooled client, the attempt loop with its retry rules, and
+//! the rate limiter in front of every attempt. The endpoints themselves are in `endpoints.rs`.
+
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, Url};
+use uuid::Uuid;
+
+use super::error::LineError;
+use super::rate::TokenBucket;
+use super::retry::{backoff, parse_retry_after, RetryPolicy};
+use super::wire::{parse_base, Raw};
+use super::LineConfig;
+
+/// Most recipients LINE takes in one multicast request.
+pub const MULTICAST_CHUNK: usize = 500;
+
+/// Longest a caller waits on a reply or a read, retries included: reply tokens expire and
+/// scripts block on these calls.
+const INTERACTIVE_BUDGET: Duration = Duration::from_secs(20);
+const INTERACTIVE_ATTEMPTS: u32 = 3;
+
+/// The retry key for chunk `chunk` of a multicast: the caller's key for the first chunk, and a
+/// v5 UUID derived from it for the others, so sending the same multicast again reuses every
+/// chunk's key and LINE drops the chunks that already went out.
+pub fn chunk_retry_key(retry_key: Uuid, chunk: usize) -> Uuid {
+    if chunk == 0 {
+        retry_key
+    } else {
+        Uuid::new_v5(&retry_key, format!("multicast chunk {chunk}").as_bytes())
+    }
+}
+
+/// A LINE API client; clones share one connection pool and one set of rate limits.
+#[derive(Clone)]
+pub struct LineClient {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    http: reqwest::Client,
+    pub(super) api_base: Url,
+    pub(super) data_api_base: Url,
+    pub(super) request_timeout: Duration,
+    retry: RetryPolicy,
+    general: TokenBucket,
+    loading: TokenBucket,
+}
+
+impl std::fmt::Debug for LineClient {
+    // Hand-written so the token (inside the HTTP client's default headers) is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineClient")
+            .field("api_base", &self.inner.api_base.as_str())
+            .field("data_api_base", &self.inner.data_api_base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a call may be retried; see the module documentation of `line` for the reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Retry {
+    /// push, multicast, broadcast: LINE deduplicates by `X-Line-Retry-Key`.
+    Keyed,
+    /// reply: no key, so only when nothing reached LINE or LINE failed.
+    Reply,
+    /// Reads and harmless repeats.
+    Read,
+    /// Generic POST: may create something, so not after a timeout.
+    Post,
+}
+
+impl Retry {
+    fn on_status(self, status: u16) -> bool {
+        match self {
+            Self::Reply => status >= 500,
+            Self::Keyed | Self::Read | Self::Post => status >= 500 || status == 429,
+        }
+    }
+
+    fn on_transport(self, e: &reqwest::Error) -> bool {
+        match self {
+            Self::Keyed | Self::Read => true,
+            // A connect error means no byte of the request left this machine.
+            Self::Reply | Self::Post => e.is_connect(),
+        }
+    }
+
+    fn sends_message(self) -> bool {
+        matches!(self, Self::Keyed | Self::Reply)
+    }
+
+    fn policy(self, base: &RetryPolicy) -> RetryPolicy {
+        match self {
+            Self::Keyed => base.clone(),
+            Self::Reply => base.capped(u32::MAX, INTERACTIVE_BUDGET),
+            Self::Read | Self::Post => base.capped(INTERACTIVE_ATTEMPTS, INTERACTIVE_BUDGET),
+        }
+    }
+}
+
+/// One request to make, possibly several times.
+pub(super) struct Call {
+    pub endpoint: &'static str,
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<Bytes>,
+    pub retry_key: Option<Uuid>,
+    pub retry: Retry,
+    pub loading_bucket: bool,
+    pub timeout: Option<Duration>,
+}
+
+impl LineClient {
+    /// Builds the client; fails on a base URL that is not http(s) or a token that cannot be
+    /// sent in a header.
+    pub fn new(config: LineConfig) -> Result<Self, LineError> {
+        let api_base = parse_base(&config.api_base)?;
+        let data_api_base = parse_base(&config.data_api_base)?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", config.access_token)).map_err(|_| {
+                LineError::Setup(
+                    "the channel access token contains characters not allowed in an HTTP header"
+                        .to_owned(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("linebotd/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| LineError::Setup(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                api_base,
+                data_api_base,
+                request_timeout: config.request_timeout,
+                retry: config.retry,
+                general: TokenBucket::new(config.rate_limit_per_sec),
+                loading: TokenBucket::new(config.loading_rate_limit_per_sec),
+            }),
+        })
+    }
+
+    /// Sends `call` until it succeeds, fails permanently, or its retry budget is spent.
+    /// Success is any 2xx, and a 409 when the call carried a retry key.
+    pub(super) async fn execute(&self, call: Call) -> Result<Raw, LineError> {
+        let policy = call.retry.policy(&self.inner.retry);
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let bucket = if call.loading_bucket {
+                &self.inner.loading
+            } else {
+                &self.inner.general
+            };
+            bucket.acquire().await;
+            let (err, retry_after) = match self.send_once(&call).await {
+                Ok((raw, _)) if (200..300).contains(&raw.status) => return Ok(raw),
+                Ok((raw, _)) if raw.status == 409 && call.retry_key.is_some() => return Ok(raw),
+                Ok((raw, retry_after)) => {
+                    let retry = call.retry.on_status(raw.status);
+                    let err =
+                        LineError::rejected(call.endpoint, raw.status, &raw.bytes, raw.request_id);
+                    if !retry {
+                        return Err(err);
+                    }
+                    (err, retry_after)
+                }
+                Err(e) => {
+                    let retry = call.retry.on_transport(&e);
+                    let err = LineError::Transport {
+                        endpoint: call.endpoint,
+                        message: describe(&e),
+                    };
+                    if !retry {
+                        return Err(err);
+                    }
+                    (err, None)
+                }
+            };
+            let wait = retry_after.unwrap_or_else(|| backoff(&policy, attempt, fastrand::f64()));
+            if attempt >= policy.max_attempts || started.elapsed() + wait > policy.max_total {
+                return Err(give_up(call.endpoint, attempt, err));
+            }
+            tracing::warn!(
+                endpoint = call.endpoint,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                error = %err,
+                "LINE call failed, retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt; the `Retry-After` delay comes back beside the answer.
+    async fn send_once(&self, call: &Call) -> Result<(Raw, Option<Duration>), reqwest::Error> {
+        let mut rb = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone());
+        if let Some(key) = call.retry_key {
+            rb = rb.header("X-Line-Retry-Key", key.to_string());
+        }
+        if let Some(body) = &call.body {
+            rb = rb
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(timeout) = call.timeout {
+            rb = rb.timeout(timeout);
+        }
+        let resp = rb.send().await?;
+        let headers = resp.headers();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let request_id = header("x-line-request-id");
+        let content_type = header(CONTENT_TYPE.as_str());
+        let retry_after =
+            header(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let status = resp.status().as_u16();
+        let bytes = match resp.bytes().await {
+            Ok(bytes) => bytes,
+            // LINE took the message (the status says so) but its answer was cut off: an error
+            // here would make the caller send the message again.
+            Err(_) if call.retry.sends_message() && (200..300).contains(&status) => Bytes::new(),
+            Err(e) => return Err(e),
+        };
+        Ok((
+            Raw {
+                status,
+                request_id,
+                content_type,
+                bytes,
+            },
+            retry_after,
+        ))
+    }
+}
+
+/// The error after the last attempt: the failure itself when there was only one attempt.
+fn give_up(endpoint: &'static str, attempts: u32, last: LineError) -> LineError {
+    if attempts <= 1 {
+        last
+    } else {
+        LineError::RetriesExhausted {
+            endpoint,
+            attempts,
+            last: Box::new(last),
+        }
+    }
+}
+
+/// A short description of a transport failure: what kind, and the innermost cause.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "answer cut off"
+    } else {
+        "request failed"
+    };
+    let mut cause = e.source();
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c.to_string());
+        cause = c.source();
+    }
+    match innermost {
+        Some(m) if m.contains(kind) => m,
+        Some(m) => format!("{kind}: {m}"),
+        None => kind.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_keys_are_deterministic_and_distinct() {
+        let key = Uuid::new_v4();
+        assert_eq!(chunk_retry_key(key, 0), key);
+        assert_eq!(chunk_retry_key(key, 1), chunk_retry_key(key, 1));
+        assert_ne!(chunk_retry_key(key, 1), chunk_retry_key(key, 2));
+        assert_ne!(chunk_retry_key(key, 1), key);
+    }
+
+    #[test]
+    fn rejects_bad_base_urls_and_tokens() {
+        let cfg = LineConfig::new("ftp://x", "https://api-data.line.me", "t");
+        assert!(matches!(
+            LineClient::new(cfg),
+            Err(LineError::BadUrl { .. })
+        ));
+        let cfg = LineConfig::new("https://api.line.me", "https://api-data.line.me", "a\nb");
+        let err = LineClient::new(cfg).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("could not set up the LINE client: the channel access token contains characters not allowed in an HTTP header")
+        );
+    }
+
+    #[test]
+    fn reply_retries_less_than_keyed_calls() {
+        assert!(Retry::Keyed.on_status(429));
+        assert!(!Retry::Reply.on_status(429));
+        assert!(Retry::Reply.on_status(502));
+        assert!(!Retry::Keyed.on_status(400));
+        let base = RetryPolicy::default();
+        assert_eq!(Retry::Reply.policy(&base).max_total, INTERACTIVE_BUDGET);
+        assert_eq!(Retry::Read.policy(&base).max_attempts, INTERACTIVE_ATTEMPTS);
+        assert_eq!(Retry::Keyed.policy(&base), base);
+    }
+}

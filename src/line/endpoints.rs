@@ -1,0 +1,285 @@
+//! The LINE endpoints the daemon uses, each one the method, path and JSON body the Messaging
+//! API reference names, plus `get`/`post` for everything else.
+
+use bytes::Bytes;
+use reqwest::{Method, Url};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::client::{chunk_retry_key, Call, Retry, MULTICAST_CHUNK};
+use super::error::LineError;
+use super::message::{validate, MessageError};
+use super::wire::{json_body, url_with_path, url_with_segments, Raw};
+use super::{Content, LineClient, Sent, CONTENT_TIMEOUT};
+
+impl LineClient {
+    /// `POST /v2/bot/message/reply`. A used or expired token fails with
+    /// [`LineError::is_invalid_reply_token`].
+    pub async fn reply(
+        &self,
+        reply_token: &str,
+        messages: &[Value],
+        notification_disabled: bool,
+    ) -> Result<Sent, LineError> {
+        validate(messages)?;
+        non_empty(reply_token, "replyToken")?;
+        let body = json!({
+            "replyToken": reply_token,
+            "messages": messages,
+            "notificationDisabled": notification_disabled,
+        });
+        self.send_message("reply", "reply", &body, None).await
+    }
+
+    /// `POST /v2/bot/message/push` with `X-Line-Retry-Key: retry_key` on every attempt.
+    pub async fn push(
+        &self,
+        to: &str,
+        messages: &[Value],
+        retry_key: Uuid,
+        notification_disabled: bool,
+    ) -> Result<Sent, LineError> {
+        validate(messages)?;
+        non_empty(to, "to")?;
+        let body = json!({
+            "to": to,
+            "messages": messages,
+            "notificationDisabled": notification_disabled,
+        });
+        self.send_message("push", "push", &body, Some(retry_key))
+            .await
+    }
+
+    /// `POST /v2/bot/message/multicast`, in chunks of up to 500 recipients sent one after the
+    /// other; chunk `i` carries [`chunk_retry_key`]`(retry_key, i)`. If a chunk fails, the error
+    /// is returned and later chunks are not sent; calling again with the same key resends only
+    /// what LINE has not accepted.
+    pub async fn multicast(
+        &self,
+        to: &[String],
+        messages: &[Value],
+        retry_key: Uuid,
+        notification_disabled: bool,
+    ) -> Result<Sent, LineError> {
+        validate(messages)?;
+        if to.is_empty() {
+            return Err(MessageError::NoRecipients.into());
+        }
+        for id in to {
+            non_empty(id, "to")?;
+        }
+        let mut request_id = None;
+        let mut accepted_before = false;
+        let mut bodies = Vec::with_capacity(to.len().div_ceil(MULTICAST_CHUNK));
+        for (i, chunk) in to.chunks(MULTICAST_CHUNK).enumerate() {
+            let body = json!({
+                "to": chunk,
+                "messages": messages,
+                "notificationDisabled": notification_disabled,
+            });
+            let key = chunk_retry_key(retry_key, i);
+            let sent = self
+                .send_message("multicast", "multicast", &body, Some(key))
+                .await?;
+            request_id = request_id.or(sent.request_id);
+            accepted_before |= sent.accepted_before;
+            bodies.push(sent.body);
+        }
+        Ok(Sent {
+            request_id,
+            accepted_before,
+            body: Value::Array(bodies),
+        })
+    }
+
+    /// `POST /v2/bot/message/broadcast` to every friend of the bot.
+    pub async fn broadcast(
+        &self,
+        messages: &[Value],
+        retry_key: Uuid,
+        notification_disabled: bool,
+    ) -> Result<Sent, LineError> {
+        validate(messages)?;
+        let body = json!({ "messages": messages, "notificationDisabled": notification_disabled });
+        self.send_message("broadcast", "broadcast", &body, Some(retry_key))
+            .await
+    }
+
+    /// `GET /v2/bot/profile/{userId}`; `None` when LINE answers 404 (not a friend, or blocked).
+    pub async fn profile(&self, user_id: &str) -> Result<Option<Value>, LineError> {
+        non_empty(user_id, "userId")?;
+        self.get_optional("profile", &["v2", "bot", "profile", user_id])
+            .await
+    }
+
+    /// `GET /v2/bot/group/{groupId}/member/{userId}`; `None` on 404.
+    pub async fn group_member_profile(
+        &self,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Value>, LineError> {
+        non_empty(group_id, "groupId")?;
+        non_empty(user_id, "userId")?;
+        let segments = ["v2", "bot", "group", group_id, "member", user_id];
+        self.get_optional("group member profile", &segments).await
+    }
+
+    /// `GET /v2/bot/room/{roomId}/member/{userId}`; `None` on 404.
+    pub async fn room_member_profile(
+        &self,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Value>, LineError> {
+        non_empty(room_id, "roomId")?;
+        non_empty(user_id, "userId")?;
+        let segments = ["v2", "bot", "room", room_id, "member", user_id];
+        self.get_optional("room member profile", &segments).await
+    }
+
+    /// `POST /v2/bot/chat/loading/start`: a loading animation for `seconds` (5 to 60, a
+    /// multiple of 5) in a one-to-one chat. Uses its own rate limit.
+    pub async fn loading(&self, chat_id: &str, seconds: u32) -> Result<(), LineError> {
+        if !(5..=60).contains(&seconds) || seconds % 5 != 0 {
+            return Err(MessageError::LoadingSeconds { seconds }.into());
+        }
+        non_empty(chat_id, "chatId")?;
+        let body = json!({ "chatId": chat_id, "loadingSeconds": seconds });
+        let url = url_with_segments(
+            &self.inner.api_base,
+            &["v2", "bot", "chat", "loading", "start"],
+        );
+        let mut call = post_call("loading", url, &body, None, Retry::Read);
+        call.loading_bucket = true;
+        self.execute(call).await.map(|_| ())
+    }
+
+    /// `GET /v2/bot/message/{messageId}/content` from the data API. LINE's 202 (a video still
+    /// being prepared) is [`Content::NotReady`].
+    pub async fn content(&self, message_id: &str) -> Result<Content, LineError> {
+        non_empty(message_id, "messageId")?;
+        let segments = ["v2", "bot", "message", message_id, "content"];
+        let mut call = get_call(
+            "content",
+            url_with_segments(&self.inner.data_api_base, &segments),
+        );
+        call.timeout = Some(self.inner.request_timeout.max(CONTENT_TIMEOUT));
+        let raw = self.execute(call).await?;
+        if raw.status == 202 {
+            return Ok(Content::NotReady);
+        }
+        Ok(Content::Ready {
+            content_type: raw.content_type,
+            bytes: raw.bytes,
+        })
+    }
+
+    /// `GET {api_base}{path}` for any endpoint without its own method, e.g. `/v2/bot/info`.
+    /// An empty answer is `Value::Null`.
+    pub async fn get(&self, path: &str) -> Result<Value, LineError> {
+        let raw = self
+            .execute(get_call("get", url_with_path(&self.inner.api_base, path)?))
+            .await?;
+        json_body("get", &raw)
+    }
+
+    /// `POST {api_base}{path}` with a JSON body. Not retried after a timeout: the first
+    /// request may have created something.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, LineError> {
+        let url = url_with_path(&self.inner.api_base, path)?;
+        let raw = self
+            .execute(post_call("post", url, body, None, Retry::Post))
+            .await?;
+        json_body("post", &raw)
+    }
+
+    async fn send_message(
+        &self,
+        endpoint: &'static str,
+        last_segment: &str,
+        body: &Value,
+        retry_key: Option<Uuid>,
+    ) -> Result<Sent, LineError> {
+        let url = url_with_segments(
+            &self.inner.api_base,
+            &["v2", "bot", "message", last_segment],
+        );
+        let retry = if retry_key.is_some() {
+            Retry::Keyed
+        } else {
+            Retry::Reply
+        };
+        let raw = self
+            .execute(post_call(endpoint, url, body, retry_key, retry))
+            .await?;
+        Ok(sent(raw))
+    }
+
+    async fn get_optional(
+        &self,
+        endpoint: &'static str,
+        segments: &[&str],
+    ) -> Result<Option<Value>, LineError> {
+        let url = url_with_segments(&self.inner.api_base, segments);
+        match self.execute(get_call(endpoint, url)).await {
+            Ok(raw) => json_body(endpoint, &raw).map(Some),
+            Err(LineError::Rejected { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The answer to a message request. LINE already accepted it, so an unreadable body is kept as
+/// text rather than turned into an error that would make a caller send it again.
+fn sent(raw: Raw) -> Sent {
+    let body = if raw.bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&raw.bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw.bytes).into_owned()))
+    };
+    Sent {
+        request_id: raw.request_id,
+        accepted_before: raw.status == 409,
+        body,
+    }
+}
+
+fn non_empty(value: &str, field: &'static str) -> Result<(), LineError> {
+    if value.is_empty() {
+        return Err(MessageError::EmptyId { field }.into());
+    }
+    Ok(())
+}
+
+fn get_call(endpoint: &'static str, url: Url) -> Call {
+    Call {
+        endpoint,
+        method: Method::GET,
+        url,
+        body: None,
+        retry_key: None,
+        retry: Retry::Read,
+        loading_bucket: false,
+        timeout: None,
+    }
+}
+
+fn post_call(
+    endpoint: &'static str,
+    url: Url,
+    body: &Value,
+    retry_key: Option<Uuid>,
+    retry: Retry,
+) -> Call {
+    Call {
+        endpoint,
+        method: Method::POST,
+        url,
+        // Serialised once and shared by every attempt, so retries send identical bytes.
+        body: Some(Bytes::from(body.to_string())),
+        retry_key,
+        retry,
+        loading_bucket: false,
+        timeout: None,
+    }
+}

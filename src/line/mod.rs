@@ -1,0 +1,137 @@
+//! The LINE Messaging API client: endpoints, message values, retries, rate limits and errors.
+//!
+//! One [`LineClient`] (cheap to clone) holds one pooled HTTP client for the whole daemon.
+//!
+//! Retry rules, by what a repeat could do:
+//! - `push`, `multicast`, `broadcast` carry an `X-Line-Retry-Key`, so LINE itself drops a
+//!   duplicate: they retry on 5xx, 429, timeouts and connection errors, and a 409 on the key
+//!   means an earlier attempt got through ([`Sent::accepted_before`]).
+//! - `reply` has no key and its token works once: it retries only when no byte reached LINE
+//!   (a connection error) or LINE answered 5xx, and only for about 20 s, since the token dies
+//!   soon anyway.
+//! - `get`, `profile`, `content` and `loading` read data or repeat a harmless effect: they retry
+//!   on 5xx, 429, timeouts and connection errors, at most 3 attempts within 20 s (a script is
+//!   waiting on them).
+//! - `post` may create things (a rich menu…): like the reads, but a timeout is not retried
+//!   because the first request may have been carried out.
+
+mod client;
+mod endpoints;
+mod error;
+pub mod message;
+mod rate;
+mod retry;
+mod wire;
+
+use std::time::Duration;
+
+pub use client::{chunk_retry_key, LineClient, MULTICAST_CHUNK};
+pub use error::LineError;
+pub use message::{flex, image, quick_reply, sticker, text, validate, MessageError};
+pub use rate::TokenBucket;
+pub use retry::{backoff, parse_retry_after, RetryPolicy};
+
+/// Where LINE is and how patiently to talk to it. `Debug` hides the access token.
+#[derive(Clone)]
+pub struct LineConfig {
+    /// `https://api.line.me` in production; a mock's URL in tests.
+    pub api_base: String,
+    /// `https://api-data.line.me`: message content is served from here.
+    pub data_api_base: String,
+    pub access_token: String,
+    pub connect_timeout: Duration,
+    /// Per attempt. Content downloads get at least [`CONTENT_TIMEOUT`].
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Requests a second to all endpoints but the loading animation; 0 turns the limit off.
+    pub rate_limit_per_sec: u32,
+    /// Requests a second to the loading animation endpoint; 0 turns the limit off.
+    pub loading_rate_limit_per_sec: u32,
+}
+
+impl std::fmt::Debug for LineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineConfig")
+            .field("api_base", &self.api_base)
+            .field("data_api_base", &self.data_api_base)
+            .field("access_token", &"<redacted>")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field(
+                "loading_rate_limit_per_sec",
+                &self.loading_rate_limit_per_sec,
+            )
+            .finish()
+    }
+}
+
+/// Shortest per-attempt timeout for content downloads: videos are large.
+pub const CONTENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl LineConfig {
+    /// Defaults: 5 s to connect, 15 s per request, 5 attempts within 2 minutes, and LINE's
+    /// published limits (2,000 requests/s in general, 100/s for the loading animation).
+    pub fn new(
+        api_base: impl Into<String>,
+        data_api_base: impl Into<String>,
+        access_token: impl Into<String>,
+    ) -> Self {
+        Self {
+            api_base: api_base.into(),
+            data_api_base: data_api_base.into(),
+            access_token: access_token.into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
+            retry: RetryPolicy::default(),
+            rate_limit_per_sec: 2000,
+            loading_rate_limit_per_sec: 100,
+        }
+    }
+
+    /// The daemon's LINE settings with the defaults above.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self::new(
+            config.line_api_base.clone(),
+            config.line_data_api_base.clone(),
+            config.channel_access_token.clone(),
+        )
+    }
+}
+
+/// LINE accepted a message request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    /// LINE's `x-line-request-id`, for LINE's support and the delivery log.
+    pub request_id: Option<String>,
+    /// True when a 409 on the retry key said an earlier attempt was already accepted.
+    pub accepted_before: bool,
+    /// LINE's answer (`{"sentMessages": [...]}` for push and reply). For multicast: an array
+    /// with one answer per chunk of up to 500 recipients.
+    pub body: serde_json::Value,
+}
+
+/// A message's content (image, video, audio, file) as the data API serves it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Content {
+    Ready {
+        content_type: Option<String>,
+        bytes: bytes::Bytes,
+    },
+    /// LINE answered 202: a video or audio is still being prepared; ask again later.
+    NotReady,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let cfg = LineConfig::new("https://api.line.me", "https://api-data.line.me", "s3cret");
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("api.line.me"));
+    }
+}
