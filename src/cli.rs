@@ -120,7 +120,12 @@ pub struct PushArgs {
 #[derive(Debug, Clone, Args)]
 pub struct OutboxArgs {
     /// The store file the daemon uses [default: linebotd.db].
-    #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE", default_value = "linebotd.db")]
+    #[arg(
+        long,
+        env = "LINEBOTD_STORE",
+        value_name = "FILE",
+        default_value = "linebotd.db"
+    )]
     pub store: String,
 
     /// Show at most this many deliveries.

@@ -28,9 +28,15 @@ const DEDUPE_KEEP: Duration = Duration::from_secs(8 * 24 * 3600);
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot listen on {addr}: {source} (is another process using the port? choose another with --listen)")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot read the scripts folder {path}: {source} (create it, or point --scripts at your scripts)")]
-    Scripts { path: std::path::PathBuf, source: std::io::Error },
+    Scripts {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("{count} script(s) failed to load and --strict is set:\n{details}")]
     Strict { count: usize, details: String },
     #[error("{0}")]
@@ -50,7 +56,10 @@ struct InboxSink {
 }
 
 impl EventSink for InboxSink {
-    fn accept(&self, events: Vec<Event>) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + '_>> {
+    fn accept(
+        &self,
+        events: Vec<Event>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + '_>> {
         Box::pin(async move {
             let now = outbox::now_ms();
             let items = events
@@ -62,15 +71,24 @@ impl EventSink for InboxSink {
                     received_ms: now,
                 })
                 .collect();
-            let seqs = self.inbox.insert(items).await.map_err(|e| SinkError(e.to_string()))?;
+            let seqs = self
+                .inbox
+                .insert(items)
+                .await
+                .map_err(|e| SinkError(e.to_string()))?;
             for (event, seq) in events.into_iter().zip(seqs) {
                 match seq {
                     Some(seq) => {
-                        let job = Job { event: Arc::new(event), seq: Some(seq) };
+                        let job = Job {
+                            event: Arc::new(event),
+                            seq: Some(seq),
+                        };
                         // Stored already: if the dispatcher is gone the event runs after restart.
                         let _ = self.dispatcher.send(job).await;
                     }
-                    None => tracing::info!(id = ?event.webhook_event_id, "duplicate event (LINE redelivery) acknowledged, not handled again"),
+                    None => {
+                        tracing::info!(id = ?event.webhook_event_id, "duplicate event (LINE redelivery) acknowledged, not handled again")
+                    }
                 }
             }
             Ok(())
@@ -102,14 +120,25 @@ pub async fn load_runtime(config: &Config, host: Arc<Host>) -> Result<Arc<Runtim
     let runtime = tokio::task::spawn_blocking(move || Runtime::new(&dir, limits, host))
         .await
         .map_err(|e| DaemonError::Serve(std::io::Error::other(e)))?
-        .map_err(|source| DaemonError::Scripts { path: config.scripts_dir.clone(), source })?;
+        .map_err(|source| DaemonError::Scripts {
+            path: config.scripts_dir.clone(),
+            source,
+        })?;
     let set = runtime.scripts();
     for err in set.errors.values() {
         tracing::error!(script = %err.path, "script failed to load:\n{}", err.render());
     }
     if config.strict && !set.errors.is_empty() {
-        let details = set.errors.values().map(|e| e.render()).collect::<Vec<_>>().join("\n");
-        return Err(DaemonError::Strict { count: set.errors.len(), details });
+        let details = set
+            .errors
+            .values()
+            .map(|e| e.render())
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(DaemonError::Strict {
+            count: set.errors.len(),
+            details,
+        });
     }
     let names: Vec<&str> = set.scripts.iter().map(|s| &*s.name).collect();
     if set.errors.is_empty() {
@@ -152,8 +181,14 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         DISPATCH_CAPACITY,
         Arc::new(move |job: &Job, result: &crate::script::Dispatched| {
             if let Some(seq) = job.seq {
-                let error = (!result.errors.is_empty())
-                    .then(|| result.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+                let error = (!result.errors.is_empty()).then(|| {
+                    result
+                        .errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
                 done_inbox.mark_done(seq, error);
             }
         }),
@@ -179,7 +214,12 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
 
     recover(&store, &dispatcher).await?;
     tokio::spawn(prune_daily(store.clone()));
-    Ok(Pipeline { runtime, dispatcher, inbox, store })
+    Ok(Pipeline {
+        runtime,
+        dispatcher,
+        inbox,
+        store,
+    })
 }
 
 /// Events acknowledged before a crash but not handled go first, in their original order.
@@ -191,12 +231,22 @@ async fn recover(store: &Arc<dyn Store>, dispatcher: &Dispatcher) -> Result<(), 
     if pending.is_empty() {
         return Ok(());
     }
-    tracing::info!(events = pending.len(), "handling events acknowledged before the last stop");
+    tracing::info!(
+        events = pending.len(),
+        "handling events acknowledged before the last stop"
+    );
     for item in pending {
-        let event = serde_json::from_str(&item.payload).ok().and_then(Event::from_value);
+        let event = serde_json::from_str(&item.payload)
+            .ok()
+            .and_then(Event::from_value);
         match event {
             Some(event) => {
-                let _ = dispatcher.send(Job { event: Arc::new(event), seq: Some(item.seq) }).await;
+                let _ = dispatcher
+                    .send(Job {
+                        event: Arc::new(event),
+                        seq: Some(item.seq),
+                    })
+                    .await;
             }
             None => tracing::error!(seq = item.seq, "stored event is unreadable; skipped"),
         }
@@ -208,7 +258,9 @@ async fn prune_daily(store: Arc<dyn Store>) {
     loop {
         let s = store.clone();
         let keep = DEDUPE_KEEP.as_millis() as i64;
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.prune(outbox::now_ms(), keep)).await {
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || s.prune(outbox::now_ms(), keep)).await
+        {
             tracing::warn!(error = %e, "pruning the store failed");
         }
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
@@ -219,10 +271,17 @@ async fn prune_daily(store: Arc<dyn Store>) {
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| DaemonError::Bind { addr: config.listen, source })?;
+        .map_err(|source| DaemonError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let pipeline = start_pipeline(&config).await?;
     let _watch = if config.watch {
-        Some(watch::watch(pipeline.runtime.clone(), &config.scripts_dir, Arc::new(|_| {}))?)
+        Some(watch::watch(
+            pipeline.runtime.clone(),
+            &config.scripts_dir,
+            Arc::new(|_| {}),
+        )?)
     } else {
         None
     };
@@ -231,7 +290,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let state = WebhookState {
         channel_secret: config.channel_secret.as_bytes().into(),
         max_body: config.max_body,
-        sink: Arc::new(InboxSink { inbox: pipeline.inbox.clone(), dispatcher: pipeline.dispatcher.clone() }),
+        sink: Arc::new(InboxSink {
+            inbox: pipeline.inbox.clone(),
+            dispatcher: pipeline.dispatcher.clone(),
+        }),
         shutting_down: shutting_down.clone(),
         on_outcome: None,
     };
@@ -252,7 +314,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             std::process::exit(130);
         });
         if !drain.drain(grace).await {
-            tracing::warn!(waiting = drain.in_flight(), "grace period over; unfinished events are handled after restart");
+            tracing::warn!(
+                waiting = drain.in_flight(),
+                "grace period over; unfinished events are handled after restart"
+            );
         }
     };
     axum::serve(listener, app)

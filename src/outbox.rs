@@ -37,12 +37,22 @@ pub fn now_ms() -> i64 {
 
 impl Outbox {
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(Self { store, wake: Notify::new(), busy: Mutex::new(HashSet::new()) })
+        Arc::new(Self {
+            store,
+            wake: Notify::new(),
+            busy: Mutex::new(HashSet::new()),
+        })
     }
 
     /// Stores a delivery and wakes the sender. Returns at once; the same retry key queued again
     /// (a handler re-run after a crash) is not queued twice.
-    pub fn enqueue(&self, kind: DeliveryKind, payload: Value, retry_key: &str, source: &str) -> Result<(), StoreError> {
+    pub fn enqueue(
+        &self,
+        kind: DeliveryKind,
+        payload: Value,
+        retry_key: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
         let delivery = NewDelivery {
             retry_key: retry_key.to_owned(),
             kind,
@@ -77,16 +87,26 @@ impl Outbox {
                 if !claimed_this_round.insert(lane.clone()) {
                     continue;
                 }
-                if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(lane.clone()) {
+                if !self
+                    .busy
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(lane.clone())
+                {
                     continue;
                 }
-                let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let this = self.clone();
                 let line = line.clone();
                 let on_failed = on_failed.clone();
                 tokio::spawn(async move {
                     this.deliver(&line, delivery, &on_failed).await;
-                    this.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&lane);
+                    this.busy
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&lane);
                     drop(slot);
                     this.wake.notify_one();
                 });
@@ -119,7 +139,10 @@ impl Outbox {
                     let message = e.to_string();
                     tracing::error!(retry_key = %delivery.retry_key, kind = %delivery.kind, script = %delivery.source, "delivery failed for good: {message}");
                     let msg = message.clone();
-                    let _ = tokio::task::spawn_blocking(move || store.outbox_mark_failed(&key, &msg, now_ms())).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        store.outbox_mark_failed(&key, &msg, now_ms())
+                    })
+                    .await;
                     on_failed(&delivery, &message);
                     return;
                 }
@@ -143,7 +166,11 @@ fn lane(delivery: &Delivery) -> String {
     match delivery.kind {
         DeliveryKind::Push => format!(
             "to:{}",
-            delivery.payload.get("to").and_then(Value::as_str).unwrap_or_default()
+            delivery
+                .payload
+                .get("to")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
         ),
         _ => format!("key:{}", delivery.retry_key),
     }
@@ -151,8 +178,15 @@ fn lane(delivery: &Delivery) -> String {
 
 async fn send(line: &LineClient, delivery: &Delivery) -> Result<Sent, LineError> {
     let p = &delivery.payload;
-    let messages: Vec<Value> = p.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
-    let quiet = p.get("notificationDisabled").and_then(Value::as_bool).unwrap_or(false);
+    let messages: Vec<Value> = p
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let quiet = p
+        .get("notificationDisabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let key = uuid::Uuid::parse_str(&delivery.retry_key).unwrap_or_else(|_| uuid::Uuid::new_v4());
     match delivery.kind {
         DeliveryKind::Push => {
@@ -163,7 +197,11 @@ async fn send(line: &LineClient, delivery: &Delivery) -> Result<Sent, LineError>
             let to: Vec<String> = p
                 .get("to")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             line.multicast(&to, &messages, key, quiet).await
         }

@@ -249,7 +249,10 @@ async fn runaway_scripts_are_stopped_and_the_bot_carries_on() {
     );
     let started = std::time::Instant::now();
     assert_eq!(say(&d, "L1", "U1", "loop").await, 200);
-    let line = d.stderr.wait_for("loop.rhai: in on_message", WAIT).expect("loop stopped");
+    let line = d
+        .stderr
+        .wait_for("loop.rhai: in on_message", WAIT)
+        .expect("loop stopped");
     assert!(
         line.contains("on_message") && line.contains("300 ms"),
         "{line}"
@@ -262,7 +265,10 @@ async fn runaway_scripts_are_stopped_and_the_bot_carries_on() {
         .expect("recursion stopped");
     assert!(line.contains("max_call_depth"), "{line}");
     assert_eq!(say(&d, "L3", "U3", "grow").await, 200);
-    let line = d.stderr.wait_for("str.rhai:", WAIT).expect("string stopped");
+    let line = d
+        .stderr
+        .wait_for("str.rhai:", WAIT)
+        .expect("string stopped");
     assert!(line.contains("max_string_size"), "{line}");
     let postback = json!({"events": [{"type": "postback", "webhookEventId": "L4", "replyToken": "rt-pb", "source": {"type": "user", "userId": "U1"}, "postback": {"data": "x"}}]}).to_string();
     assert_eq!(

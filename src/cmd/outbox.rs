@@ -8,7 +8,10 @@ use crate::store::{self, Delivery};
 
 pub fn run(args: &OutboxArgs) -> ExitCode {
     if args.store != ":memory:" && !std::path::Path::new(&args.store).exists() {
-        eprintln!("error: no store at {} (pass --store with the daemon's store file)", args.store);
+        eprintln!(
+            "error: no store at {} (pass --store with the daemon's store file)",
+            args.store
+        );
         return ExitCode::from(2);
     }
     let deliveries = match store::open(&args.store).and_then(|s| s.outbox_list(args.limit)) {
@@ -48,7 +51,11 @@ pub fn table(deliveries: &[Delivery]) -> String {
         return "outbox is empty: nothing pending, nothing failed\n".to_owned();
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{:<8} {:<9} {:<20} {:>8}  {:<16} ID", "STATUS", "KIND", "CREATED (UTC)", "ATTEMPTS", "SCRIPT");
+    let _ = writeln!(
+        out,
+        "{:<8} {:<9} {:<20} {:>8}  {:<16} ID",
+        "STATUS", "KIND", "CREATED (UTC)", "ATTEMPTS", "SCRIPT"
+    );
     for d in deliveries {
         let created = chrono::DateTime::from_timestamp_millis(d.created_ms)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())

@@ -50,7 +50,7 @@ fn build_one(limits: &Limits) -> Engine {
             None
         }
     });
-    engine.on_print(|text| host::script_log(text));
+    engine.on_print(host::script_log);
     engine.on_debug(|text, _source, pos| {
         host::script_log(&format!("[line {}] {text}", pos.line().unwrap_or(0)))
     });

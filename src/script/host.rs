@@ -16,6 +16,9 @@ use crate::store::{DeliveryKind, Store};
 
 use super::context;
 
+/// Receives `(script, line)` for every script log line.
+pub type LogHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// What host functions act on.
 pub struct Host {
     pub line: LineClient,
@@ -27,7 +30,7 @@ pub struct Host {
     /// `push`, `multicast` and `broadcast` are queued here and return at once.
     pub outbox: Arc<Outbox>,
     /// Where script log lines go besides the daemon's log (the simulator prints them).
-    pub on_log: Option<Arc<dyn Fn(&str, &str) + Send + Sync>>,
+    pub on_log: Option<LogHook>,
 }
 
 /// Namespace of the name-based (v5) retry keys derived from an event id and a call position.
@@ -188,8 +191,14 @@ fn reply(target: Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
 }
 
 /// Validates what LINE would reject anyway (so the script hears of it now), then queues.
-fn queue(host: &Host, kind: DeliveryKind, payload: Value, messages: &[Value]) -> HostResult<Dynamic> {
-    line::validate(messages).map_err(|e| script_error(format!("{} not sent: {e}", kind.as_str())))?;
+fn queue(
+    host: &Host,
+    kind: DeliveryKind,
+    payload: Value,
+    messages: &[Value],
+) -> HostResult<Dynamic> {
+    line::validate(messages)
+        .map_err(|e| script_error(format!("{} not sent: {e}", kind.as_str())))?;
     let key = next_retry_key().to_string();
     let source = context::current(|ctx| ctx.script.to_string()).unwrap_or_default();
     host.outbox
@@ -207,14 +216,19 @@ fn push(to: Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
     let to = str_arg(&to, "push's first argument (the user, group or room id)")?;
     if to.is_empty() {
-        return Err(script_error("push needs a user, group or room id; got an empty string"));
+        return Err(script_error(
+            "push needs a user, group or room id; got an empty string",
+        ));
     }
     send_push(&host, &to, to_messages(&messages)?)
 }
 
 fn multicast(ids: Array, messages: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
-    let ids = ids.iter().map(|v| str_arg(v, "each multicast id")).collect::<HostResult<Vec<_>>>()?;
+    let ids = ids
+        .iter()
+        .map(|v| str_arg(v, "each multicast id"))
+        .collect::<HostResult<Vec<_>>>()?;
     if ids.is_empty() {
         return Err(script_error("multicast needs at least one user id"));
     }

@@ -138,7 +138,9 @@ impl Runtime {
             "unfollow" => false,
             _ => return,
         };
-        let Some(user) = event.source.as_ref().and_then(|s| s.user_id.as_deref()) else { return };
+        let Some(user) = event.source.as_ref().and_then(|s| s.user_id.as_deref()) else {
+            return;
+        };
         let at = event.timestamp.unwrap_or_else(crate::outbox::now_ms);
         if let Err(e) = self.host.store.follower_set(user, following, at) {
             tracing::error!(error = %e, "cannot record {}", event.kind);
@@ -152,7 +154,14 @@ impl Runtime {
             .iter()
             .filter(|s| s.defines(function, 1))
             .filter_map(|s| {
-                self.call(s, function, vec![arg.clone()], None, format!("{key_seed}/{}", s.name)).err()
+                self.call(
+                    s,
+                    function,
+                    vec![arg.clone()],
+                    None,
+                    format!("{key_seed}/{}", s.name),
+                )
+                .err()
             })
             .collect()
     }

@@ -13,7 +13,11 @@ fn store_error(what: &str, e: crate::store::StoreError) -> Box<rhai::EvalAltResu
 
 fn store_get(key: &str) -> HostResult<Dynamic> {
     let host = host()?;
-    match host.store.kv_get(key).map_err(|e| store_error("store_get", e))? {
+    match host
+        .store
+        .kv_get(key)
+        .map_err(|e| store_error("store_get", e))?
+    {
         Some(value) => Ok(from_json(&value)),
         None => Ok(Dynamic::UNIT),
     }
@@ -27,25 +31,39 @@ fn store_set(key: &str, value: Dynamic) -> HostResult<()> {
         return Err(script_error("store_set: functions cannot be stored; store maps, arrays, strings, numbers, booleans or ()"));
     }
     let json = to_json(&value)?;
-    host.store.kv_set(key, &json).map_err(|e| store_error("store_set", e))
+    host.store
+        .kv_set(key, &json)
+        .map_err(|e| store_error("store_set", e))
 }
 
 fn store_delete(key: &str) -> HostResult<bool> {
-    host()?.store.kv_delete(key).map_err(|e| store_error("store_delete", e))
+    host()?
+        .store
+        .kv_delete(key)
+        .map_err(|e| store_error("store_delete", e))
 }
 
 fn store_keys(prefix: &str) -> HostResult<Array> {
-    let keys = host()?.store.kv_keys(prefix).map_err(|e| store_error("store_keys", e))?;
+    let keys = host()?
+        .store
+        .kv_keys(prefix)
+        .map_err(|e| store_error("store_keys", e))?;
     Ok(keys.into_iter().map(Dynamic::from).collect())
 }
 
 fn followers() -> HostResult<Array> {
-    let ids = host()?.store.followers().map_err(|e| store_error("followers", e))?;
+    let ids = host()?
+        .store
+        .followers()
+        .map_err(|e| store_error("followers", e))?;
     Ok(ids.into_iter().map(Dynamic::from).collect())
 }
 
 fn follower_count() -> HostResult<i64> {
-    let n = host()?.store.follower_count().map_err(|e| store_error("follower_count", e))?;
+    let n = host()?
+        .store
+        .follower_count()
+        .map_err(|e| store_error("follower_count", e))?;
     Ok(n as i64)
 }
 

@@ -119,7 +119,7 @@ mod tests {
         let body = br#"{"hello":"world"}"#;
         let good = "t7Hn4ZDHqs6e+wdvI5TyQIvzie0DmMUmuXEBqyyE/tM=";
         assert_eq!(
-            verify(SECRET, body, Some(good[..20].as_bytes())),
+            verify(SECRET, body, Some(&good.as_bytes()[..20])),
             Err(SignatureError::Malformed)
         );
         assert_eq!(

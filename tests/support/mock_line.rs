@@ -181,6 +181,13 @@ impl MockLine {
             .insert(path.to_owned(), (delay, Some(n)));
     }
 
+    /// Ends scripted failures and canned answers on `path`: LINE has recovered.
+    pub fn heal(&self, path: &str) {
+        let mut s = lock(&self.shared.script);
+        s.failures.remove(path);
+        s.canned.remove(path);
+    }
+
     /// Answers every request to `path` with `status` and `body` instead of the built-in
     /// behaviour (scripted failures still come first).
     pub fn respond(&self, path: &str, status: u16, body: Value) {
