@@ -21,6 +21,8 @@ pub enum Command {
     Push(PushArgs),
     /// List pushes waiting to be delivered and those LINE rejected, newest first.
     Outbox(OutboxArgs),
+    /// List the schedules the scripts declare, with their zone and next run time.
+    Schedules(SchedulesArgs),
 }
 
 /// Options shared by the commands that talk to LINE or run scripts.
@@ -135,4 +137,25 @@ pub struct OutboxArgs {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SchedulesArgs {
+    /// Folder of `*.rhai` scripts.
+    #[arg(
+        long,
+        env = "LINEBOTD_SCRIPTS",
+        value_name = "DIR",
+        default_value = "scripts"
+    )]
+    pub scripts: PathBuf,
+
+    /// Zone of schedules that name none.
+    #[arg(
+        long,
+        env = "LINEBOTD_TIMEZONE",
+        value_name = "ZONE",
+        default_value = "UTC"
+    )]
+    pub timezone: String,
 }

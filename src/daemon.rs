@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::dispatch::{Dispatcher, Job};
 use crate::line::{LineClient, LineConfig};
 use crate::outbox::{self, Outbox};
+use crate::schedule::{LastRuns, RunFn, Schedule, Scheduler};
 use crate::script::{host, watch, Host, Runtime};
 use crate::store::{self, InboxWriter, NewInboxEvent, Store};
 use crate::webhook::{self, Event, EventSink, SinkError, WebhookState};
@@ -117,13 +118,17 @@ pub async fn open_store(path: &str) -> Result<Arc<dyn Store>, store::StoreError>
 pub async fn load_runtime(config: &Config, host: Arc<Host>) -> Result<Arc<Runtime>, DaemonError> {
     let dir = config.scripts_dir.clone();
     let limits = config.limits.clone();
-    let runtime = tokio::task::spawn_blocking(move || Runtime::new(&dir, limits, host))
-        .await
-        .map_err(|e| DaemonError::Serve(std::io::Error::other(e)))?
-        .map_err(|source| DaemonError::Scripts {
-            path: config.scripts_dir.clone(),
-            source,
-        })?;
+    let tz: chrono_tz::Tz = config.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let runtime = tokio::task::spawn_blocking(move || {
+        let engines = crate::script::engine::build(&limits).with_timezone(tz);
+        Runtime::with_engines(&dir, engines, limits, host)
+    })
+    .await
+    .map_err(|e| DaemonError::Serve(std::io::Error::other(e)))?
+    .map_err(|source| DaemonError::Scripts {
+        path: config.scripts_dir.clone(),
+        source,
+    })?;
     let set = runtime.scripts();
     for err in set.errors.values() {
         tracing::error!(script = %err.path, "script failed to load:\n{}", err.render());
@@ -155,6 +160,60 @@ pub struct Pipeline {
     pub dispatcher: Dispatcher,
     pub inbox: Arc<InboxWriter>,
     pub store: Arc<dyn Store>,
+    pub scheduler: Arc<Scheduler>,
+}
+
+impl Pipeline {
+    /// Brings the scheduler in line with a reload: changed scripts replace their schedules,
+    /// deleted ones stop.
+    pub fn apply_reload(&self, report: &crate::script::ReloadReport) {
+        let set = self.runtime.scripts();
+        for name in &report.loaded {
+            if let Some(script) = set.scripts.iter().find(|s| &*s.name == name) {
+                self.scheduler.replace(name, script.schedules.clone());
+            }
+        }
+        for name in &report.removed {
+            self.scheduler.replace(name, Vec::new());
+        }
+    }
+}
+
+/// Last run times of schedules, kept in the store so a restart can make up a missed run.
+struct StoreLastRuns(Arc<dyn Store>);
+
+impl LastRuns for StoreLastRuns {
+    fn get(&self, key: &str) -> Option<i64> {
+        self.0.schedule_last_run(key).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, key, "cannot read a schedule's last run");
+            None
+        })
+    }
+
+    fn set(&self, key: &str, at_ms: i64) {
+        if let Err(e) = self.0.schedule_set_last_run(key, at_ms) {
+            tracing::warn!(error = %e, key, "cannot record a schedule's run");
+        }
+    }
+}
+
+/// A scheduled run: the script's function, no arguments, same limits and host API as handlers.
+fn schedule_runner(runtime: Arc<Runtime>) -> RunFn {
+    Arc::new(move |schedule: Schedule| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            let run = tokio::task::spawn_blocking(move || {
+                let set = runtime.scripts();
+                let Some(script) = set.scripts.iter().find(|s| *s.name == schedule.script) else {
+                    return;
+                };
+                let seed = format!("schedule/{}/{}", schedule.key(), outbox::now_ms() / 1000);
+                tracing::info!(script = %schedule.script, function = %schedule.call, "scheduled run");
+                let _ = runtime.call(script, &schedule.call, Vec::new(), None, seed);
+            });
+            let _ = run.await;
+        })
+    })
 }
 
 /// Builds everything between the webhook and LINE, and re-queues events that were acknowledged
@@ -212,6 +271,15 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         }),
     ));
 
+    let scheduler = Arc::new(Scheduler::start(
+        schedule_runner(runtime.clone()),
+        Arc::new(StoreLastRuns(store.clone())),
+        config.schedule_grace,
+    ));
+    for script in &runtime.scripts().scripts {
+        scheduler.replace(&script.name, script.schedules.clone());
+    }
+
     recover(&store, &dispatcher).await?;
     tokio::spawn(prune_daily(store.clone()));
     Ok(Pipeline {
@@ -219,6 +287,7 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         dispatcher,
         inbox,
         store,
+        scheduler,
     })
 }
 
@@ -275,12 +344,15 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             addr: config.listen,
             source,
         })?;
-    let pipeline = start_pipeline(&config).await?;
+    let pipeline = Arc::new(start_pipeline(&config).await?);
     let _watch = if config.watch {
+        let p = pipeline.clone();
+        let on_reload =
+            Arc::new(move |report: &crate::script::ReloadReport| p.apply_reload(report));
         Some(watch::watch(
             pipeline.runtime.clone(),
             &config.scripts_dir,
-            Arc::new(|_| {}),
+            on_reload,
         )?)
     } else {
         None

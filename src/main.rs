@@ -46,6 +46,7 @@ async fn run(cli: Cli) -> ExitCode {
             push(&config, &args.to, &args.text).await
         }
         Command::Outbox(args) => linebotd::cmd::outbox::run(&args),
+        Command::Schedules(args) => linebotd::cmd::schedules::run(&args),
     }
 }
 

@@ -17,6 +17,8 @@ const CLOCK_CHECK_EVERY: u64 = 1024;
 pub struct Engines {
     pub run: Engine,
     pub constants: Engine,
+    /// The zone of schedules that name none.
+    pub default_tz: chrono_tz::Tz,
 }
 
 pub fn build(limits: &Limits) -> Engines {
@@ -25,6 +27,14 @@ pub fn build(limits: &Limits) -> Engines {
     Engines {
         run: build_one(limits),
         constants,
+        default_tz: chrono_tz::UTC,
+    }
+}
+
+impl Engines {
+    pub fn with_timezone(mut self, tz: chrono_tz::Tz) -> Self {
+        self.default_tz = tz;
+        self
     }
 }
 

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use rhai::{Scope, AST};
 
+use crate::schedule::{schedules_from_ast, Schedule};
+
 use super::engine::Engines;
 use super::error::LoadError;
 
@@ -20,6 +22,8 @@ pub struct Script {
     pub constants: Scope<'static>,
     /// Script-defined functions and their parameter counts.
     pub functions: HashMap<String, usize>,
+    /// Its validated `SCHEDULES`.
+    pub schedules: Vec<Schedule>,
     content_hash: u64,
 }
 
@@ -48,8 +52,9 @@ pub fn is_script_name(name: &str) -> bool {
 }
 
 /// Compiles one script's source and checks its handlers.
-pub fn compile(engines: &Engines, path: &Path, source: &str) -> Result<Script, LoadError> {
+pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script, LoadError> {
     let shown = path.display().to_string();
+    let source = &*super::source::quote_call_keys(original);
     let parse_error = |e: rhai::ParseError| LoadError::from_parse(&shown, source, &e);
     // First the literal top-level constants, then the strict compile that may use them.
     let constants: Scope<'static> = engines
@@ -87,13 +92,28 @@ pub fn compile(engines: &Engines, path: &Path, source: &str) -> Result<Script, L
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| shown.clone());
+    let schedules = schedules_from_ast(&name, &ast, engines.default_tz).map_err(|e| {
+        let message = e.to_string();
+        let message = message
+            .strip_prefix(&format!("{name}: "))
+            .unwrap_or(&message)
+            .to_owned();
+        LoadError {
+            path: shown.clone(),
+            line: None,
+            col: None,
+            message,
+            source_line: None,
+        }
+    })?;
     Ok(Script {
         name: name.into(),
         path: path.to_owned(),
         ast,
         constants,
         functions,
-        content_hash: hash(source),
+        schedules,
+        content_hash: hash(original),
     })
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod host;
 pub mod loader;
 pub mod runtime;
+pub mod source;
 pub mod state;
 pub mod watch;
 

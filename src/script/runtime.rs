@@ -44,9 +44,20 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Loads every script in `dir`. Scripts that fail to load are reported in the set's errors.
+    /// Loads every script in `dir` with the default engines (schedules in UTC unless they say
+    /// otherwise). Scripts that fail to load are reported in the set's errors.
     pub fn new(dir: &Path, limits: Limits, host: Arc<Host>) -> Result<Self, std::io::Error> {
         let engines = super::engine::build(&limits);
+        Self::with_engines(dir, engines, limits, host)
+    }
+
+    /// Like [`Runtime::new`] with engines built by the caller (e.g. another default time zone).
+    pub fn with_engines(
+        dir: &Path,
+        engines: Engines,
+        limits: Limits,
+        host: Arc<Host>,
+    ) -> Result<Self, std::io::Error> {
         let scripts = loader::load_dir(&engines, dir, &ScriptSet::default())?;
         Ok(Self {
             engines,
