@@ -20,18 +20,6 @@ fn start(scripts: &Scripts, mock: &MockLine, store: &std::path::Path) -> Daemon 
     Daemon::spawn(cmd)
 }
 
-fn pushed_texts(mock: &MockLine) -> Vec<String> {
-    mock.accepted(PUSH)
-        .iter()
-        .map(|r| {
-            r.body["messages"][0]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
 fn counts(items: &[String]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for i in items {
@@ -81,11 +69,11 @@ async fn acknowledged_events_survive_kill_9_and_are_pushed_exactly_once() {
 
     let d2 = start(&scripts, &mock, &db);
     let all_arrived = eventually(WAIT, || {
-        let got = counts(&pushed_texts(&mock));
+        let got = counts(&mock.texts(PUSH));
         acked.iter().all(|t| got.contains_key(t))
     })
     .await;
-    let got = counts(&pushed_texts(&mock));
+    let got = counts(&mock.texts(PUSH));
     let missing: Vec<&String> = acked.iter().filter(|t| !got.contains_key(*t)).collect();
     assert!(
         all_arrived,
@@ -138,10 +126,10 @@ async fn pushes_queued_during_an_outage_and_a_crash_all_arrive_once_line_recover
     let d2 = start(&scripts, &mock, &db);
     assert!(eventually(WAIT, || mock.requests_to(PUSH).len() >= 4).await);
     mock.heal(PUSH);
-    let arrived = eventually(WAIT, || pushed_texts(&mock).len() >= texts.len()).await;
-    assert!(arrived, "{:?}\n{}", pushed_texts(&mock), d2.stderr.text());
+    let arrived = eventually(WAIT, || mock.texts(PUSH).len() >= texts.len()).await;
+    assert!(arrived, "{:?}\n{}", mock.texts(PUSH), d2.stderr.text());
     // One user's pushes keep their order, each accepted once.
-    assert_eq!(pushed_texts(&mock), texts);
+    assert_eq!(mock.texts(PUSH), texts);
 }
 
 #[tokio::test]
@@ -170,8 +158,8 @@ async fn a_redelivered_event_is_acknowledged_but_handled_once() {
         .await,
         200
     );
-    assert!(eventually(WAIT, || pushed_texts(&mock).len() == 2).await);
-    assert_eq!(pushed_texts(&mock), ["once", "next"]);
+    assert!(eventually(WAIT, || mock.texts(PUSH).len() == 2).await);
+    assert_eq!(mock.texts(PUSH), ["once", "next"]);
 }
 
 #[tokio::test]
@@ -209,7 +197,7 @@ async fn script_state_survives_a_restart_and_round_trips_exactly() {
             200
         );
         assert!(
-            eventually(WAIT, || pushed_texts(&mock) == ["saved"]).await,
+            eventually(WAIT, || mock.texts(PUSH) == ["saved"]).await,
             "{}",
             d.stderr.text()
         );
@@ -225,12 +213,12 @@ async fn script_state_survives_a_restart_and_round_trips_exactly() {
         200
     );
     assert!(
-        eventually(WAIT, || pushed_texts(&mock).len() == 3).await,
+        eventually(WAIT, || mock.texts(PUSH).len() == 3).await,
         "{}",
         d.stderr.text()
     );
     assert_eq!(
-        pushed_texts(&mock)[1..],
+        mock.texts(PUSH)[1..],
         [
             "i64 f64 さくら 🌸 2.5 () () true",
             "43 () [\"plain\", \"profile:U1\"]"
@@ -268,16 +256,16 @@ async fn followers_track_follow_unfollow_and_follow_again() {
             200
         );
         if kind == "postback" {
-            let n = pushed_texts(&mock).len() + 1;
+            let n = mock.texts(PUSH).len() + 1;
             assert!(
-                eventually(WAIT, || pushed_texts(&mock).len() == n).await,
+                eventually(WAIT, || mock.texts(PUSH).len() == n).await,
                 "{}",
                 d.stderr.text()
             );
         }
     }
     assert_eq!(
-        pushed_texts(&mock),
+        mock.texts(PUSH),
         ["2 [\"Ua\", \"Ub\"]", "1 [\"Ub\"]", "2 [\"Ua\", \"Ub\"]"]
     );
 }

@@ -10,18 +10,6 @@ use support::mock_line::MockLine;
 const PUSH: &str = "/v2/bot/message/push";
 const WAIT: Duration = Duration::from_secs(10);
 
-fn pushed(mock: &MockLine) -> Vec<String> {
-    mock.accepted(PUSH)
-        .iter()
-        .map(|r| {
-            r.body["messages"][0]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
 fn every_second(text: &str) -> String {
     format!(
         "const SCHEDULES = [#{{ cron: \"* * * * * *\", call: \"tick\" }}];\nfn tick() {{ push(\"Uops\", \"{text}\"); }}\n"
@@ -44,7 +32,8 @@ async fn an_every_second_schedule_pushes_follows_edits_and_stops_when_deleted() 
     let store = tempfile::tempdir().unwrap();
     let d = start(&scripts, &mock, &store.path().join("s.db"), 600);
     assert!(
-        eventually(WAIT, || pushed(&mock)
+        eventually(WAIT, || mock
+            .texts(PUSH)
             .iter()
             .filter(|t| *t == "one")
             .count()
@@ -56,7 +45,8 @@ async fn an_every_second_schedule_pushes_follows_edits_and_stops_when_deleted() 
 
     scripts.write("tick.rhai", &every_second("two"));
     assert!(
-        eventually(WAIT, || pushed(&mock)
+        eventually(WAIT, || mock
+            .texts(PUSH)
             .iter()
             .filter(|t| *t == "two")
             .count()
@@ -70,10 +60,10 @@ async fn an_every_second_schedule_pushes_follows_edits_and_stops_when_deleted() 
     assert!(d.stderr.wait_for("script removed", WAIT).is_some());
     // Let a run that had already started finish, then nothing more may arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let after_delete = pushed(&mock).len();
+    let after_delete = mock.texts(PUSH).len();
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(
-        pushed(&mock).len(),
+        mock.texts(PUSH).len(),
         after_delete,
         "a deleted script's schedule kept running"
     );
@@ -131,7 +121,8 @@ async fn a_missed_run_is_made_up_once_within_the_grace_period() {
     seed_missed_run(&db);
     let d = start(&scripts, &mock, &db, 2 * 24 * 3600);
     assert!(
-        eventually(WAIT, || pushed(&mock)
+        eventually(WAIT, || mock
+            .texts(PUSH)
             .iter()
             .filter(|t| *t == "tick")
             .count()
@@ -140,13 +131,14 @@ async fn a_missed_run_is_made_up_once_within_the_grace_period() {
         "{}",
         d.stderr.text()
     );
-    assert_eq!(pushed(&mock).iter().filter(|t| *t == "daily").count(), 1);
+    assert_eq!(mock.texts(PUSH).iter().filter(|t| *t == "daily").count(), 1);
     drop(d);
     // Restarting again does not make it up a second time: the last run is recorded.
     mock.clear();
     let d = start(&scripts, &mock, &db, 2 * 24 * 3600);
     assert!(
-        eventually(WAIT, || pushed(&mock)
+        eventually(WAIT, || mock
+            .texts(PUSH)
             .iter()
             .filter(|t| *t == "tick")
             .count()
@@ -155,7 +147,7 @@ async fn a_missed_run_is_made_up_once_within_the_grace_period() {
         "{}",
         d.stderr.text()
     );
-    assert_eq!(pushed(&mock).iter().filter(|t| *t == "daily").count(), 0);
+    assert_eq!(mock.texts(PUSH).iter().filter(|t| *t == "daily").count(), 0);
 }
 
 #[tokio::test]
@@ -168,7 +160,8 @@ async fn a_missed_run_older_than_the_grace_period_is_not_made_up() {
     // Today's 00:00 is more than a second ago unless the test runs in the first second of the day.
     let d = start(&scripts, &mock, &db, 1);
     assert!(
-        eventually(WAIT, || pushed(&mock)
+        eventually(WAIT, || mock
+            .texts(PUSH)
             .iter()
             .filter(|t| *t == "tick")
             .count()
@@ -177,7 +170,20 @@ async fn a_missed_run_older_than_the_grace_period_is_not_made_up() {
         "{}",
         d.stderr.text()
     );
-    assert_eq!(pushed(&mock).iter().filter(|t| *t == "daily").count(), 0);
+    assert_eq!(mock.texts(PUSH).iter().filter(|t| *t == "daily").count(), 0);
+}
+
+/// `linebotd schedules --scripts DIR`: exit code and stdout.
+fn schedules_command(dir: &std::path::Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(support::daemon::bin())
+        .args(["schedules", "--scripts"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -206,13 +212,8 @@ fn bad_entries_are_load_errors_naming_the_file_and_entry() {
     ];
     for (file, text, expected) in cases {
         let scripts = Scripts::new(&[(file, text)]);
-        let out = std::process::Command::new(support::daemon::bin())
-            .args(["schedules", "--scripts"])
-            .arg(scripts.path())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(1), "{file}: {stdout}");
+        let (code, stdout) = schedules_command(scripts.path());
+        assert_eq!(code, Some(1), "{file}: {stdout}");
         assert!(
             stdout.contains(file) && stdout.contains("SCHEDULES[0]") && stdout.contains(expected),
             "{file}: {stdout}"
@@ -226,13 +227,8 @@ fn schedules_command_lists_zone_and_next_run() {
         "m.rhai",
         r#"const SCHEDULES = [#{ cron: "0 9 * * *", call: "morning", tz: "Asia/Tokyo" }]; fn morning() {}"#,
     )]);
-    let out = std::process::Command::new(support::daemon::bin())
-        .args(["schedules", "--scripts"])
-        .arg(scripts.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let (code, stdout) = schedules_command(scripts.path());
+    assert_eq!(code, Some(0), "{stdout}");
     assert!(
         stdout.contains("m.rhai")
             && stdout.contains("morning()")

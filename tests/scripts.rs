@@ -34,18 +34,6 @@ async fn say(d: &Daemon, id: &str, user: &str, text: &str) -> u16 {
     .await
 }
 
-fn texts(mock: &MockLine, path: &str) -> Vec<String> {
-    mock.accepted(path)
-        .iter()
-        .map(|r| {
-            r.body["messages"][0]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn echo_reply_reaches_line_with_token_and_text() {
     let mock = MockLine::start().await;
@@ -128,7 +116,7 @@ async fn every_script_with_the_handler_runs_in_file_name_order_then_on_event() {
         d.stderr.text()
     );
     assert_eq!(
-        texts(&mock, PUSH),
+        mock.texts(PUSH),
         ["a", "b", "a-any message", "foo 7", "a-any fooBar"]
     );
 }
@@ -153,7 +141,7 @@ async fn hot_reload_in_place_by_rename_and_like_vim_keeps_last_good_version_on_e
                 let before = mock.accepted(REPLY).len();
                 assert_eq!(say(d, &format!("{id}-{k}"), "U1", "x").await, 200);
                 assert!(eventually(WAIT, || mock.accepted(REPLY).len() > before).await);
-                let got = texts(mock, REPLY).last().cloned().unwrap_or_default();
+                let got = mock.texts(REPLY).last().cloned().unwrap_or_default();
                 if got == text {
                     return;
                 }
@@ -212,7 +200,7 @@ async fn deleting_a_script_stops_its_handlers_and_a_new_file_starts() {
     );
     assert_eq!(say(&d, "D3", "U1", "x").await, 200);
     assert!(eventually(WAIT, || mock.accepted(REPLY).len() == 2).await);
-    assert_eq!(texts(&mock, REPLY), ["old", "new"]);
+    assert_eq!(mock.texts(REPLY), ["old", "new"]);
 }
 
 #[tokio::test]
@@ -280,7 +268,7 @@ async fn runaway_scripts_are_stopped_and_the_bot_carries_on() {
         "{}",
         d.stderr.text()
     );
-    assert_eq!(texts(&mock, REPLY), ["still here"]);
+    assert_eq!(mock.texts(REPLY), ["still here"]);
 }
 
 #[tokio::test]
@@ -302,9 +290,7 @@ async fn one_users_events_keep_their_order_and_a_slow_user_does_not_block_others
         assert_eq!(post_signed(&client, &d.url("/callback"), &body).await, 200);
     }
     assert!(
-        eventually(Duration::from_millis(2500), || texts(&mock, PUSH).len()
-            >= 50)
-        .await,
+        eventually(Duration::from_millis(2500), || mock.texts(PUSH).len() >= 50).await,
         "fast user's pushes waited for the slow user"
     );
     let fast: Vec<String> = mock
@@ -315,7 +301,7 @@ async fn one_users_events_keep_their_order_and_a_slow_user_does_not_block_others
         .collect();
     let expected: Vec<String> = (0..50).map(|i| i.to_string()).collect();
     assert_eq!(fast, expected);
-    assert!(eventually(WAIT, || texts(&mock, PUSH).contains(&"slow".to_owned())).await);
+    assert!(eventually(WAIT, || mock.texts(PUSH).contains(&"slow".to_owned())).await);
 }
 
 #[tokio::test]
@@ -340,7 +326,7 @@ async fn line_errors_and_invalid_messages_are_catchable_in_scripts() {
         "{}",
         d.stderr.text()
     );
-    let got = texts(&mock, PUSH);
+    let got = mock.texts(PUSH);
     assert!(
         got[0].starts_with("caught: ")
             && got[0].contains("400")
@@ -367,7 +353,7 @@ async fn reply_falls_back_to_push_when_the_token_is_already_used() {
         "{}",
         d.stderr.text()
     );
-    assert_eq!(texts(&mock, REPLY), ["first"]);
+    assert_eq!(mock.texts(REPLY), ["first"]);
     let push = &mock.accepted(PUSH)[0];
     assert_eq!(push.body["to"], "U7");
     assert_eq!(push.body["messages"][0]["text"], "second");

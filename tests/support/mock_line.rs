@@ -147,6 +147,19 @@ impl MockLine {
             .collect()
     }
 
+    /// The first message's text of each accepted request to `path`, in arrival order.
+    pub fn texts(&self, path: &str) -> Vec<String> {
+        self.accepted(path)
+            .iter()
+            .map(|r| {
+                r.body["messages"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
     /// Forgets the recorded requests (not the scripted behaviour, tokens or keys).
     pub fn clear(&self) {
         lock(&self.requests).clear();
