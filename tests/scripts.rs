@@ -239,7 +239,7 @@ async fn runaway_scripts_are_stopped_and_the_bot_carries_on() {
     assert_eq!(say(&d, "L1", "U1", "loop").await, 200);
     let line = d
         .stderr
-        .wait_for("loop.rhai: in on_message", WAIT)
+        .wait_for("loop.rhai:1: in on_message()", WAIT)
         .expect("loop stopped");
     assert!(
         line.contains("on_message") && line.contains("300 ms"),

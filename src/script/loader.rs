@@ -22,6 +22,8 @@ pub struct Script {
     pub constants: Scope<'static>,
     /// Script-defined functions and their parameter counts.
     pub functions: HashMap<String, usize>,
+    /// The line each function is defined on, for errors that carry no position (limits).
+    pub function_lines: HashMap<String, usize>,
     /// Its validated `SCHEDULES`.
     pub schedules: Vec<Schedule>,
     content_hash: u64,
@@ -71,6 +73,7 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
         .compile_with_scope(&constants, source)
         .map_err(parse_error)?;
     let mut functions = HashMap::new();
+    let mut function_lines = HashMap::new();
     for f in ast.iter_functions() {
         if f.name.starts_with("on_") && f.params.len() != 1 {
             let line = find_fn_line(source, f.name);
@@ -87,6 +90,9 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
             ));
         }
         functions.insert(f.name.to_owned(), f.params.len());
+        if let Some(line) = find_fn_line(source, f.name) {
+            function_lines.insert(f.name.to_owned(), line);
+        }
     }
     let name = path
         .file_name()
@@ -112,16 +118,18 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
         ast,
         constants,
         functions,
+        function_lines,
         schedules,
         content_hash: hash(original),
     })
 }
 
 fn find_fn_line(source: &str, name: &str) -> Option<usize> {
-    let needle = format!("fn {name}");
+    let needle = format!("fn {name}(");
+    let spaced = format!("fn {name} (");
     source
         .lines()
-        .position(|l| l.contains(&needle))
+        .position(|l| l.contains(&needle) || l.contains(&spaced))
         .map(|i| i + 1)
 }
 

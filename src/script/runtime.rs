@@ -203,7 +203,9 @@ impl Runtime {
                 .call_fn_with_options::<Dynamic>(options, &mut scope, &script.ast, function, args)
         })
         .map_err(|e| {
-            let err = RunError::from_eval(&script.name, function, &e, &self.limits);
+            let mut err = RunError::from_eval(&script.name, function, &e, &self.limits);
+            // Limits stop a script between operations, where Rhai has no position to give.
+            err.line = err.line.or_else(|| script.function_lines.get(function).copied());
             tracing::warn!(script = %script.name, handler = function, kind = err.kind.as_str(), "{err}");
             err
         })
