@@ -21,6 +21,12 @@ pub enum Command {
     Push(PushArgs),
     /// List pushes waiting to be delivered and those LINE rejected, newest first.
     Outbox(OutboxArgs),
+    /// Compile every script in a folder and validate its schedules, without running anything.
+    Check(CheckArgs),
+    /// Start a new bot: linebotd.toml, an echo script with its test, and a .gitignore.
+    Init(InitArgs),
+    /// Write Rhai definition files for the host API (editor completion and hover docs).
+    Definitions(DefinitionsArgs),
 }
 
 /// Options shared by the commands that talk to LINE or run scripts.
@@ -135,4 +141,34 @@ pub struct OutboxArgs {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Folder of `*.rhai` scripts to check.
+    #[arg(default_value = "scripts", value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Default IANA time zone for schedules without a `tz`, e.g. Asia/Tokyo.
+    #[arg(
+        long,
+        env = "LINEBOTD_TIMEZONE",
+        value_name = "ZONE",
+        default_value = "UTC"
+    )]
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Folder to create the bot in (created if missing).
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DefinitionsArgs {
+    /// Write to this file instead of standard output, e.g. `scripts/linebotd.d.rhai`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

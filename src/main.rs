@@ -46,6 +46,9 @@ async fn run(cli: Cli) -> ExitCode {
             push(&config, &args.to, &args.text).await
         }
         Command::Outbox(args) => linebotd::cmd::outbox::run(&args),
+        Command::Check(args) => linebotd::cmd::check::run(&args),
+        Command::Init(args) => linebotd::cmd::init::run(&args),
+        Command::Definitions(args) => linebotd::cmd::definitions::run(&args),
     }
 }
 
