@@ -23,6 +23,12 @@ pub enum Command {
     Outbox(OutboxArgs),
     /// List the schedules the scripts declare, with their zone and next run time.
     Schedules(SchedulesArgs),
+    /// Compile every script in a folder and validate its schedules, without running anything.
+    Check(CheckArgs),
+    /// Start a new bot: linebotd.toml, an echo script with its test, and a .gitignore.
+    Init(InitArgs),
+    /// Write Rhai definition files for the host API (editor completion and hover docs).
+    Definitions(DefinitionsArgs),
 }
 
 /// Options shared by the commands that talk to LINE or run scripts.
@@ -151,6 +157,17 @@ pub struct SchedulesArgs {
     pub scripts: PathBuf,
 
     /// Zone of schedules that name none.
+    #[arg(long, env = "LINEBOTD_TIMEZONE", value_name = "ZONE", default_value = "UTC")]
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Folder of `*.rhai` scripts to check.
+    #[arg(default_value = "scripts", value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Default IANA time zone for schedules without a `tz`, e.g. Asia/Tokyo.
     #[arg(
         long,
         env = "LINEBOTD_TIMEZONE",
@@ -158,4 +175,18 @@ pub struct SchedulesArgs {
         default_value = "UTC"
     )]
     pub timezone: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Folder to create the bot in (created if missing).
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DefinitionsArgs {
+    /// Write to this file instead of standard output, e.g. `scripts/linebotd.d.rhai`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

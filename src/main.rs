@@ -47,6 +47,9 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Outbox(args) => linebotd::cmd::outbox::run(&args),
         Command::Schedules(args) => linebotd::cmd::schedules::run(&args),
+        Command::Check(args) => linebotd::cmd::check::run(&args),
+        Command::Init(args) => linebotd::cmd::init::run(&args),
+        Command::Definitions(args) => linebotd::cmd::definitions::run(&args),
     }
 }
 

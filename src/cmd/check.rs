@@ -1,0 +1,230 @@
+//! `linebotd check [DIR]`: compile every script the way the daemon would, validate its
+//! schedules, and point at each mistake with file, line and column before anything runs.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono_tz::Tz;
+use rhai::AST;
+
+use crate::cli::CheckArgs;
+use crate::config::Limits;
+use crate::schedule::spec::schedules_from_ast;
+use crate::script::engine::{self, Engines};
+use crate::script::loader;
+use crate::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
+
+/// Handlers the daemon calls that are not named after a webhook event type.
+const EXTRA_HANDLERS: [&str; 2] = ["on_event", "on_delivery_failed"];
+
+/// What `check` found in one folder.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub scripts: usize,
+    /// Rendered errors, each complete (headline, source line, caret).
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// `N scripts, M errors` and `, K warnings` when there are any.
+    pub fn summary(&self) -> String {
+        let mut line = format!("{} scripts, {} errors", self.scripts, self.errors.len());
+        if !self.warnings.is_empty() {
+            line.push_str(&format!(", {} warnings", self.warnings.len()));
+        }
+        line
+    }
+}
+
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let tz: Tz = match args.timezone.parse() {
+        Ok(tz) => tz,
+        Err(_) => {
+            eprintln!(
+                "error: --timezone {:?} is not an IANA time zone (such as Asia/Tokyo or UTC)",
+                args.timezone
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if !args.dir.is_dir() {
+        eprintln!(
+            "error: no scripts folder at {} (pass the folder that holds your .rhai files: linebotd check DIR)",
+            args.dir.display()
+        );
+        return ExitCode::from(2);
+    }
+    let report = match check_dir(&args.dir, tz) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    for e in &report.errors {
+        println!("{e}");
+    }
+    for w in &report.warnings {
+        println!("{w}");
+    }
+    println!("{}", report.summary());
+    if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Checks every script directly in `dir` with the engines the daemon uses.
+pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
+    let engines = engine::build(&Limits::default());
+    let mut report = Report::default();
+    for path in loader::script_files(dir)? {
+        report.scripts += 1;
+        let source = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("{}: cannot read: {e}", path.display()));
+                continue;
+            }
+        };
+        check_source(&engines, &path, &source, default_tz, &mut report);
+    }
+    Ok(report)
+}
+
+fn check_source(engines: &Engines, path: &Path, source: &str, tz: Tz, report: &mut Report) {
+    let script = match loader::compile(engines, path, source) {
+        Ok(s) => s,
+        Err(e) => {
+            report.errors.push(e.render());
+            return;
+        }
+    };
+    let shown = path.display().to_string();
+    // The error's own text starts with the script name it was given: here, the path.
+    if let Err(e) = schedules_from_ast(&shown, &script.ast, tz) {
+        report.errors.push(e.to_string());
+    }
+    report
+        .warnings
+        .extend(handler_warnings(&shown, source, &script.ast));
+}
+
+/// Every handler name the daemon can call.
+pub fn known_handlers() -> Vec<String> {
+    KNOWN_EVENT_TYPES
+        .iter()
+        .map(|t| handler_name(t))
+        .chain(EXTRA_HANDLERS.iter().map(|h| (*h).to_owned()))
+        .collect()
+}
+
+/// An `on_*` function with one parameter is meant as a handler; if no event type maps to it,
+/// it would silently never run, which is almost always a typo.
+fn handler_warnings(path: &str, source: &str, ast: &AST) -> Vec<String> {
+    let known = known_handlers();
+    ast.iter_functions()
+        .filter(|f| f.name.starts_with("on_") && f.params.len() == 1)
+        .filter(|f| !known.iter().any(|k| k == f.name))
+        .map(|f| {
+            let line = fn_line(source, f.name)
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
+            let hint = closest(f.name, &known)
+                .map(|k| format!("; did you mean {k}?"))
+                .unwrap_or_default();
+            format!(
+                "{path}{line}: warning: {} matches no LINE event type{hint}",
+                f.name
+            )
+        })
+        .collect()
+}
+
+fn fn_line(source: &str, name: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| {
+            let Some(rest) = l.trim_start().strip_prefix("fn ") else {
+                return false;
+            };
+            rest.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|r| r.trim_start().starts_with('('))
+        })
+        .map(|i| i + 1)
+}
+
+/// The known name nearest to `name`, if it is near enough to be a plausible typo.
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let (best, distance) = known
+        .iter()
+        .map(|k| (k, levenshtein(name, k)))
+        .min_by_key(|(_, d)| *d)?;
+    // `on_` is shared by all, so judge closeness on the rest of the name.
+    let rest = name.len().saturating_sub(3).max(1);
+    (distance <= 3.max(rest / 3)).then_some(best.as_str())
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two strings, by characters.
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut row = Vec::with_capacity(b.len() + 1);
+        row.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            row.push(substitute.min(prev[j + 1] + 1).min(row[j] + 1));
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levenshtein_counts_edits() {
+        assert_eq!(levenshtein("", ""), 0);
+        assert_eq!(levenshtein("abc", ""), 3);
+        assert_eq!(levenshtein("on_mesage", "on_message"), 1);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("on_folow", "on_follow"), 1);
+    }
+
+    #[test]
+    fn suggests_the_nearest_handler_only_when_close() {
+        let known = known_handlers();
+        assert_eq!(closest("on_mesage", &known), Some("on_message"));
+        assert_eq!(closest("on_postbak", &known), Some("on_postback"));
+        assert_eq!(closest("on_member_join", &known), Some("on_member_joined"));
+        assert_eq!(closest("on_completely_unrelated_thing", &known), None);
+    }
+
+    #[test]
+    fn known_handlers_include_every_event_and_the_extras() {
+        let known = known_handlers();
+        for h in [
+            "on_message",
+            "on_member_joined",
+            "on_event",
+            "on_delivery_failed",
+        ] {
+            assert!(known.iter().any(|k| k == h), "{h}");
+        }
+    }
+
+    #[test]
+    fn finds_the_line_of_a_function() {
+        let src = "// on_x\nfn helper() {}\n\nfn  on_x (e) {}\n";
+        assert_eq!(fn_line(src, "on_x"), Some(4));
+        assert_eq!(fn_line(src, "on"), None);
+    }
+}

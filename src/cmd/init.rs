@@ -1,0 +1,170 @@
+//! `linebotd init [DIR]`: a new bot folder that runs as is, and never over someone's files.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cli::InitArgs;
+
+/// The shipped echo bot and its tests, so a new folder starts from what the repository tests.
+const ECHO: &str = include_str!("../../scripts/echo.rhai");
+const ECHO_TEST: &str = include_str!("../../scripts/echo.test.rhai");
+
+const GITIGNORE: &str = "# linebotd's store: the inbox, outbox and script state (SQLite, WAL mode)
+*.db
+*.db-wal
+*.db-shm
+";
+
+/// Every key with its default, commented out so the defaults stay the daemon's to choose.
+pub const CONFIG: &str = r#"# linebotd configuration. Every key is optional: the values shown are the defaults.
+# Flags and environment variables override this file: linebotd run --config linebotd.toml
+
+# Secrets do not belong in a file you might commit. Set them in the environment instead:
+#   export CHANNEL_SECRET=...        (LINE Developers console > your channel > Basic settings)
+#   export CHANNEL_ACCESS_TOKEN=...  (LINE Developers console > your channel > Messaging API)
+# channel_secret = "use the CHANNEL_SECRET environment variable"
+# channel_access_token = "use the CHANNEL_ACCESS_TOKEN environment variable"
+
+# Address to listen on (without this key: 0.0.0.0:$PORT when PORT is set).
+# listen = "127.0.0.1:8080"
+# Path LINE posts webhooks to: set https://<your host>/callback as the webhook URL.
+# webhook_path = "/callback"
+# Largest webhook body accepted, in bytes.
+# max_body = 1048576
+# Folder of *.rhai scripts, relative to this file.
+# scripts = "scripts"
+# SQLite file for the inbox, outbox and script state, relative to this file.
+# store = "linebotd.db"
+# Time zone for schedules that do not name one (an IANA name such as "Asia/Tokyo").
+# timezone = "UTC"
+# "text" for a terminal, "json" for log collectors.
+# log_format = "text"
+# When set, /metrics and /readyz details need "Authorization: Bearer <token>".
+# Prefer the LINEBOTD_ADMIN_TOKEN environment variable.
+# admin_token = "use the LINEBOTD_ADMIN_TOKEN environment variable"
+# Reload scripts when they change on disk.
+# watch = true
+# Refuse to start when any script fails to compile.
+# strict = false
+# When a reply token is missing, used or expired, push the reply to the chat instead.
+# reply_fallback_push = true
+# Seconds to let running handlers finish on shutdown.
+# shutdown_grace_secs = 10
+# A scheduled run missed while the daemon was down is made up if it is at most this old.
+# schedule_grace_secs = 600
+
+# Limits for every handler or scheduled call; a script that passes one is stopped with an error.
+# [limits]
+# max_operations = 10000000
+# max_call_ms = 10000
+# max_call_depth = 64
+# max_string_size = 1048576
+# max_array_size = 100000
+# max_map_size = 100000
+# Handlers running at once (one conversation's events always run one at a time).
+# workers = 16
+"#;
+
+/// The files `init` writes, relative to the target folder.
+pub fn files() -> [(&'static str, &'static str); 4] {
+    [
+        ("linebotd.toml", CONFIG),
+        ("scripts/echo.rhai", ECHO),
+        ("scripts/echo.test.rhai", ECHO_TEST),
+        (".gitignore", GITIGNORE),
+    ]
+}
+
+pub fn run(args: &InitArgs) -> ExitCode {
+    let dir = &args.dir;
+    let existing: Vec<PathBuf> = files()
+        .iter()
+        .map(|(name, _)| dir.join(name))
+        .filter(|p| p.exists())
+        .collect();
+    if !existing.is_empty() {
+        for p in &existing {
+            eprintln!("error: {} already exists", p.display());
+        }
+        eprintln!("init writes nothing when any of its files exist; move them away or pick another folder");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = write_all(dir) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    for (name, _) in files() {
+        println!("created {}", dir.join(name).display());
+    }
+    print!("{}", next_steps(dir));
+    ExitCode::SUCCESS
+}
+
+fn write_all(dir: &Path) -> Result<(), String> {
+    for (name, content) in files() {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        // create_new: a file that appeared since the check above is still not overwritten.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, content.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn next_steps(dir: &Path) -> String {
+    let cd = if dir == Path::new(".") {
+        String::new()
+    } else {
+        format!("  cd {}\n", dir.display())
+    };
+    format!(
+        "
+Next steps:
+{cd}  linebotd check                      # compile the scripts, point at mistakes
+  linebotd test scripts               # run scripts/*.test.rhai (where available)
+  export CHANNEL_SECRET=... CHANNEL_ACCESS_TOKEN=...
+  linebotd run --config linebotd.toml # then set https://<your host>/callback as the webhook URL
+Writing scripts: docs/scripting.md in the linebotd repository.
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Settings;
+    use crate::config::Config;
+
+    /// Uncommenting every default must give a config the daemon accepts: the template cannot
+    /// drift from the real keys without this failing.
+    #[test]
+    fn every_commented_default_is_a_valid_key() {
+        let uncommented: String = CONFIG
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = ") || l.starts_with('['))
+            .filter(|l| !l.contains("environment variable"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(uncommented.contains("max_operations = 10000000"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linebotd.toml");
+        std::fs::write(&path, &uncommented).unwrap();
+        let settings = Settings {
+            config: Some(path),
+            channel_secret: Some("s".into()),
+            channel_access_token: Some("t".into()),
+            ..Settings::default()
+        };
+        let config = Config::load(&settings, None).unwrap();
+        assert_eq!(config.limits, crate::config::Limits::default());
+        assert_eq!(config.timezone, "UTC");
+    }
+}

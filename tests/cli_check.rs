@@ -1,0 +1,265 @@
+//! `linebotd check` and `linebotd init` through the real binary, on real files in temp dirs;
+//! and the shipped scripts and examples pass `check`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn linebotd(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_linebotd"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LINEBOTD_TIMEZONE")
+        .output()
+        .expect("the linebotd binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn all_output(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    dir
+}
+
+fn check(dir: &Path) -> Output {
+    linebotd(&["check", &dir.to_string_lossy()], dir)
+}
+
+#[test]
+fn syntax_error_is_shown_with_line_column_source_and_caret() {
+    let dir = folder(&[("bad.rhai", "fn on_message(event) {\n    let x = 1 +;\n}\n")]);
+    let out = check(dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let path = dir.path().join("bad.rhai").display().to_string();
+    assert!(text.contains(&format!("{path}:2:16: ")), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        // render() indents the source line by four spaces; the line has four of its own.
+        .position(|l| *l == "        let x = 1 +;")
+        .unwrap_or_else(|| panic!("source line shown: {text}"));
+    // The caret sits under the `;` (column 16), after render's four-space indent.
+    assert_eq!(lines[at + 1], format!("    {}^", " ".repeat(15)), "{text}");
+    assert!(text.contains("1 scripts, 1 errors"), "{text}");
+}
+
+#[test]
+fn bad_schedules_name_the_file_and_the_problem() {
+    let cases = [
+        (
+            r#"#{ cron: "0 9 * * *", "call": "tick", tz: "Mars/Olympus" }"#,
+            "unknown time zone \"Mars/Olympus\"",
+        ),
+        (
+            r#"#{ cron: "0 25 * * *", "call": "tick" }"#,
+            "invalid cron expression",
+        ),
+        (
+            r#"#{ cron: "0 9 * * *", "call": "missing" }"#,
+            "function missing() is not defined",
+        ),
+    ];
+    for (entry, message) in cases {
+        let script = format!("const SCHEDULES = [{entry}];\nfn tick() {{}}\n");
+        let dir = folder(&[("sched.rhai", &script)]);
+        let out = check(dir.path());
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{entry}: {text}");
+        let path = dir.path().join("sched.rhai").display().to_string();
+        assert!(
+            text.contains(&format!("{path}: SCHEDULES[0]")),
+            "{entry}: {text}"
+        );
+        assert!(text.contains(message), "{entry}: {text}");
+        assert!(text.contains("1 scripts, 1 errors"), "{text}");
+    }
+}
+
+#[test]
+fn schedule_without_tz_uses_the_timezone_flag() {
+    let script =
+        "const SCHEDULES = [#{ cron: \"0 9 * * *\", \"call\": \"tick\" }];\nfn tick() {}\n";
+    let dir = folder(&[("s.rhai", script)]);
+    let d = dir.path().to_string_lossy().into_owned();
+    let ok = linebotd(&["check", &d, "--timezone", "Asia/Tokyo"], dir.path());
+    assert_eq!(ok.status.code(), Some(0), "{}", all_output(&ok));
+    let bad = linebotd(&["check", &d, "--timezone", "Nowhere/City"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(all_output(&bad).contains("Nowhere/City"));
+}
+
+#[test]
+fn clean_folder_passes_and_counts_scripts_but_not_tests() {
+    let dir = folder(&[
+        ("a.rhai", "fn on_message(event) { reply(event, \"a\"); }\n"),
+        (
+            "b.rhai",
+            "const X = 1;\nfn on_follow(event) { reply(event, `${X}`); }\n",
+        ),
+        ("b.test.rhai", "this is not rhai at all {"),
+        ("notes.txt", "not a script"),
+    ]);
+    let out = check(dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(stdout(&out).trim_end(), "2 scripts, 0 errors");
+}
+
+#[test]
+fn misspelt_handler_is_a_warning_with_a_suggestion() {
+    let dir = folder(&[(
+        "typo.rhai",
+        "// greets\n\nfn on_mesage(event) {\n    reply(event, \"hi\");\n}\n",
+    )]);
+    let out = check(dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let path = dir.path().join("typo.rhai").display().to_string();
+    assert!(
+        text.contains(&format!(
+            "{path}:3: warning: on_mesage matches no LINE event type; did you mean on_message?"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("1 scripts, 0 errors, 1 warnings"), "{text}");
+}
+
+#[test]
+fn missing_folder_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = linebotd(&["check", "no-such-dir"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(all_output(&out).contains("no scripts folder at no-such-dir"));
+}
+
+#[test]
+fn default_folder_is_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("scripts")).unwrap();
+    std::fs::write(dir.path().join("scripts/x.rhai"), "fn on_event(e) {}\n").unwrap();
+    let out = linebotd(&["check"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(stdout(&out).contains("1 scripts, 0 errors"));
+}
+
+const INIT_FILES: [&str; 4] = [
+    "linebotd.toml",
+    "scripts/echo.rhai",
+    "scripts/echo.test.rhai",
+    ".gitignore",
+];
+
+#[test]
+fn init_creates_a_bot_that_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = linebotd(&["init", "bot"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let bot = dir.path().join("bot");
+    for f in INIT_FILES {
+        assert!(bot.join(f).is_file(), "{f} created");
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        std::fs::read_to_string(bot.join("scripts/echo.rhai")).unwrap(),
+        std::fs::read_to_string(repo.join("scripts/echo.rhai")).unwrap()
+    );
+    let ignore = std::fs::read_to_string(bot.join(".gitignore")).unwrap();
+    for pattern in ["*.db", "*.db-wal", "*.db-shm"] {
+        assert!(ignore.lines().any(|l| l == pattern), "{pattern}");
+    }
+    let toml = std::fs::read_to_string(bot.join("linebotd.toml")).unwrap();
+    assert!(toml.contains("CHANNEL_ACCESS_TOKEN"));
+    assert!(stdout(&out).contains("Next steps"));
+    assert_eq!(check(&bot.join("scripts")).status.code(), Some(0));
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "mine\n").unwrap();
+    let out = linebotd(&["init"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(all_output(&out).contains(".gitignore already exists"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+        "mine\n"
+    );
+    for f in &INIT_FILES[..3] {
+        assert!(!dir.path().join(f).exists(), "{f} not written");
+    }
+    assert!(!dir.path().join("scripts").exists());
+
+    // A second run over a complete init refuses too.
+    let fresh = tempfile::tempdir().unwrap();
+    assert_eq!(linebotd(&["init"], fresh.path()).status.code(), Some(0));
+    let before = std::fs::read_to_string(fresh.path().join("linebotd.toml")).unwrap();
+    let again = linebotd(&["init"], fresh.path());
+    assert_eq!(again.status.code(), Some(1));
+    assert!(all_output(&again).contains("linebotd.toml already exists"));
+    assert_eq!(
+        std::fs::read_to_string(fresh.path().join("linebotd.toml")).unwrap(),
+        before
+    );
+}
+
+fn shipped_script_dirs() -> Vec<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![repo.join("scripts")];
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(repo.join("examples"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("scripts"))
+        .filter(|p| p.is_dir())
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 4, "at least four examples");
+    dirs.extend(examples);
+    dirs
+}
+
+#[test]
+fn shipped_scripts_and_every_example_pass_check_without_warnings() {
+    for dir in shipped_script_dirs() {
+        let out = check(&dir);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{}: {text}", dir.display());
+        assert!(text.ends_with(" 0 errors\n"), "{}: {text}", dir.display());
+        let example = dir.parent().unwrap();
+        if example.parent().unwrap().ends_with("examples") {
+            assert!(example.join("README.md").is_file(), "{}", example.display());
+        }
+    }
+}
+
+/// Test files are not scripts (check skips them), but they must at least compile.
+#[test]
+fn shipped_test_files_compile() {
+    let engines = linebotd::script::engine::build(&linebotd::config::Limits::default());
+    let mut seen = 0;
+    for dir in shipped_script_dirs() {
+        for entry in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if !path.to_string_lossy().ends_with(".test.rhai") {
+                continue;
+            }
+            seen += 1;
+            let source = std::fs::read_to_string(&path).unwrap();
+            if let Err(e) = linebotd::script::loader::compile(&engines, &path, &source) {
+                panic!("{}", e.render());
+            }
+        }
+    }
+    assert!(seen >= 5, "every example has tests ({seen} found)");
+}

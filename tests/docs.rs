@@ -1,0 +1,69 @@
+//! Every ```rhai block in docs/scripting.md and the README is a complete script that passes
+//! `linebotd check`. A block meant to show a mistake is fenced as ```text instead.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The bodies of the fenced blocks whose info string is exactly `rhai`.
+fn rhai_blocks(markdown: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        let fence = line.trim_start();
+        match current.take() {
+            Some(block) if fence.starts_with("```") => blocks.push(block),
+            Some((start, mut body)) => {
+                body.push_str(line);
+                body.push('\n');
+                current = Some((start, body));
+            }
+            None if fence.trim_end() == "```rhai" => current = Some((i + 1, String::new())),
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_rhai_block_in_the_docs_passes_check() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut count = 0;
+    for doc in ["docs/scripting.md", "README.md"] {
+        let text = std::fs::read_to_string(repo.join(doc)).unwrap();
+        for (line, body) in rhai_blocks(&text) {
+            let name = format!("{}_line{line}.rhai", doc.replace(['/', '.'], "_"));
+            std::fs::write(dir.path().join(name), body).unwrap();
+            count += 1;
+        }
+    }
+    assert!(count >= 10, "only {count} rhai blocks found");
+    let out = Command::new(env!("CARGO_BIN_EXE_linebotd"))
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a docs block fails check:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("{count} scripts, 0 errors")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("warning"),
+        "a docs block has a warning:\n{text}"
+    );
+}
+
+#[test]
+fn finds_only_rhai_fenced_blocks() {
+    let md = "x\n```rhai\nfn a() {}\n```\n```text\nbroken(\n```\n  ```rhai\nlet b = 1;\n  ```\n";
+    let blocks = rhai_blocks(md);
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks[0], (2, "fn a() {}\n".to_owned()));
+    assert_eq!(blocks[1].1, "let b = 1;\n");
+}
