@@ -371,3 +371,29 @@ async fn sigterm_during_a_burst_answers_503_and_loses_nothing() {
     let attempts = mock.requests_to(REPLY).len();
     assert_eq!(attempts, want.len(), "a reply was attempted twice");
 }
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    let mock = MockLine::start().await;
+    mock.set_delay(REPLY, Duration::from_secs(5));
+    let scripts = Scripts::new(&[("bot.rhai", r#"fn on_message(e) { reply(e, "ok"); }"#)]);
+    let mut d = start(&scripts, &mock, &[]);
+    assert_eq!(say(&d, "S1", "U1", "hi").await, 200);
+    assert!(mock.wait_for(1, WAIT).await, "the slow reply started");
+    let term = |pid: u32| {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+    };
+    term(d.child.id());
+    assert!(d
+        .stderr
+        .wait_for("shutdown signal received", WAIT)
+        .is_some());
+    let started = std::time::Instant::now();
+    term(d.child.id());
+    let status = d.terminate(Duration::from_secs(3)).expect("exited");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(status.code(), Some(130), "{}", d.stderr.text());
+}
