@@ -147,6 +147,18 @@ impl Reloaded<'_> {
     }
 }
 
+/// A hot reload could not even read the scripts folder; the scripts in force stay.
+pub struct ReloadFailed<'a> {
+    pub error: &'a std::io::Error,
+}
+
+impl ReloadFailed<'_> {
+    pub fn emit(&self) {
+        global().reloads.inc(&["error"]);
+        tracing::error!(error = %self.error, "cannot read the scripts folder");
+    }
+}
+
 /// One request to the LINE API answered (`status` is the HTTP status) or not (`None`).
 pub struct LineCall {
     pub endpoint: &'static str,

@@ -51,7 +51,7 @@ pub fn watch(
                     log_report(&report);
                     on_reload(&report);
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot read the scripts folder"),
+                Ok(Err(e)) => crate::observe::ReloadFailed { error: &e }.emit(),
                 Err(e) => tracing::error!(error = %e, "reload panicked"),
             }
         }
