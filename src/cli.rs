@@ -157,7 +157,12 @@ pub struct SchedulesArgs {
     pub scripts: PathBuf,
 
     /// Zone of schedules that name none.
-    #[arg(long, env = "LINEBOTD_TIMEZONE", value_name = "ZONE", default_value = "UTC")]
+    #[arg(
+        long,
+        env = "LINEBOTD_TIMEZONE",
+        value_name = "ZONE",
+        default_value = "UTC"
+    )]
     pub timezone: String,
 }
 

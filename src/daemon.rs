@@ -11,14 +11,16 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Job};
 use crate::line::{LineClient, LineConfig};
+use crate::observe;
 use crate::outbox::{self, Outbox};
 use crate::schedule::{LastRuns, RunFn, Schedule, Scheduler};
 use crate::script::{host, watch, Host, Runtime};
 use crate::store::{self, InboxWriter, NewInboxEvent, Store};
-use crate::webhook::{self, Event, EventSink, SinkError, WebhookState};
+use crate::webhook::{self, Event, EventSink, Outcome, OutcomeHook, SinkError, WebhookState};
 
 /// Events waiting in memory for a handler, across all conversations. Past this the webhook waits.
 const DISPATCH_CAPACITY: usize = 8192;
@@ -77,9 +79,17 @@ impl EventSink for InboxSink {
                 .insert(items)
                 .await
                 .map_err(|e| SinkError(e.to_string()))?;
+            let count = events.len();
+            let mut new = 0;
             for (event, seq) in events.into_iter().zip(seqs) {
                 match seq {
                     Some(seq) => {
+                        new += 1;
+                        observe::EventReceived {
+                            kind: &event.kind,
+                            webhook_event_id: event.webhook_event_id.as_deref(),
+                        }
+                        .emit();
                         let job = Job {
                             event: Arc::new(event),
                             seq: Some(seq),
@@ -87,11 +97,23 @@ impl EventSink for InboxSink {
                         // Stored already: if the dispatcher is gone the event runs after restart.
                         let _ = self.dispatcher.send(job).await;
                     }
-                    None => {
-                        tracing::info!(id = ?event.webhook_event_id, "duplicate event (LINE redelivery) acknowledged, not handled again")
+                    None => observe::EventDuplicate {
+                        webhook_event_id: event.webhook_event_id.as_deref(),
                     }
+                    .emit(),
                 }
             }
+            // Only the sink knows whether a request was all redeliveries (see `webhook_hook`).
+            let outcome = if new == 0 {
+                Outcome::Duplicate
+            } else {
+                Outcome::Accepted
+            };
+            observe::WebhookReceived {
+                outcome,
+                events: count,
+            }
+            .emit();
             Ok(())
         })
     }
@@ -130,8 +152,12 @@ pub async fn load_runtime(config: &Config, host: Arc<Host>) -> Result<Arc<Runtim
         source,
     })?;
     let set = runtime.scripts();
-    for err in set.errors.values() {
-        tracing::error!(script = %err.path, "script failed to load:\n{}", err.render());
+    for error in set.errors.values() {
+        observe::ScriptLoadFailed {
+            error,
+            kept_previous: false,
+        }
+        .emit();
     }
     if config.strict && !set.errors.is_empty() {
         let details = set
@@ -208,7 +234,6 @@ fn schedule_runner(runtime: Arc<Runtime>) -> RunFn {
                     return;
                 };
                 let seed = format!("schedule/{}/{}", schedule.key(), outbox::now_ms() / 1000);
-                tracing::info!(script = %schedule.script, function = %schedule.call, "scheduled run");
                 let _ = runtime.call(script, &schedule.call, Vec::new(), None, seed);
             });
             let _ = run.await;
@@ -367,9 +392,14 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             dispatcher: pipeline.dispatcher.clone(),
         }),
         shutting_down: shutting_down.clone(),
-        on_outcome: None,
+        on_outcome: Some(webhook_hook()),
     };
-    let app = webhook::router(state, &config.webhook_path);
+    let app = webhook::router(state, &config.webhook_path).merge(admin::router(AdminState {
+        runtime: pipeline.runtime.clone(),
+        store: pipeline.store.clone(),
+        shutting_down: shutting_down.clone(),
+        token: config.admin_token.as_deref().map(Arc::from),
+    }));
     let local = listener.local_addr().map_err(DaemonError::Serve)?;
     tracing::info!("listening on http://{local}{}", config.webhook_path);
 
@@ -396,8 +426,36 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         .with_graceful_shutdown(stop)
         .await
         .map_err(DaemonError::Serve)?;
-    tracing::info!("linebotd stopped");
+    finish(&pipeline).await;
     Ok(())
+}
+
+/// Reports every webhook outcome except accepted requests with events: the sink reports those,
+/// as `accepted` or `duplicate`.
+fn webhook_hook() -> OutcomeHook {
+    Arc::new(|outcome, events| {
+        if !(outcome == Outcome::Accepted && events > 0) {
+            observe::WebhookReceived { outcome, events }.emit();
+        }
+    })
+}
+
+/// After the server stopped: commit the done-marks of the handlers that finished, and say what
+/// is left for the next start (the store keeps it; nothing is lost).
+async fn finish(pipeline: &Pipeline) {
+    pipeline.inbox.flush().await;
+    let store = pipeline.store.clone();
+    let left =
+        tokio::task::spawn_blocking(move || (store.inbox_backlog(), store.outbox_counts())).await;
+    match left {
+        Ok((Ok(backlog), Ok((pending, failed)))) => tracing::info!(
+            unhandled_events = backlog,
+            pending_deliveries = pending,
+            failed_deliveries = failed,
+            "linebotd stopped; unhandled events and pending deliveries resume at the next start"
+        ),
+        _ => tracing::info!("linebotd stopped"),
+    }
 }
 
 /// Resolves on the next SIGINT or SIGTERM.

@@ -12,17 +12,24 @@
 //! | [`schedule`] | cron schedules declared in scripts: parsing, next times, the timer    |
 //! | [`outbox`]   | durable push/multicast/broadcast delivery with retry keys          |
 //! | [`daemon`]   | wires the stages together and runs them until a shutdown signal     |
+//! | [`observe`]  | every observable event: its log line and its metrics in one place    |
+//! | [`metrics`]  | the Prometheus registry behind `GET /metrics`                        |
+//! | [`admin`]    | `GET /metrics` and `GET /readyz`, behind the optional admin token     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
 //! | [`cli`]      | the command-line interface; [`cmd`] the commands besides `run`      |
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
 pub mod line;
+pub mod log_json;
 pub mod logging;
+pub mod metrics;
+pub mod observe;
 pub mod outbox;
 pub mod schedule;
 pub mod script;

@@ -137,7 +137,13 @@ impl Outbox {
                 }
                 Err(e) if e.is_permanent() => {
                     let message = e.to_string();
-                    tracing::error!(retry_key = %delivery.retry_key, kind = %delivery.kind, script = %delivery.source, "delivery failed for good: {message}");
+                    crate::observe::DeliveryFailed {
+                        retry_key: &delivery.retry_key,
+                        kind: delivery.kind.as_str(),
+                        script: &delivery.source,
+                        error: &message,
+                    }
+                    .emit();
                     let msg = message.clone();
                     let _ = tokio::task::spawn_blocking(move || {
                         store.outbox_mark_failed(&key, &msg, now_ms())

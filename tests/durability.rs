@@ -231,7 +231,11 @@ async fn followers_track_follow_unfollow_and_follow_again() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[(
         "f.rhai",
-        r#"fn on_postback(e) { push("Uadmin", `${follower_count()} ${followers()}`); }"#,
+        r#"
+        fn on_postback(e) { push("Uadmin", `${follower_count()} ${followers()}`); }
+        fn on_follow(e) { push("Ulog", "follow"); }
+        fn on_unfollow(e) { push("Ulog", "unfollow"); }
+        "#,
     )]);
     let store = tempfile::tempdir().unwrap();
     let d = start(&scripts, &mock, &store.path().join("bot.db"));
@@ -251,21 +255,31 @@ async fn followers_track_follow_unfollow_and_follow_again() {
         ("postback", "P3", "Ua"),
     ] {
         ts += 1000;
+        // Every event pushes once; wait for it so the next event sees its effect.
+        let n = mock.texts(PUSH).len() + 1;
         assert_eq!(
             post_signed(&client, &url, &event(kind, id, user, ts)).await,
             200
         );
-        if kind == "postback" {
-            let n = mock.texts(PUSH).len() + 1;
-            assert!(
-                eventually(WAIT, || mock.texts(PUSH).len() == n).await,
-                "{}",
-                d.stderr.text()
-            );
-        }
+        assert!(
+            eventually(WAIT, || mock.texts(PUSH).len() == n).await,
+            "{}",
+            d.stderr.text()
+        );
     }
+    let admin: Vec<String> = mock
+        .accepted(PUSH)
+        .iter()
+        .filter(|r| r.body["to"] == "Uadmin")
+        .map(|r| {
+            r.body["messages"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(
-        mock.texts(PUSH),
+        admin,
         ["2 [\"Ua\", \"Ub\"]", "1 [\"Ub\"]", "2 [\"Ua\", \"Ub\"]"]
     );
 }

@@ -167,7 +167,15 @@ impl LineClient {
                 &self.inner.general
             };
             bucket.acquire().await;
-            let (err, retry_after) = match self.send_once(&call).await {
+            let sent_at = Instant::now();
+            let answer = self.send_once(&call).await;
+            crate::observe::LineCall {
+                endpoint: call.endpoint,
+                status: answer.as_ref().ok().map(|(raw, _)| raw.status),
+                duration: sent_at.elapsed(),
+            }
+            .emit();
+            let (err, retry_after) = match answer {
                 Ok((raw, _)) if (200..300).contains(&raw.status) => return Ok(raw),
                 Ok((raw, _)) if raw.status == 409 && call.retry_key.is_some() => return Ok(raw),
                 Ok((raw, retry_after)) => {
@@ -195,13 +203,13 @@ impl LineClient {
             if attempt >= policy.max_attempts || started.elapsed() + wait > policy.max_total {
                 return Err(give_up(call.endpoint, attempt, err));
             }
-            tracing::warn!(
-                endpoint = call.endpoint,
+            crate::observe::LineRetry {
+                endpoint: call.endpoint,
                 attempt,
-                wait_ms = wait.as_millis() as u64,
-                error = %err,
-                "LINE call failed, retrying"
-            );
+                wait,
+                error: &err,
+            }
+            .emit();
             tokio::time::sleep(wait).await;
         }
     }

@@ -208,12 +208,16 @@ impl Scheduler {
             tracing::info!(schedule = %key, missed = %missed, "making up a run missed while not loaded");
             Some(missed)
         } else {
-            tracing::warn!(
-                schedule = %key,
-                missed = %missed,
-                grace_secs = self.shared.grace.as_secs(),
-                "missed run is older than the grace period; not making it up"
+            let reason = format!(
+                "the run missed at {missed} is older than the grace period ({} s); not making it up",
+                self.shared.grace.as_secs()
             );
+            crate::observe::ScheduleSkipped {
+                script: &schedule.script,
+                function: &schedule.call,
+                reason: &reason,
+            }
+            .emit();
             None
         }
     }
@@ -259,10 +263,21 @@ fn fire(shared: &Arc<Shared>, entry: &Entry, at: DateTime<Utc>) {
     let key = entry.schedule.key();
     if entry.running.swap(true, Ordering::SeqCst) {
         shared.skipped.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(schedule = %key, scheduled = %at, "previous run still going; skipping this one");
+        let reason = format!("the run before {at} is still going; not stacking another");
+        crate::observe::ScheduleSkipped {
+            script: &entry.schedule.script,
+            function: &entry.schedule.call,
+            reason: &reason,
+        }
+        .emit();
         return;
     }
     shared.runs.fetch_add(1, Ordering::Relaxed);
+    crate::observe::ScheduleRun {
+        script: &entry.schedule.script,
+        function: &entry.schedule.call,
+    }
+    .emit();
     let running = RunningGuard(Arc::clone(&entry.running));
     let run = Arc::clone(&shared.run);
     let last_runs = Arc::clone(&shared.last_runs);

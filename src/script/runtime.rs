@@ -186,6 +186,19 @@ impl Runtime {
         event: Option<Arc<Event>>,
         key_seed: String,
     ) -> Result<Dynamic, RunError> {
+        // Every log line of this call (the script's own `log`, LINE retries, the result)
+        // carries the script, the handler and the event id.
+        let span = tracing::info_span!(
+            "handler",
+            script = %script.name,
+            handler = function,
+            webhookEventId = tracing::field::Empty,
+        );
+        if let Some(id) = event.as_ref().and_then(|e| e.webhook_event_id.as_deref()) {
+            span.record("webhookEventId", id);
+        }
+        let _entered = span.enter();
+        let started = Instant::now();
         let ctx = CallContext {
             script: script.name.clone(),
             function: function.to_owned(),
@@ -197,17 +210,30 @@ impl Runtime {
         };
         let mut scope = script.constants.clone();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        context::with_context(ctx, || {
-            self.engines
-                .run
-                .call_fn_with_options::<Dynamic>(options, &mut scope, &script.ast, function, args)
+        let result = context::with_context(ctx, || {
+            self.engines.run.call_fn_with_options::<Dynamic>(
+                options,
+                &mut scope,
+                &script.ast,
+                function,
+                args,
+            )
         })
         .map_err(|e| {
             let mut err = RunError::from_eval(&script.name, function, &e, &self.limits);
             // Limits stop a script between operations, where Rhai has no position to give.
-            err.line = err.line.or_else(|| script.function_lines.get(function).copied());
-            tracing::warn!(script = %script.name, handler = function, kind = err.kind.as_str(), "{err}");
+            err.line = err
+                .line
+                .or_else(|| script.function_lines.get(function).copied());
             err
-        })
+        });
+        crate::observe::HandlerFinished {
+            script: &script.name,
+            handler: function,
+            duration: started.elapsed(),
+            error: result.as_ref().err(),
+        }
+        .emit();
+        result
     }
 }

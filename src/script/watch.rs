@@ -51,7 +51,7 @@ pub fn watch(
                     log_report(&report);
                     on_reload(&report);
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot read the scripts folder"),
+                Ok(Err(e)) => crate::observe::ReloadFailed { error: &e }.emit(),
                 Err(e) => tracing::error!(error = %e, "reload panicked"),
             }
         }
@@ -62,15 +62,19 @@ pub fn watch(
     })
 }
 
-/// Logs what a reload did.
+/// Logs what a reload did and counts it.
 pub fn log_report(report: &ReloadReport) {
-    for name in &report.loaded {
-        tracing::info!(script = %name, "script loaded");
+    crate::observe::Reloaded {
+        loaded: &report.loaded,
+        removed: &report.removed,
+        failed: report.errors.len(),
     }
-    for name in &report.removed {
-        tracing::info!(script = %name, "script removed; its handlers stopped");
-    }
-    for err in &report.errors {
-        tracing::error!(script = %err.path, "script failed to load, keeping its last good version:\n{}", err.render());
+    .emit();
+    for error in &report.errors {
+        crate::observe::ScriptLoadFailed {
+            error,
+            kept_previous: true,
+        }
+        .emit();
     }
 }

@@ -17,6 +17,13 @@ const MAX_BATCH_EVENTS: usize = 4096;
 
 type InsertReply = oneshot::Sender<Result<Vec<Option<i64>>, StoreError>>;
 
+/// What the done-writer thread takes: a mark, or a request to report once all marks queued
+/// before it are committed.
+enum DoneMsg {
+    Mark(i64, Option<String>),
+    Flush(oneshot::Sender<()>),
+}
+
 struct InsertRequest {
     items: Vec<NewInboxEvent>,
     reply: InsertReply,
@@ -27,7 +34,7 @@ pub struct InboxWriter {
     inserts: mpsc::Sender<InsertRequest>,
     // Unbounded so `mark_done` never blocks or drops: each mark belongs to an event that already
     // passed the bounded insert queue, so the inbox itself bounds this queue.
-    dones: mpsc::UnboundedSender<(i64, Option<String>)>,
+    dones: mpsc::UnboundedSender<DoneMsg>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -71,8 +78,17 @@ impl InboxWriter {
     /// Queues marking event `seq` done, with the script's error text if it failed. Does not
     /// wait: a mark lost to a crash only means the event is handled once more on restart.
     pub fn mark_done(&self, seq: i64, error: Option<String>) {
-        if self.dones.send((seq, error)).is_err() {
+        if self.dones.send(DoneMsg::Mark(seq, error)).is_err() {
             tracing::error!(seq, "inbox done-writer has stopped; event stays pending");
+        }
+    }
+
+    /// Waits until every done-mark queued before this call is committed (or failed and logged).
+    /// Used at shutdown, while other parts still hold the writer.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.dones.send(DoneMsg::Flush(tx)).is_ok() {
+            let _ = rx.await;
         }
     }
 
@@ -155,18 +171,30 @@ fn commit_inserts(store: &dyn Store, batch: Vec<InsertRequest>, total: usize) {
     }
 }
 
-fn done_loop(store: &dyn Store, mut rx: mpsc::UnboundedReceiver<(i64, Option<String>)>) {
+fn done_loop(store: &dyn Store, mut rx: mpsc::UnboundedReceiver<DoneMsg>) {
+    let mut batch = Vec::new();
+    let mut flushes = Vec::new();
     while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_EVENTS {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                DoneMsg::Mark(seq, error) => batch.push((seq, error)),
+                DoneMsg::Flush(reply) => flushes.push(reply),
+            }
+            if batch.len() < MAX_BATCH_EVENTS {
+                next = rx.try_recv().ok();
             }
         }
-        if let Err(e) = store.inbox_mark_done(&batch) {
-            // The events stay pending and run again after a restart: at-least-once, not lost.
-            tracing::error!(error = %e, events = batch.len(), "marking inbox events done failed");
+        if !batch.is_empty() {
+            if let Err(e) = store.inbox_mark_done(&batch) {
+                // The events stay pending and run again after a restart: at-least-once, not lost.
+                tracing::error!(error = %e, events = batch.len(), "marking inbox events done failed");
+            }
+            batch.clear();
+        }
+        // Every mark queued before a flush request was in this batch or an earlier one.
+        for reply in flushes.drain(..) {
+            let _ = reply.send(());
         }
     }
 }

@@ -204,6 +204,26 @@ async fn close_finishes_queued_done_marks_and_empty_insert_is_a_no_op() {
     assert_eq!(store.inbox_backlog().unwrap(), 0);
 }
 
+#[tokio::test]
+async fn flush_commits_every_done_mark_queued_before_it() {
+    let store = Counting::new(false);
+    let writer = InboxWriter::start(store.clone(), 4);
+    let seqs = writer
+        .insert((0..50).map(|i| ev(&format!("f{i}"), "p".into())).collect())
+        .await
+        .unwrap();
+    for seq in seqs.into_iter().flatten() {
+        writer.mark_done(seq, None);
+    }
+    // The writer stays usable after a flush: it is not a close.
+    writer.flush().await;
+    assert_eq!(store.inbox_backlog().unwrap(), 0);
+    let more = writer.insert(vec![ev("after", "p".into())]).await.unwrap();
+    assert_eq!(more.len(), 1);
+    writer.flush().await;
+    writer.close().await;
+}
+
 /// Not a benchmark: one event per call from many tasks, through the writer into a file store.
 /// `cargo test --release --lib writer_throughput_sanity -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

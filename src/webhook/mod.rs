@@ -45,6 +45,9 @@ pub enum Outcome {
     BadSignature,
     TooLarge,
     BadJson,
+    /// Every event was a redelivery already taken in. Never returned by the handler itself:
+    /// only the sink knows, so the daemon's sink reports it.
+    Duplicate,
     Unavailable,
 }
 
@@ -55,6 +58,7 @@ impl Outcome {
             Self::BadSignature => "bad_signature",
             Self::TooLarge => "too_large",
             Self::BadJson => "bad_json",
+            Self::Duplicate => "duplicate",
             Self::Unavailable => "unavailable",
         }
     }

@@ -1,0 +1,282 @@
+//! Everything observable that happens in the daemon, one small struct per kind of event.
+//!
+//! Each `emit()` writes the event's log line and updates its metrics in one place, so logs and
+//! metrics cannot drift apart (the technique of vector's `internal_events`). Callers build the
+//! struct where the thing happened and call `emit()`; nothing else writes to
+//! [`crate::metrics`].
+//!
+//! None of these carry a secret: no tokens, no channel secret, no signature values.
+
+use std::time::Duration;
+
+use crate::metrics::global;
+use crate::script::error::{LoadError, RunError};
+use crate::webhook::Outcome;
+
+/// One webhook request answered. Accepted requests that carried events are reported by the
+/// daemon's sink (it alone knows whether they were all redeliveries: outcome `duplicate`).
+pub struct WebhookReceived {
+    pub outcome: Outcome,
+    pub events: usize,
+}
+
+impl WebhookReceived {
+    pub fn emit(&self) {
+        global().webhooks.inc(&[self.outcome.as_str()]);
+        match self.outcome {
+            Outcome::Accepted | Outcome::Duplicate => {
+                tracing::debug!(
+                    outcome = self.outcome.as_str(),
+                    events = self.events,
+                    "webhook"
+                )
+            }
+            _ => tracing::info!(outcome = self.outcome.as_str(), "webhook not accepted"),
+        }
+    }
+}
+
+/// A new event was stored in the inbox and queued for the scripts.
+pub struct EventReceived<'a> {
+    pub kind: &'a str,
+    pub webhook_event_id: Option<&'a str>,
+}
+
+impl EventReceived<'_> {
+    pub fn emit(&self) {
+        global().events.inc(&[self.kind]);
+        tracing::debug!(
+            event_type = self.kind,
+            webhookEventId = self.webhook_event_id,
+            "event received"
+        );
+    }
+}
+
+/// LINE delivered an event again that was already taken in; acknowledged, not handled again.
+pub struct EventDuplicate<'a> {
+    pub webhook_event_id: Option<&'a str>,
+}
+
+impl EventDuplicate<'_> {
+    pub fn emit(&self) {
+        tracing::info!(
+            webhookEventId = self.webhook_event_id,
+            "duplicate event (LINE redelivery) acknowledged, not handled again"
+        );
+    }
+}
+
+/// One script function call ended (a handler, a scheduled function, `on_delivery_failed`).
+pub struct HandlerFinished<'a> {
+    pub script: &'a str,
+    pub handler: &'a str,
+    pub duration: Duration,
+    pub error: Option<&'a RunError>,
+}
+
+impl HandlerFinished<'_> {
+    pub fn emit(&self) {
+        let m = global();
+        let outcome = if self.error.is_some() { "error" } else { "ok" };
+        m.handler_runs.inc(&[self.script, self.handler, outcome]);
+        m.handler_duration
+            .observe(&[self.script, self.handler], self.duration.as_secs_f64());
+        let duration_ms = self.duration.as_secs_f64() * 1000.0;
+        match self.error {
+            Some(err) => {
+                m.script_errors.inc(&[self.script, err.kind.as_str()]);
+                tracing::warn!(
+                    script = self.script,
+                    handler = self.handler,
+                    kind = err.kind.as_str(),
+                    duration_ms,
+                    "{err}"
+                );
+            }
+            None => tracing::debug!(
+                script = self.script,
+                handler = self.handler,
+                duration_ms,
+                "handler finished"
+            ),
+        }
+    }
+}
+
+/// A script could not be compiled or validated, at start-up or on reload.
+pub struct ScriptLoadFailed<'a> {
+    pub error: &'a LoadError,
+    /// True on reload: the script's last good version stays in force.
+    pub kept_previous: bool,
+}
+
+impl ScriptLoadFailed<'_> {
+    pub fn emit(&self) {
+        let script = script_name(&self.error.path);
+        global().script_errors.inc(&[script, "compile"]);
+        if self.kept_previous {
+            tracing::error!(
+                script,
+                "script failed to load, keeping its last good version:\n{}",
+                self.error.render()
+            );
+        } else {
+            tracing::error!(script, "script failed to load:\n{}", self.error.render());
+        }
+    }
+}
+
+/// A hot reload of the scripts folder finished. `ok` is false when any script failed.
+pub struct Reloaded<'a> {
+    pub loaded: &'a [String],
+    pub removed: &'a [String],
+    pub failed: usize,
+}
+
+impl Reloaded<'_> {
+    pub fn emit(&self) {
+        let outcome = if self.failed == 0 { "ok" } else { "error" };
+        global().reloads.inc(&[outcome]);
+        for script in self.loaded {
+            tracing::info!(script = %script, "script loaded");
+        }
+        for script in self.removed {
+            tracing::info!(script = %script, "script removed; its handlers stopped");
+        }
+    }
+}
+
+/// A hot reload could not even read the scripts folder; the scripts in force stay.
+pub struct ReloadFailed<'a> {
+    pub error: &'a std::io::Error,
+}
+
+impl ReloadFailed<'_> {
+    pub fn emit(&self) {
+        global().reloads.inc(&["error"]);
+        tracing::error!(error = %self.error, "cannot read the scripts folder");
+    }
+}
+
+/// One request to the LINE API answered (`status` is the HTTP status) or not (`None`).
+pub struct LineCall {
+    pub endpoint: &'static str,
+    pub status: Option<u16>,
+    pub duration: Duration,
+}
+
+impl LineCall {
+    pub fn emit(&self) {
+        let m = global();
+        let status = self
+            .status
+            .map_or_else(|| "error".to_owned(), |s| s.to_string());
+        m.line_calls.inc(&[self.endpoint, &status]);
+        m.line_duration
+            .observe(&[self.endpoint], self.duration.as_secs_f64());
+        tracing::debug!(
+            endpoint = self.endpoint,
+            status,
+            duration_ms = self.duration.as_secs_f64() * 1000.0,
+            "LINE call"
+        );
+    }
+}
+
+/// A LINE API request failed transiently and will be sent again after `wait`.
+pub struct LineRetry<'a> {
+    pub endpoint: &'static str,
+    pub attempt: u32,
+    pub wait: Duration,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl LineRetry<'_> {
+    pub fn emit(&self) {
+        global().line_retries.inc(&[self.endpoint]);
+        tracing::warn!(
+            endpoint = self.endpoint,
+            attempt = self.attempt,
+            wait_ms = self.wait.as_millis() as u64,
+            error = %self.error,
+            "LINE call failed, retrying"
+        );
+    }
+}
+
+/// LINE rejected an outbox delivery for good (kept as failed; `on_delivery_failed` runs).
+pub struct DeliveryFailed<'a> {
+    pub retry_key: &'a str,
+    pub kind: &'a str,
+    pub script: &'a str,
+    pub error: &'a str,
+}
+
+impl DeliveryFailed<'_> {
+    pub fn emit(&self) {
+        // The gauge `linebotd_outbox_failed` is read from the store at scrape time.
+        tracing::error!(
+            retry_key = self.retry_key,
+            kind = self.kind,
+            script = self.script,
+            "delivery failed for good: {}",
+            self.error
+        );
+    }
+}
+
+/// A cron schedule fired and its function is being called.
+pub struct ScheduleRun<'a> {
+    pub script: &'a str,
+    pub function: &'a str,
+}
+
+impl ScheduleRun<'_> {
+    pub fn emit(&self) {
+        global().schedule_runs.inc(&[script_name(self.script)]);
+        tracing::info!(
+            script = self.script,
+            handler = self.function,
+            "schedule fired"
+        );
+    }
+}
+
+/// A cron schedule's run was skipped (missed beyond the grace period, or still running).
+pub struct ScheduleSkipped<'a> {
+    pub script: &'a str,
+    pub function: &'a str,
+    pub reason: &'a str,
+}
+
+impl ScheduleSkipped<'_> {
+    pub fn emit(&self) {
+        global().schedule_skips.inc(&[script_name(self.script)]);
+        tracing::warn!(
+            script = self.script,
+            handler = self.function,
+            "scheduled run skipped: {}",
+            self.reason
+        );
+    }
+}
+
+/// The file name of a script path (`scripts/echo.rhai` → `echo.rhai`), the label scripts use.
+pub fn script_name(path: &str) -> &str {
+    std::path::Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_names_drop_the_folder() {
+        assert_eq!(script_name("scripts/echo.rhai"), "echo.rhai");
+        assert_eq!(script_name("echo.rhai"), "echo.rhai");
+    }
+}
