@@ -14,6 +14,7 @@
 //! | [`daemon`]   | wires the stages together and runs them until a shutdown signal     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
 //! | [`cli`]      | the command-line interface; [`cmd`] the commands besides `run`      |
+//! | [`fakeline`] | an in-process fake LINE API for `simulate`, `test` and `dev`        |
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod fakeline;
 pub mod line;
 pub mod logging;
 pub mod outbox;

@@ -46,6 +46,10 @@ async fn run(cli: Cli) -> ExitCode {
             push(&config, &args.to, &args.text).await
         }
         Command::Outbox(args) => linebotd::cmd::outbox::run(&args),
+        Command::Simulate(args) => linebotd::cmd::simulate::run(args).await,
+        Command::Test(args) => linebotd::cmd::test::run(args).await,
+        Command::Dev(args) => linebotd::cmd::dev::run(args).await,
+        Command::Chat(args) => linebotd::cmd::chat::run(args).await,
     }
 }
 
