@@ -293,3 +293,60 @@ fn sent_messages(body: &Value) -> Vec<Value> {
         .map(|_| json!({"id": fastrand::u64(10u64.pow(17)..10u64.pow(18)).to_string()}))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn post(url: &str, body: Value) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn a_reply_token_works_once_and_every_call_is_recorded() {
+        let fake = FakeLine::start().await.expect("fake");
+        let url = format!("{}/v2/bot/message/reply", fake.url());
+        let body = json!({"replyToken": "t1", "messages": [{"type": "text", "text": "hi"}]});
+        assert_eq!(post(&url, body.clone()).await.0, 200);
+        let (status, answer) = post(&url, body).await;
+        assert_eq!(status, 400);
+        assert_eq!(answer["message"], "Invalid reply token");
+        let calls = fake.calls().all();
+        assert_eq!(calls.len(), 2);
+        assert_eq!((calls[0].index, calls[0].status), (0, 200));
+        assert_eq!(calls[1].status, 400);
+        assert_eq!(calls[0].messages()[0]["text"], "hi");
+    }
+
+    #[tokio::test]
+    async fn profiles_loading_and_waiting_for_calls() {
+        let fake = FakeLine::start().await.expect("fake");
+        let calls = fake.calls();
+        let mut rx = calls.subscribe();
+        let profile: Value = reqwest::get(format!("{}/v2/bot/profile/U1", fake.url()))
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            profile,
+            json!({"userId": "U1", "displayName": "Dev User U1", "language": "en"})
+        );
+        let loading = format!("{}/v2/bot/chat/loading/start", fake.url());
+        assert_eq!(post(&loading, json!({"chatId": "U1"})).await.0, 202);
+        assert_eq!(rx.recv().await.expect("first").path, "/v2/bot/profile/U1");
+        assert_eq!(calls.wait_after(1, Duration::from_secs(5)).await.len(), 1);
+        assert!(calls
+            .wait_after(2, Duration::from_millis(10))
+            .await
+            .is_empty());
+    }
+}

@@ -209,3 +209,43 @@ async fn learn_reply_tokens(
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(path: &str, body: Value, to: Option<&str>) -> Call {
+        Call {
+            index: 0,
+            method: "POST".into(),
+            path: path.into(),
+            body,
+            status: 200,
+            at_ms: 0,
+            to: to.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn summaries_name_the_kind_the_recipient_and_the_messages() {
+        let msgs = json!([{"type": "text", "text": "hello"}, {"type": "sticker", "packageId": "1", "stickerId": "2"}]);
+        let reply = call(
+            "/v2/bot/message/reply",
+            json!({"replyToken": "t", "messages": msgs}),
+            Some("Udev0000000000000000000000000000"),
+        );
+        assert_eq!(
+            summary(&reply),
+            "→ reply to Udev000000…: hello / [sticker 1/2]"
+        );
+        let push = call(
+            "/v2/bot/message/push",
+            json!({"to": "U1", "messages": [{"type": "text", "text": "x"}]}),
+            None,
+        );
+        assert_eq!(summary(&push), "→ push to U1: x");
+        let other = call("/v2/bot/richmenu", json!({}), None);
+        assert_eq!(summary(&other), "→ POST /v2/bot/richmenu");
+    }
+}
