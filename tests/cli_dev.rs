@@ -120,6 +120,48 @@ fn simulate_follow_runs_on_follow() {
     );
 }
 
+#[test]
+fn simulate_event_file_takes_a_bare_event_or_a_webhook_body() {
+    let scripts = Scripts::new(&[(
+        "menu.rhai",
+        r#"fn on_postback(e) { reply(e, "chose " + e.postback.data); }"#,
+    )]);
+    let dir = dir_arg(&scripts);
+    let bare = scripts.path().join("bare.json");
+    std::fs::write(
+        &bare,
+        r#"{"type": "postback", "postback": {"data": "a=1"}}"#,
+    )
+    .expect("write");
+    let out = output(&[
+        "simulate",
+        "--scripts",
+        &dir,
+        "--event",
+        &bare.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("chose a=1"), "{}", stdout(&out));
+
+    let body = scripts.path().join("body.json");
+    let webhook = serde_json::json!({"destination": "U0", "events": [
+        {"type": "postback", "replyToken": "r1", "source": {"type": "user", "userId": "U9"}, "postback": {"data": "b=2"}},
+    ]});
+    std::fs::write(&body, webhook.to_string()).expect("write");
+    let out = output(&[
+        "simulate",
+        "--scripts",
+        &dir,
+        "--json",
+        "--event",
+        &body.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let call: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("json");
+    assert_eq!(call["body"]["replyToken"], "r1");
+    assert_eq!(call["body"]["messages"][0]["text"], "chose b=2");
+}
+
 const PASSING: &str = r#"
 fn test_echo() {
     let calls = send_text("hi");

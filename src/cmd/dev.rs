@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::cli::{DevArgs, Settings};
@@ -191,9 +191,14 @@ async fn learn_reply_tokens(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, max_body)
-        .await
-        .unwrap_or_default();
+    let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
+        // Over the limit (or unreadable): answer as the webhook itself would.
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(serde_json::json!({"error": "body too large"})),
+        )
+            .into_response();
+    };
     if let Ok(body) = serde_json::from_slice::<Value>(&bytes) {
         for event in body["events"].as_array().into_iter().flatten() {
             let token = event["replyToken"].as_str();

@@ -93,6 +93,27 @@ pub fn from_file_value(value: Value) -> Result<Vec<Value>, String> {
     }
 }
 
+/// Fills in what a hand-written event leaves out (ids, token, source, timestamp), so
+/// `send_event(#{type: "follow"})` is enough.
+pub fn complete(mut event: Value) -> Value {
+    let kind = event["type"].as_str().unwrap_or("message").to_owned();
+    let base = match kind.as_str() {
+        "unfollow" => unfollow(DEV_USER),
+        _ => follow(DEV_USER),
+    };
+    if let (Some(obj), Some(base)) = (event.as_object_mut(), base.as_object()) {
+        for (key, value) in base {
+            if key != "type" && key != "follow" {
+                obj.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+    }
+    if kind == "follow" && event.get("follow").is_none() {
+        event["follow"] = json!({"isUnblocked": false});
+    }
+    event
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +147,14 @@ mod tests {
         let body = from_file_value(body(vec![follow("U1"), unfollow("U1")])).expect("body");
         assert_eq!(body.len(), 2);
         assert!(from_file_value(json!([1])).is_err());
+    }
+
+    #[test]
+    fn hand_written_events_get_the_fields_line_always_sends() {
+        let e = complete(serde_json::json!({"type": "postback", "postback": {"data": "x"}}));
+        assert!(e["replyToken"].is_string());
+        assert_eq!(e["source"]["userId"], DEV_USER);
+        assert_eq!(e["postback"]["data"], "x");
+        assert!(e.get("follow").is_none());
     }
 }

@@ -99,7 +99,8 @@ fn build_events(event: &SimulatedEvent, user: &str) -> Result<Vec<Value>, String
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-    events::from_file_value(value).map_err(|e| format!("{}: {e}", path.display()))
+    let found = events::from_file_value(value).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(found.into_iter().map(events::complete).collect())
 }
 
 /// Calls in order, each script log line printed where it was written among them.
