@@ -29,6 +29,16 @@ pub enum Command {
     Init(InitArgs),
     /// Write Rhai definition files for the host API (editor completion and hover docs).
     Definitions(DefinitionsArgs),
+    /// Feed one event through the scripts against a fake LINE API and print the LINE calls
+    /// they make, e.g. `linebotd simulate --text hi`. Needs no LINE account.
+    Simulate(SimulateArgs),
+    /// Run the script tests (`*.test.rhai`) of a folder against a fake LINE API.
+    Test(TestArgs),
+    /// Run the bot locally: hot reload, a fake LINE API that records every call, and a way to
+    /// chat with the bot (`linebotd chat` in another terminal, or `--chat`).
+    Dev(DevArgs),
+    /// Chat with a bot started by `linebotd dev`: each line you type is sent as a text message.
+    Chat(ChatArgs),
 }
 
 /// Options shared by the commands that talk to LINE or run scripts.
@@ -194,4 +204,94 @@ pub struct DefinitionsArgs {
     /// Write to this file instead of standard output, e.g. `scripts/linebotd.d.rhai`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// The event `simulate` sends: exactly one of these.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct SimulatedEvent {
+    /// A text message from the user.
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
+
+    /// The user adds the bot as a friend.
+    #[arg(long)]
+    pub follow: bool,
+
+    /// The user blocks the bot.
+    #[arg(long)]
+    pub unfollow: bool,
+
+    /// The user taps a postback action carrying DATA.
+    #[arg(long, value_name = "DATA")]
+    pub postback: Option<String>,
+
+    /// A JSON file with one event object or a whole webhook body (`{"events": [...]}`).
+    #[arg(long, value_name = "FILE.json")]
+    pub event: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub event: SimulatedEvent,
+
+    /// The user the event comes from.
+    #[arg(long, value_name = "ID", default_value = crate::cmd::events::DEV_USER)]
+    pub user: String,
+
+    /// Folder of `*.rhai` scripts.
+    #[arg(
+        long,
+        env = "LINEBOTD_SCRIPTS",
+        value_name = "DIR",
+        default_value = "scripts"
+    )]
+    pub scripts: PathBuf,
+
+    /// Print one JSON object per LINE call (`{"method","path","body"}`); logs go to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    /// Folder holding the bot's scripts and its `*.test.rhai` files.
+    #[arg(value_name = "DIR", default_value = "scripts")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Address to listen on; port 0 picks a free one (the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = crate::config::DEFAULT_LISTEN)]
+    pub listen: String,
+
+    /// Folder of `*.rhai` scripts.
+    #[arg(
+        long,
+        env = "LINEBOTD_SCRIPTS",
+        value_name = "DIR",
+        default_value = "scripts"
+    )]
+    pub scripts: PathBuf,
+
+    /// Database file for the dev bot's state, or `:memory:`.
+    #[arg(long, value_name = "FILE", default_value = "linebotd-dev.db")]
+    pub store: String,
+
+    /// Delete the store file first: start with no state and no followers.
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Chat with the bot in this terminal instead of printing every LINE call.
+    #[arg(long)]
+    pub chat: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// Where `linebotd dev` listens.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
 }

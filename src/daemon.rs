@@ -363,12 +363,24 @@ async fn prune_daily(store: Arc<dyn Store>) {
 
 /// Runs the daemon until a shutdown signal.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
-    let listener = TcpListener::bind(config.listen)
+    let listener = bind(config.listen).await?;
+    serve(config, listener, |app| app).await
+}
+
+/// Binds the listening socket (port 0 picks a free port; see `local_addr`).
+pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|source| DaemonError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        .map_err(|source| DaemonError::Bind { addr, source })
+}
+
+/// Runs the daemon on `listener` until a shutdown signal. `customize` may add routes or layers
+/// to the router (`linebotd dev` adds its `/dev/...` routes).
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    customize: impl FnOnce(axum::Router) -> axum::Router,
+) -> Result<(), DaemonError> {
     let pipeline = Arc::new(start_pipeline(&config).await?);
     let _watch = if config.watch {
         let p = pipeline.clone();
@@ -394,12 +406,14 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         shutting_down: shutting_down.clone(),
         on_outcome: Some(webhook_hook()),
     };
-    let app = webhook::router(state, &config.webhook_path).merge(admin::router(AdminState {
-        runtime: pipeline.runtime.clone(),
-        store: pipeline.store.clone(),
-        shutting_down: shutting_down.clone(),
-        token: config.admin_token.as_deref().map(Arc::from),
-    }));
+    let app = customize(
+        webhook::router(state, &config.webhook_path).merge(admin::router(AdminState {
+            runtime: pipeline.runtime.clone(),
+            store: pipeline.store.clone(),
+            shutting_down: shutting_down.clone(),
+            token: config.admin_token.as_deref().map(Arc::from),
+        })),
+    );
     let local = listener.local_addr().map_err(DaemonError::Serve)?;
     tracing::info!("listening on http://{local}{}", config.webhook_path);
 

@@ -17,6 +17,7 @@
 //! | [`admin`]    | `GET /metrics` and `GET /readyz`, behind the optional admin token     |
 //! | [`config`]   | `linebotd.toml` + environment + flags → one validated `Config`      |
 //! | [`cli`]      | the command-line interface; [`cmd`] the commands besides `run`      |
+//! | [`fakeline`] | an in-process fake LINE API for `simulate`, `test` and `dev`        |
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod fakeline;
 pub mod line;
 pub mod log_json;
 pub mod logging;

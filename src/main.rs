@@ -50,6 +50,10 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => linebotd::cmd::check::run(&args),
         Command::Init(args) => linebotd::cmd::init::run(&args),
         Command::Definitions(args) => linebotd::cmd::definitions::run(&args),
+        Command::Simulate(args) => linebotd::cmd::simulate::run(args).await,
+        Command::Test(args) => linebotd::cmd::test::run(args).await,
+        Command::Dev(args) => linebotd::cmd::dev::run(args).await,
+        Command::Chat(args) => linebotd::cmd::chat::run(args).await,
     }
 }
 

@@ -1,7 +1,13 @@
 //! The commands besides `run`, one module each; `main.rs` only picks one.
 
+pub mod chat;
 pub mod check;
 pub mod definitions;
+pub mod dev;
+pub mod events;
 pub mod init;
+pub mod local;
 pub mod outbox;
 pub mod schedules;
+pub mod simulate;
+pub mod test;

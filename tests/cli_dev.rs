@@ -1,0 +1,342 @@
+//! The script author's local loop through the real binary: `simulate`, `test`, `dev` + `chat`.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use support::daemon::{bin, Scripts};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn shipped_echo() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/echo.rhai");
+    std::fs::read_to_string(path).expect("shipped echo.rhai")
+}
+
+fn linebotd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn output(args: &[&str]) -> Output {
+    linebotd(args).output().expect("run linebotd")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn dir_arg(scripts: &Scripts) -> String {
+    scripts.path().display().to_string()
+}
+
+#[test]
+fn simulate_text_prints_the_reply_the_echo_bot_makes() {
+    let scripts = Scripts::new(&[("echo.rhai", &shipped_echo())]);
+    let out = output(&["simulate", "--scripts", &dir_arg(&scripts), "--text", "hi"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("POST /v2/bot/message/reply"), "{text}");
+    assert!(text.contains("\"text\": \"hi\""), "{text}");
+}
+
+#[test]
+fn simulate_json_prints_one_parseable_object_per_call() {
+    let scripts = Scripts::new(&[(
+        "echo.rhai",
+        r#"fn on_message(e) { log("seen"); reply(e, e.message.text); push(e.source.userId, "again"); }"#,
+    )]);
+    let dir = dir_arg(&scripts);
+    let out = output(&[
+        "simulate",
+        "--scripts",
+        &dir,
+        "--text",
+        "hi",
+        "--json",
+        "--user",
+        "U42",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0]["method"], "POST");
+    assert_eq!(calls[0]["path"], "/v2/bot/message/reply");
+    assert_eq!(calls[0]["body"]["messages"][0]["text"], "hi");
+    assert_eq!(calls[1]["path"], "/v2/bot/message/push");
+    assert_eq!(calls[1]["body"]["to"], "U42");
+    assert!(
+        stderr(&out).contains("[echo.rhai] seen"),
+        "logs go to stderr with --json: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn simulate_fails_and_shows_the_error_when_a_handler_throws() {
+    let scripts = Scripts::new(&[(
+        "broken.rhai",
+        "fn on_message(e) {\n    throw \"no idea what to say\";\n}\n",
+    )]);
+    let out = output(&["simulate", "--scripts", &dir_arg(&scripts), "--text", "hi"]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("broken.rhai:2"), "{all}");
+    assert!(all.contains("no idea what to say"), "{all}");
+}
+
+#[test]
+fn simulate_reports_a_script_that_does_not_compile() {
+    let scripts = Scripts::new(&[("bad.rhai", "fn on_message(e) {\n    reply(e, \"hi\"\n}\n")]);
+    let out = output(&["simulate", "--scripts", &dir_arg(&scripts), "--text", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.rhai:"), "{}", stderr(&out));
+    assert!(stderr(&out).contains('^'), "{}", stderr(&out));
+}
+
+#[test]
+fn simulate_follow_runs_on_follow() {
+    let scripts = Scripts::new(&[("echo.rhai", &shipped_echo())]);
+    let out = output(&["simulate", "--scripts", &dir_arg(&scripts), "--follow"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Thanks for adding me"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn simulate_event_file_takes_a_bare_event_or_a_webhook_body() {
+    let scripts = Scripts::new(&[(
+        "menu.rhai",
+        r#"fn on_postback(e) { reply(e, "chose " + e.postback.data); }"#,
+    )]);
+    let dir = dir_arg(&scripts);
+    let bare = scripts.path().join("bare.json");
+    std::fs::write(
+        &bare,
+        r#"{"type": "postback", "postback": {"data": "a=1"}}"#,
+    )
+    .expect("write");
+    let out = output(&[
+        "simulate",
+        "--scripts",
+        &dir,
+        "--event",
+        &bare.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("chose a=1"), "{}", stdout(&out));
+
+    let body = scripts.path().join("body.json");
+    let webhook = serde_json::json!({"destination": "U0", "events": [
+        {"type": "postback", "replyToken": "r1", "source": {"type": "user", "userId": "U9"}, "postback": {"data": "b=2"}},
+    ]});
+    std::fs::write(&body, webhook.to_string()).expect("write");
+    let out = output(&[
+        "simulate",
+        "--scripts",
+        &dir,
+        "--json",
+        "--event",
+        &body.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let call: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("json");
+    assert_eq!(call["body"]["replyToken"], "r1");
+    assert_eq!(call["body"]["messages"][0]["text"], "chose b=2");
+}
+
+const PASSING: &str = r#"
+fn test_echo() {
+    let calls = send_text("hi");
+    assert_eq(calls[0].body.messages[0].text, "hi");
+    assert_eq(sent_texts(), ["hi"]);
+}
+"#;
+
+const FAILING: &str = r#"fn test_wrong() {
+    send_text("hi");
+    assert_eq(sent_texts()[0], "bye");
+}
+"#;
+
+#[test]
+fn test_command_reports_each_test_with_file_line_and_values() {
+    let scripts = Scripts::new(&[
+        ("echo.rhai", &shipped_echo()),
+        ("pass.test.rhai", PASSING),
+        ("fail.test.rhai", FAILING),
+    ]);
+    let out = output(&["test", &dir_arg(&scripts)]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(text.contains("ok   pass.test.rhai::test_echo"), "{text}");
+    assert!(
+        text.contains(
+            r#"FAIL fail.test.rhai::test_wrong — fail.test.rhai:3: assert_eq failed: left "hi", right "bye""#
+        ),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "1 passed, 1 failed"), "{text}");
+}
+
+#[test]
+fn test_command_passes_when_every_test_passes_and_each_test_starts_clean() {
+    // Both tests see only their own texts: state does not leak from one test to the next.
+    let second = PASSING.replace("test_echo", "test_echo_again");
+    let scripts = Scripts::new(&[
+        ("echo.rhai", &shipped_echo()),
+        ("a.test.rhai", PASSING),
+        ("b.test.rhai", &second),
+    ]);
+    let out = output(&["test", &dir_arg(&scripts)]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("2 passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn test_command_with_no_test_files_passes_with_a_hint() {
+    let scripts = Scripts::new(&[("echo.rhai", &shipped_echo())]);
+    let out = output(&["test", &dir_arg(&scripts)]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains(".test.rhai"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 passed, 0 failed"));
+}
+
+#[test]
+fn the_shipped_scripts_pass_their_tests() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let out = output(&["test", &dir.display().to_string()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(" passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A child whose stdout lines arrive on a channel; killed on drop.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn linebotd");
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n"));
+    }
+
+    fn stdin(&mut self) -> &mut ChildStdin {
+        self.child.stdin.as_mut().expect("stdin")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn chat_talks_to_the_dev_daemon() {
+    let work = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(work.path().join("scripts")).expect("scripts dir");
+    std::fs::write(work.path().join("scripts/echo.rhai"), shipped_echo()).expect("script");
+    let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
+    dev.current_dir(work.path());
+    let mut dev = Running::spawn(dev);
+    let line = dev.wait_for("listening on http://");
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|u| u.strip_suffix("/callback"))
+        .expect("url in the dev banner")
+        .to_owned();
+    dev.wait_for("chat");
+
+    let mut chat = Running::spawn(linebotd(&["chat", "--url", &url]));
+    writeln!(chat.stdin(), "hello").expect("write");
+    assert_eq!(chat.wait_for("bot>"), "bot> hello");
+    writeln!(chat.stdin(), "/follow").expect("write");
+    chat.wait_for("bot> Thanks for adding me");
+    // dev prints each call too, naming who the reply went to.
+    dev.wait_for("→ reply to Udev");
+    assert!(
+        work.path().join("linebotd-dev.db").exists(),
+        "dev keeps its state in the current folder"
+    );
+}
+
+#[test]
+fn chat_without_a_dev_daemon_says_how_to_start_one() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = linebotd(&["chat", "--url", &url])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chat");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&url) && err.contains("linebotd dev"), "{err}");
+}
