@@ -13,6 +13,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_API_BASE: &str = "https://api.line.me";
 pub const DEFAULT_DATA_API_BASE: &str = "https://api-data.line.me";
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// LINE's published rate limit for the Messaging API, requests per second.
+pub const DEFAULT_LINE_RATE_LIMIT: u32 = 2000;
 
 /// A start-up error: printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,9 @@ pub struct Config {
     pub watch: bool,
     pub strict: bool,
     pub reply_fallback_push: bool,
+    /// Requests per second to LINE's API (LINE's published limit by default); 0 turns the
+    /// client-side limit off (for a local mock).
+    pub line_rate_limit: u32,
     pub shutdown_grace: Duration,
     pub schedule_grace: Duration,
     pub limits: Limits,
@@ -115,6 +120,7 @@ struct FileConfig {
     watch: Option<bool>,
     strict: Option<bool>,
     reply_fallback_push: Option<bool>,
+    line_rate_limit: Option<u32>,
     shutdown_grace_secs: Option<u64>,
     schedule_grace_secs: Option<u64>,
     limits: Option<Limits>,
@@ -290,6 +296,10 @@ impl Config {
             watch: !settings.no_watch && file.watch.unwrap_or(true),
             strict: settings.strict || file.strict.unwrap_or(false),
             reply_fallback_push: file.reply_fallback_push.unwrap_or(true),
+            line_rate_limit: settings
+                .line_rate_limit
+                .or(file.line_rate_limit)
+                .unwrap_or(DEFAULT_LINE_RATE_LIMIT),
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
             schedule_grace: Duration::from_secs(file.schedule_grace_secs.unwrap_or(600)),
             limits,

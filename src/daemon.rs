@@ -22,8 +22,10 @@ use crate::script::{host, watch, Host, Runtime};
 use crate::store::{self, InboxWriter, NewInboxEvent, Store};
 use crate::webhook::{self, Event, EventSink, Outcome, OutcomeHook, SinkError, WebhookState};
 
-/// Events waiting in memory for a handler, across all conversations. Past this the webhook waits.
-const DISPATCH_CAPACITY: usize = 8192;
+/// Events waiting in memory for a handler, across all conversations. Past this the webhook
+/// waits: the window only has to cover the handlers running now and keep them fed, while the
+/// inbox on disk holds everything acknowledged, so a small window keeps memory flat.
+const DISPATCH_CAPACITY: usize = 1024;
 /// Webhook event ids are remembered this long to drop LINE's redeliveries.
 const DEDUPE_KEEP: Duration = Duration::from_secs(8 * 24 * 3600);
 
@@ -121,11 +123,7 @@ impl EventSink for InboxSink {
 
 /// The LINE client for `config`.
 pub fn line_client(config: &Config) -> Result<LineClient, crate::line::LineError> {
-    LineClient::new(LineConfig::new(
-        config.line_api_base.clone(),
-        config.line_data_api_base.clone(),
-        config.channel_access_token.clone(),
-    ))
+    LineClient::new(LineConfig::from_config(config))
 }
 
 /// Opens the store off the async threads.

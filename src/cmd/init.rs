@@ -48,6 +48,8 @@ pub const CONFIG: &str = r#"# linebotd configuration. Every key is optional: the
 # strict = false
 # When a reply token is missing, used or expired, push the reply to the chat instead.
 # reply_fallback_push = true
+# Requests per second to LINE's API (LINE's published limit); 0 turns the limit off.
+# line_rate_limit = 2000
 # Seconds to let running handlers finish on shutdown.
 # shutdown_grace_secs = 10
 # A scheduled run missed while the daemon was down is made up if it is at most this old.
