@@ -1,0 +1,214 @@
+//! The daemon under test: the real `linebotd` release binary in a temp folder of its own (echo
+//! script, fresh store), its address, and its memory as `/proc` reports it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+pub const SECRET: &str = "bench_channel_secret";
+const TOKEN: &str = "bench_channel_token";
+pub const SCRIPT: &str = "echo.rhai";
+
+/// The echo bot: one reply per text message, `prefix` before the user's text.
+pub fn echo_script(prefix: &str) -> String {
+    format!("fn on_message(event) {{\n    reply(event, \"{prefix}\" + event.message.text);\n}}\n")
+}
+
+/// `target/release/linebotd`, next to this benchmark's own executable.
+pub fn binary() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let dir = me.parent().ok_or("this executable has no parent folder")?;
+    let bin = dir.join(format!("linebotd{}", std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found: run `cargo build --release` first (the benchmark measures the release binary)",
+            bin.display()
+        ))
+    }
+}
+
+/// A temp folder removed on drop (the bin cannot use the `tempfile` dev-dependency).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> std::io::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "linebotd-bench-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running daemon; killed on drop.
+pub struct Daemon {
+    child: Child,
+    pub addr: String,
+    pub scripts: PathBuf,
+    /// Its stderr (warnings and errors only: it runs with `RUST_LOG=warn`).
+    pub log: Arc<Mutex<Vec<String>>>,
+    _dir: TempDir,
+}
+
+impl Daemon {
+    /// Starts `bin` against the mock LINE API at `line_api` and waits until it listens.
+    pub fn start(bin: &Path, line_api: &str, tag: &str) -> Result<Self, String> {
+        let dir = TempDir::new(tag).map_err(|e| format!("temp folder: {e}"))?;
+        let scripts = dir.path().join("scripts");
+        std::fs::create_dir_all(&scripts).map_err(|e| format!("scripts folder: {e}"))?;
+        std::fs::write(scripts.join(SCRIPT), echo_script("echo: "))
+            .map_err(|e| format!("writing the echo script: {e}"))?;
+        let mut child = Command::new(bin)
+            .arg("run")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CHANNEL_SECRET", SECRET)
+            .env("CHANNEL_ACCESS_TOKEN", TOKEN)
+            .env("LINEBOTD_LISTEN", "127.0.0.1:0")
+            .env("LINEBOTD_SCRIPTS", &scripts)
+            .env("LINEBOTD_STORE", dir.path().join("store.db"))
+            // The mock is local: LINE's 2,000 requests/s limit does not apply to it.
+            .env("LINEBOTD_LINE_RATE_LIMIT", "0")
+            .env("LINE_API_BASE", line_api)
+            .env("LINE_DATA_API_BASE", line_api)
+            // warn: the per-request info line would dominate. The daemon module stays at info
+            // for the one "listening on" line this waits for.
+            .env("RUST_LOG", "warn,linebotd::daemon=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        if let Some(stderr) = child.stderr.take() {
+            let log = log.clone();
+            // Keeps reading until the daemon exits, so its stderr pipe never fills.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr = rest.split(['/', ' ']).next().unwrap_or_default();
+                        let _ = addr_tx.send(addr.to_owned());
+                    }
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    if log.len() < 1000 {
+                        log.push(line);
+                    }
+                }
+            });
+        }
+        let mut daemon = Self {
+            child,
+            addr: String::new(),
+            scripts,
+            log,
+            _dir: dir,
+        };
+        match addr_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => daemon.addr = addr,
+            Err(_) => {
+                return Err(format!(
+                    "linebotd did not start within 20 s; its output:\n{}",
+                    daemon.log_text()
+                ))
+            }
+        }
+        Ok(daemon)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    /// Saves the echo script with a new reply prefix, the way an editor writes in place.
+    pub fn save_script(&self, prefix: &str) -> std::io::Result<()> {
+        std::fs::write(self.scripts.join(SCRIPT), echo_script(prefix))
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Samples a process's resident memory every 100 ms until dropped.
+pub struct MemoryProbe {
+    stop: Arc<AtomicBool>,
+    max_rss_kb: Arc<AtomicU64>,
+    pid: u32,
+}
+
+impl MemoryProbe {
+    pub fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let max_rss_kb = Arc::new(AtomicU64::new(0));
+        let (s, m) = (stop.clone(), max_rss_kb.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(kb) = status_kb(pid, "VmRSS:") {
+                    m.fetch_max(kb, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self {
+            stop,
+            max_rss_kb,
+            pid,
+        }
+    }
+
+    /// The highest resident memory seen: the kernel's high-water mark (VmHWM) if readable,
+    /// else the largest 100 ms sample, in KiB.
+    pub fn peak_kb(&self) -> u64 {
+        let sampled = self.max_rss_kb.load(Ordering::Relaxed);
+        status_kb(self.pid, "VmHWM:").map_or(sampled, |hwm| hwm.max(sampled))
+    }
+}
+
+impl Drop for MemoryProbe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].split_whitespace().next()?.parse().ok()
+}
