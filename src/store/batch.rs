@@ -12,6 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{NewInboxEvent, Store, StoreError};
 
+/// How long the done-writer waits after the first mark to gather more into one commit.
+const DONE_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Most events one transaction takes, so one huge backlog cannot starve replies for long.
 const MAX_BATCH_EVENTS: usize = 4096;
 
@@ -175,6 +178,12 @@ fn done_loop(store: &dyn Store, mut rx: mpsc::UnboundedReceiver<DoneMsg>) {
     let mut batch = Vec::new();
     let mut flushes = Vec::new();
     while let Some(first) = rx.blocking_recv() {
+        // Marks are not urgent (a lost one only means a re-run after a crash, which retry keys
+        // make harmless): gather a few milliseconds' worth so one commit covers many events
+        // and leaves the single SQLite writer to the inserts the webhook is waiting for.
+        if matches!(first, DoneMsg::Mark(..)) {
+            std::thread::sleep(DONE_GATHER);
+        }
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
