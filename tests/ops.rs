@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::daemon::{
-    eventually, post_signed, run_command, text_event_body, Daemon, Scripts, SECRET, TOKEN,
+    eventually, post_signed, run_command, say, start_with_env, text_event_body, Daemon, Scripts,
+    SECRET, TOKEN,
 };
 use support::mock_line::MockLine;
 
@@ -24,23 +25,6 @@ fn on_message(event) {
     if text == "push" { push(event.source.userId, "pushed"); }
 }
 "#;
-
-fn start(scripts: &Scripts, mock: &MockLine, extra: &[(&str, &str)]) -> Daemon {
-    let mut cmd = run_command(scripts.path(), &mock.url());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    Daemon::spawn(cmd)
-}
-
-async fn say(d: &Daemon, id: &str, user: &str, text: &str) -> u16 {
-    post_signed(
-        &reqwest::Client::new(),
-        &d.url("/callback"),
-        &text_event_body(id, user, text),
-    )
-    .await
-}
 
 async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let mut rb = reqwest::Client::new().get(url);
@@ -78,7 +62,7 @@ async fn metrics_count_webhooks_handlers_errors_and_line_retries() {
     let mock = MockLine::start().await;
     mock.fail_next(PUSH, 500, 1);
     let scripts = Scripts::new(&[("bot.rhai", BOT)]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
 
     assert_eq!(say(&d, "M1", "U1", "push").await, 200);
     assert_eq!(say(&d, "M2", "U2", "boom").await, 200);
@@ -158,7 +142,7 @@ async fn metrics_count_webhooks_handlers_errors_and_line_retries() {
 async fn redelivered_webhook_counts_as_duplicate() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("bot.rhai", BOT)]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "D1", "U1", "hi").await, 200);
     assert_eq!(say(&d, "D1", "U1", "hi").await, 200);
     let m = scrape(&d).await;
@@ -177,7 +161,7 @@ async fn redelivered_webhook_counts_as_duplicate() {
 async fn readyz_names_the_broken_script_until_it_is_fixed() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("bad.rhai", "fn on_message(e) { reply(e, ; }\n")]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
 
     let (status, body) = get(&d.url("/readyz"), None).await;
     assert_eq!(status, 503, "{body}");
@@ -223,7 +207,11 @@ async fn readyz_names_the_broken_script_until_it_is_fixed() {
 async fn admin_token_guards_metrics_and_readyz_details() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("bad.rhai", "fn on_message(e) { reply(e, ; }\n")]);
-    let d = start(&scripts, &mock, &[("LINEBOTD_ADMIN_TOKEN", "adm1n-t0ken")]);
+    let d = start_with_env(
+        scripts.path(),
+        &mock.url(),
+        &[("LINEBOTD_ADMIN_TOKEN", "adm1n-t0ken")],
+    );
 
     assert_eq!(get(&d.url("/metrics"), None).await.0, 401);
     assert_eq!(get(&d.url("/metrics"), Some("wrong")).await.0, 401);
@@ -306,7 +294,7 @@ async fn sigterm_during_a_burst_answers_503_and_loses_nothing() {
     let state = tempfile::tempdir().expect("temp dir");
     let db = state.path().join("linebotd.db");
     let db = db.to_str().expect("utf-8 path");
-    let mut d = start(&scripts, &mock, &[("LINEBOTD_STORE", db)]);
+    let mut d = start_with_env(scripts.path(), &mock.url(), &[("LINEBOTD_STORE", db)]);
 
     let client = reqwest::Client::new();
     let url = d.url("/callback");
@@ -352,7 +340,7 @@ async fn sigterm_during_a_burst_answers_503_and_loses_nothing() {
     assert!(d.stderr.wait_for("linebotd stopped", WAIT).is_some());
 
     // Restart on the same store: whatever was left runs now; nothing runs twice.
-    let d2 = start(&scripts, &mock, &[("LINEBOTD_STORE", db)]);
+    let d2 = start_with_env(scripts.path(), &mock.url(), &[("LINEBOTD_STORE", db)]);
     let want: HashSet<String> = answered.iter().map(|(id, _)| format!("rt-{id}")).collect();
     let replied = || -> HashSet<String> {
         mock.accepted(REPLY)
@@ -377,7 +365,7 @@ async fn a_second_signal_exits_at_once() {
     let mock = MockLine::start().await;
     mock.set_delay(REPLY, Duration::from_secs(5));
     let scripts = Scripts::new(&[("bot.rhai", r#"fn on_message(e) { reply(e, "ok"); }"#)]);
-    let mut d = start(&scripts, &mock, &[]);
+    let mut d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "S1", "U1", "hi").await, 200);
     assert!(mock.wait_for(1, WAIT).await, "the slow reply started");
     let term = |pid: u32| {

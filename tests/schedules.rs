@@ -10,6 +10,11 @@ use support::mock_line::MockLine;
 const PUSH: &str = "/v2/bot/message/push";
 const WAIT: Duration = Duration::from_secs(10);
 
+/// How many accepted pushes carried `text`.
+fn pushes_of(mock: &MockLine, text: &str) -> usize {
+    mock.texts(PUSH).iter().filter(|t| *t == text).count()
+}
+
 fn every_second(text: &str) -> String {
     format!(
         "const SCHEDULES = [#{{ cron: \"* * * * * *\", call: \"tick\" }}];\nfn tick() {{ push(\"Uops\", \"{text}\"); }}\n"
@@ -32,26 +37,14 @@ async fn an_every_second_schedule_pushes_follows_edits_and_stops_when_deleted() 
     let store = tempfile::tempdir().unwrap();
     let d = start(&scripts, &mock, &store.path().join("s.db"), 600);
     assert!(
-        eventually(WAIT, || mock
-            .texts(PUSH)
-            .iter()
-            .filter(|t| *t == "one")
-            .count()
-            >= 2)
-        .await,
+        eventually(WAIT, || pushes_of(&mock, "one") >= 2).await,
         "{}",
         d.stderr.text()
     );
 
     scripts.write("tick.rhai", &every_second("two"));
     assert!(
-        eventually(WAIT, || mock
-            .texts(PUSH)
-            .iter()
-            .filter(|t| *t == "two")
-            .count()
-            >= 2)
-        .await,
+        eventually(WAIT, || pushes_of(&mock, "two") >= 2).await,
         "{}",
         d.stderr.text()
     );
@@ -121,33 +114,21 @@ async fn a_missed_run_is_made_up_once_within_the_grace_period() {
     seed_missed_run(&db);
     let d = start(&scripts, &mock, &db, 2 * 24 * 3600);
     assert!(
-        eventually(WAIT, || mock
-            .texts(PUSH)
-            .iter()
-            .filter(|t| *t == "tick")
-            .count()
-            >= 2)
-        .await,
+        eventually(WAIT, || pushes_of(&mock, "tick") >= 2).await,
         "{}",
         d.stderr.text()
     );
-    assert_eq!(mock.texts(PUSH).iter().filter(|t| *t == "daily").count(), 1);
+    assert_eq!(pushes_of(&mock, "daily"), 1);
     drop(d);
     // Restarting again does not make it up a second time: the last run is recorded.
     mock.clear();
     let d = start(&scripts, &mock, &db, 2 * 24 * 3600);
     assert!(
-        eventually(WAIT, || mock
-            .texts(PUSH)
-            .iter()
-            .filter(|t| *t == "tick")
-            .count()
-            >= 2)
-        .await,
+        eventually(WAIT, || pushes_of(&mock, "tick") >= 2).await,
         "{}",
         d.stderr.text()
     );
-    assert_eq!(mock.texts(PUSH).iter().filter(|t| *t == "daily").count(), 0);
+    assert_eq!(pushes_of(&mock, "daily"), 0);
 }
 
 #[tokio::test]
@@ -160,17 +141,11 @@ async fn a_missed_run_older_than_the_grace_period_is_not_made_up() {
     // Today's 00:00 is more than a second ago unless the test runs in the first second of the day.
     let d = start(&scripts, &mock, &db, 1);
     assert!(
-        eventually(WAIT, || mock
-            .texts(PUSH)
-            .iter()
-            .filter(|t| *t == "tick")
-            .count()
-            >= 2)
-        .await,
+        eventually(WAIT, || pushes_of(&mock, "tick") >= 2).await,
         "{}",
         d.stderr.text()
     );
-    assert_eq!(mock.texts(PUSH).iter().filter(|t| *t == "daily").count(), 0);
+    assert_eq!(pushes_of(&mock, "daily"), 0);
 }
 
 /// `linebotd schedules --scripts DIR`: exit code and stdout.

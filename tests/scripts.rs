@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::daemon::{
-    eventually, post_signed, run_command, text_event_body, Daemon, Scripts, TOKEN,
+    eventually, post_signed, run_command, say, start_with_env, text_event_body, Daemon, Scripts,
+    TOKEN,
 };
 use support::mock_line::MockLine;
 
@@ -16,29 +17,11 @@ const WAIT: Duration = Duration::from_secs(10);
 
 const ECHO: &str = r#"fn on_message(event) { reply(event, event.message.text); }"#;
 
-fn start(scripts: &Scripts, mock: &MockLine, extra: &[(&str, &str)]) -> Daemon {
-    let mut cmd = run_command(scripts.path(), &mock.url());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    Daemon::spawn(cmd)
-}
-
-/// Sends a text from `user` and returns the status.
-async fn say(d: &Daemon, id: &str, user: &str, text: &str) -> u16 {
-    post_signed(
-        &reqwest::Client::new(),
-        &d.url("/callback"),
-        &text_event_body(id, user, text),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn echo_reply_reaches_line_with_token_and_text() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("echo.rhai", ECHO)]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "E1", "U1", "hello 🤨").await, 200);
     assert!(
         eventually(WAIT, || mock.accepted(REPLY).len() == 1).await,
@@ -103,7 +86,7 @@ async fn every_script_with_the_handler_runs_in_file_name_order_then_on_event() {
             r#"fn on_foo_bar(e) { push("U9", "foo " + e.fooBar.x); }"#,
         ),
     ]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "E1", "U1", "x").await, 200);
     let unknown = json!({"events": [{"type": "fooBar", "webhookEventId": "E2", "source": {"type": "user", "userId": "U1"}, "fooBar": {"x": 7}}]}).to_string();
     assert_eq!(
@@ -125,7 +108,7 @@ async fn every_script_with_the_handler_runs_in_file_name_order_then_on_event() {
 async fn hot_reload_in_place_by_rename_and_like_vim_keeps_last_good_version_on_error() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("bot.rhai", r#"fn on_message(e) { reply(e, "v1"); }"#)]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     let mut n = 0;
     let mut expect_reply = |text: &'static str| {
         n += 1;
@@ -179,7 +162,7 @@ async fn hot_reload_in_place_by_rename_and_like_vim_keeps_last_good_version_on_e
 async fn deleting_a_script_stops_its_handlers_and_a_new_file_starts() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("old.rhai", r#"fn on_message(e) { reply(e, "old"); }"#)]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "D1", "U1", "x").await, 200);
     assert!(eventually(WAIT, || mock.accepted(REPLY).len() == 1).await);
     scripts.remove("old.rhai");
@@ -230,9 +213,9 @@ async fn runaway_scripts_are_stopped_and_the_bot_carries_on() {
             r#"fn on_postback(e) { reply(e, "still here"); }"#,
         ),
     ]);
-    let d = start(
-        &scripts,
-        &mock,
+    let d = start_with_env(
+        scripts.path(),
+        &mock.url(),
         &[("LINEBOTD_CONFIG", config.path().to_str().unwrap())],
     );
     let started = std::time::Instant::now();
@@ -282,7 +265,7 @@ async fn one_users_events_keep_their_order_and_a_slow_user_does_not_block_others
             push(e.source.userId, e.message.text);
         }"#,
     )]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     let client = reqwest::Client::new();
     assert_eq!(say(&d, "slow-1", "Uslow", "slow").await, 200);
     for i in 0..50 {
@@ -319,7 +302,7 @@ async fn line_errors_and_invalid_messages_are_catchable_in_scripts() {
             try { push("U1", ["1", "2", "3", "4", "5", "6"]); } catch (err) { push("U1", "too many: " + err); }
         }"#,
     )]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "C1", "U1", "x").await, 200);
     assert!(
         eventually(WAIT, || mock.accepted(PUSH).len() == 2).await,
@@ -346,7 +329,7 @@ async fn reply_falls_back_to_push_when_the_token_is_already_used() {
         "twice.rhai",
         r#"fn on_message(e) { reply(e, "first"); reply(e, "second"); }"#,
     )]);
-    let d = start(&scripts, &mock, &[]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "F1", "U7", "x").await, 200);
     assert!(
         eventually(WAIT, || mock.accepted(PUSH).len() == 1).await,

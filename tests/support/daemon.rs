@@ -231,3 +231,22 @@ impl Scripts {
         std::fs::remove_file(self.dir.path().join(name)).expect("remove script");
     }
 }
+
+/// Starts `linebotd run` on `scripts` against the LINE API at `line_api`, with extra env vars.
+pub fn start_with_env(scripts: &Path, line_api: &str, extra: &[(&str, &str)]) -> Daemon {
+    let mut cmd = run_command(scripts, line_api);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    Daemon::spawn(cmd)
+}
+
+/// Posts a signed text message from `user` to the daemon; returns the status.
+pub async fn say(d: &Daemon, id: &str, user: &str, text: &str) -> u16 {
+    post_signed(
+        &reqwest::Client::new(),
+        &d.url("/callback"),
+        &text_event_body(id, user, text),
+    )
+    .await
+}
