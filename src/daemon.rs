@@ -3,31 +3,27 @@
 //! ingress (verify, parse) → inbox (durable, group commit) → dispatcher (per-conversation
 //! order) → script runtime → LINE (reply now; push/multicast/broadcast through the outbox).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Job};
+use crate::inbox;
 use crate::line::{LineClient, LineConfig};
 use crate::observe;
 use crate::outbox::{self, Outbox};
 use crate::schedule::{LastRuns, RunFn, Schedule, Scheduler};
 use crate::script::{host, watch, Host, Runtime};
-use crate::store::{self, InboxWriter, NewInboxEvent, Store};
-use crate::webhook::{self, Event, EventSink, Outcome, OutcomeHook, SinkError, WebhookState};
+use crate::store::{self, InboxWriter, Store};
+use crate::webhook::{self, Outcome, OutcomeHook, WebhookState};
 
 /// Events waiting in memory for a handler, across all conversations. Past this the webhook
 /// waits: the window only has to cover the handlers running now and keep them fed, while the
 /// inbox on disk holds everything acknowledged, so a small window keeps memory flat.
 const DISPATCH_CAPACITY: usize = 1024;
-/// Webhook event ids are remembered this long to drop LINE's redeliveries.
-const DEDUPE_KEEP: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// A start-up or run-time failure of the daemon as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -52,73 +48,6 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
-}
-
-/// Stores verified events (deduplicated) before the 200, then hands the new ones on.
-struct InboxSink {
-    inbox: Arc<InboxWriter>,
-    dispatcher: Dispatcher,
-}
-
-impl EventSink for InboxSink {
-    fn accept(
-        &self,
-        events: Vec<Event>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + '_>> {
-        Box::pin(async move {
-            let now = outbox::now_ms();
-            let items = events
-                .iter()
-                .map(|e| NewInboxEvent {
-                    webhook_event_id: e.webhook_event_id.clone(),
-                    conversation: e.conversation_key().to_owned(),
-                    payload: e.raw.to_string(),
-                    received_ms: now,
-                })
-                .collect();
-            let seqs = self
-                .inbox
-                .insert(items)
-                .await
-                .map_err(|e| SinkError(e.to_string()))?;
-            let count = events.len();
-            let mut new = 0;
-            for (event, seq) in events.into_iter().zip(seqs) {
-                match seq {
-                    Some(seq) => {
-                        new += 1;
-                        observe::EventReceived {
-                            kind: &event.kind,
-                            webhook_event_id: event.webhook_event_id.as_deref(),
-                        }
-                        .emit();
-                        let job = Job {
-                            event: Arc::new(event),
-                            seq: Some(seq),
-                        };
-                        // Stored already: if the dispatcher is gone the event runs after restart.
-                        let _ = self.dispatcher.send(job).await;
-                    }
-                    None => observe::EventDuplicate {
-                        webhook_event_id: event.webhook_event_id.as_deref(),
-                    }
-                    .emit(),
-                }
-            }
-            // Only the sink knows whether a request was all redeliveries (see `webhook_hook`).
-            let outcome = if new == 0 {
-                Outcome::Duplicate
-            } else {
-                Outcome::Accepted
-            };
-            observe::WebhookReceived {
-                outcome,
-                events: count,
-            }
-            .emit();
-            Ok(())
-        })
-    }
 }
 
 /// The LINE client for `config`.
@@ -303,8 +232,8 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         scheduler.replace(&script.name, script.schedules.clone());
     }
 
-    recover(&store, &dispatcher).await?;
-    tokio::spawn(prune_daily(store.clone()));
+    inbox::recover(&store, &dispatcher).await?;
+    tokio::spawn(inbox::prune_daily(store.clone()));
     Ok(Pipeline {
         runtime,
         dispatcher,
@@ -312,51 +241,6 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         store,
         scheduler,
     })
-}
-
-/// Events acknowledged before a crash but not handled go first, in their original order.
-async fn recover(store: &Arc<dyn Store>, dispatcher: &Dispatcher) -> Result<(), DaemonError> {
-    let s = store.clone();
-    let pending = tokio::task::spawn_blocking(move || s.inbox_pending(usize::MAX))
-        .await
-        .map_err(|e| store::StoreError::Sqlite(e.to_string()))??;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    tracing::info!(
-        events = pending.len(),
-        "handling events acknowledged before the last stop"
-    );
-    for item in pending {
-        let event = serde_json::from_str(&item.payload)
-            .ok()
-            .and_then(Event::from_value);
-        match event {
-            Some(event) => {
-                let _ = dispatcher
-                    .send(Job {
-                        event: Arc::new(event),
-                        seq: Some(item.seq),
-                    })
-                    .await;
-            }
-            None => tracing::error!(seq = item.seq, "stored event is unreadable; skipped"),
-        }
-    }
-    Ok(())
-}
-
-async fn prune_daily(store: Arc<dyn Store>) {
-    loop {
-        let s = store.clone();
-        let keep = DEDUPE_KEEP.as_millis() as i64;
-        if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || s.prune(outbox::now_ms(), keep)).await
-        {
-            tracing::warn!(error = %e, "pruning the store failed");
-        }
-        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
-    }
 }
 
 /// Runs the daemon until a shutdown signal.
@@ -397,7 +281,7 @@ pub async fn serve(
     let state = WebhookState {
         channel_secret: config.channel_secret.as_bytes().into(),
         max_body: config.max_body,
-        sink: Arc::new(InboxSink {
+        sink: Arc::new(inbox::InboxSink {
             inbox: pipeline.inbox.clone(),
             dispatcher: pipeline.dispatcher.clone(),
         }),

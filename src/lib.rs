@@ -5,6 +5,7 @@
 //! | module       | what it does                                                        |
 //! |--------------|---------------------------------------------------------------------|
 //! | [`webhook`]  | `POST /callback`: verify the signature on raw bytes, parse events   |
+//! | [`inbox`]    | events stored before the 200, deduplicated, re-queued after a crash |
 //! | [`store`]    | the durable inbox, outbox, script state, followers and schedules    |
 //! | [`dispatch`] | per-conversation ordering, bounded parallelism                      |
 //! | [`script`]   | Rhai engine, host API, limits, hot reload                           |
@@ -27,6 +28,7 @@ pub mod config;
 pub mod daemon;
 pub mod dispatch;
 pub mod fakeline;
+pub mod inbox;
 pub mod line;
 pub mod log_json;
 pub mod logging;
