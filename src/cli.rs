@@ -171,14 +171,8 @@ pub struct SchedulesArgs {
     )]
     pub scripts: PathBuf,
 
-    /// Zone of schedules that name none.
-    #[arg(
-        long,
-        env = "LINEBOTD_TIMEZONE",
-        value_name = "ZONE",
-        default_value = "UTC"
-    )]
-    pub timezone: String,
+    #[command(flatten)]
+    pub zone: ZoneArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -187,14 +181,8 @@ pub struct CheckArgs {
     #[arg(default_value = "scripts", value_name = "DIR")]
     pub dir: PathBuf,
 
-    /// Default IANA time zone for schedules without a `tz`, e.g. Asia/Tokyo.
-    #[arg(
-        long,
-        env = "LINEBOTD_TIMEZONE",
-        value_name = "ZONE",
-        default_value = "UTC"
-    )]
-    pub timezone: String,
+    #[command(flatten)]
+    pub zone: ZoneArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -299,4 +287,17 @@ pub struct ChatArgs {
     /// Where `linebotd dev` listens.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+}
+
+/// The default zone of schedules, for the commands that read them.
+#[derive(Debug, Clone, Args)]
+pub struct ZoneArg {
+    /// Zone of schedules that name no `tz`: an IANA name such as Asia/Tokyo.
+    #[arg(long = "timezone", env = "LINEBOTD_TIMEZONE", value_name = "ZONE", default_value = "UTC", value_parser = parse_zone)]
+    pub timezone: chrono_tz::Tz,
+}
+
+fn parse_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse()
+        .map_err(|_| format!("`{name}` is not an IANA time zone name such as Asia/Tokyo or UTC"))
 }

@@ -38,16 +38,7 @@ impl Report {
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let tz: Tz = match args.timezone.parse() {
-        Ok(tz) => tz,
-        Err(_) => {
-            eprintln!(
-                "error: --timezone {:?} is not an IANA time zone (such as Asia/Tokyo or UTC)",
-                args.timezone
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let tz = args.zone.timezone;
     if !args.dir.is_dir() {
         eprintln!(
             "error: no scripts folder at {} (pass the folder that holds your .rhai files: linebotd check DIR)",

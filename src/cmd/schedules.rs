@@ -11,16 +11,7 @@ use crate::config::Limits;
 use crate::script::{engine, loader};
 
 pub fn run(args: &SchedulesArgs) -> ExitCode {
-    let tz: chrono_tz::Tz = match args.timezone.parse() {
-        Ok(tz) => tz,
-        Err(_) => {
-            eprintln!(
-                "error: `{}` is not an IANA time zone name such as Asia/Tokyo or UTC",
-                args.timezone
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let tz = args.zone.timezone;
     match render(&args.scripts, tz) {
         Ok((text, errors)) => {
             print!("{text}");
