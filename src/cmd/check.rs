@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::script::Script;
 use chrono_tz::Tz;
-use rhai::AST;
 
 use crate::cli::CheckArgs;
 use crate::config::Limits;
-use crate::schedule::spec::schedules_from_ast;
 use crate::script::engine::{self, Engines};
 use crate::script::loader;
 use crate::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
@@ -69,7 +68,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
 
 /// Checks every script directly in `dir` with the engines the daemon uses.
 pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
-    let engines = engine::build(&Limits::default());
+    let engines = engine::build(&Limits::default()).with_timezone(default_tz);
     let mut report = Report::default();
     for path in loader::script_files(dir)? {
         report.scripts += 1;
@@ -82,12 +81,14 @@ pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
                 continue;
             }
         };
-        check_source(&engines, &path, &source, default_tz, &mut report);
+        check_source(&engines, &path, &source, &mut report);
     }
     Ok(report)
 }
 
-fn check_source(engines: &Engines, path: &Path, source: &str, tz: Tz, report: &mut Report) {
+/// Compiles one script as the daemon would (which validates its schedules too), then warns
+/// about handler names no event reaches.
+fn check_source(engines: &Engines, path: &Path, source: &str, report: &mut Report) {
     let script = match loader::compile(engines, path, source) {
         Ok(s) => s,
         Err(e) => {
@@ -96,13 +97,7 @@ fn check_source(engines: &Engines, path: &Path, source: &str, tz: Tz, report: &m
         }
     };
     let shown = path.display().to_string();
-    // The error's own text starts with the script name it was given: here, the path.
-    if let Err(e) = schedules_from_ast(&shown, &script.ast, tz) {
-        report.errors.push(e.to_string());
-    }
-    report
-        .warnings
-        .extend(handler_warnings(&shown, source, &script.ast));
+    report.warnings.extend(handler_warnings(&shown, &script));
 }
 
 /// Every handler name the daemon can call.
@@ -116,13 +111,17 @@ pub fn known_handlers() -> Vec<String> {
 
 /// An `on_*` function with one parameter is meant as a handler; if no event type maps to it,
 /// it would silently never run, which is almost always a typo.
-fn handler_warnings(path: &str, source: &str, ast: &AST) -> Vec<String> {
+fn handler_warnings(path: &str, script: &Script) -> Vec<String> {
     let known = known_handlers();
-    ast.iter_functions()
+    script
+        .ast
+        .iter_functions()
         .filter(|f| f.name.starts_with("on_") && f.params.len() == 1)
         .filter(|f| !known.iter().any(|k| k == f.name))
         .map(|f| {
-            let line = fn_line(source, f.name)
+            let line = script
+                .function_lines
+                .get(f.name)
                 .map(|l| format!(":{l}"))
                 .unwrap_or_default();
             let hint = closest(f.name, &known)
@@ -134,20 +133,6 @@ fn handler_warnings(path: &str, source: &str, ast: &AST) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn fn_line(source: &str, name: &str) -> Option<usize> {
-    source
-        .lines()
-        .position(|l| {
-            let Some(rest) = l.trim_start().strip_prefix("fn ") else {
-                return false;
-            };
-            rest.trim_start()
-                .strip_prefix(name)
-                .is_some_and(|r| r.trim_start().starts_with('('))
-        })
-        .map(|i| i + 1)
 }
 
 /// The known name nearest to `name`, if it is near enough to be a plausible typo.
@@ -210,12 +195,5 @@ mod tests {
         ] {
             assert!(known.iter().any(|k| k == h), "{h}");
         }
-    }
-
-    #[test]
-    fn finds_the_line_of_a_function() {
-        let src = "// on_x\nfn helper() {}\n\nfn  on_x (e) {}\n";
-        assert_eq!(fn_line(src, "on_x"), Some(4));
-        assert_eq!(fn_line(src, "on"), None);
     }
 }

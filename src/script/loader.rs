@@ -125,11 +125,16 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
 }
 
 fn find_fn_line(source: &str, name: &str) -> Option<usize> {
-    let needle = format!("fn {name}(");
-    let spaced = format!("fn {name} (");
     source
         .lines()
-        .position(|l| l.contains(&needle) || l.contains(&spaced))
+        .position(|l| {
+            let Some(rest) = l.trim_start().strip_prefix("fn ") else {
+                return false;
+            };
+            rest.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|r| r.trim_start().starts_with('('))
+        })
         .map(|i| i + 1)
 }
 
@@ -189,4 +194,17 @@ pub fn load_dir(
         }
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_line_of_a_function() {
+        let src = "// on_x\nfn helper() {}\n\nfn  on_x (e) {}\n";
+        assert_eq!(find_fn_line(src, "on_x"), Some(4));
+        assert_eq!(find_fn_line(src, "on"), None);
+        assert_eq!(find_fn_line(src, "helper"), Some(2));
+    }
 }
