@@ -14,7 +14,7 @@ use crate::dispatch::{Dispatcher, Job};
 use crate::inbox;
 use crate::line::{LineClient, LineConfig};
 use crate::observe;
-use crate::outbox::{self, Outbox};
+use crate::outbox::Outbox;
 use crate::schedule::{LastRuns, RunFn, Schedule, Scheduler};
 use crate::script::{host, watch, Host, Runtime};
 use crate::store::{self, InboxWriter, Store};
@@ -160,7 +160,7 @@ fn schedule_runner(runtime: Arc<Runtime>) -> RunFn {
                 let Some(script) = set.scripts.iter().find(|s| *s.name == schedule.script) else {
                     return;
                 };
-                let seed = format!("schedule/{}/{}", schedule.key(), outbox::now_ms() / 1000);
+                let seed = format!("schedule/{}/{}", schedule.key(), store::now_ms() / 1000);
                 let _ = runtime.call(script, &schedule.call, Vec::new(), None, seed);
             });
             let _ = run.await;

@@ -205,7 +205,7 @@ impl Calls {
             path: uri.path().to_owned(),
             body,
             status,
-            at_ms: crate::outbox::now_ms(),
+            at_ms: crate::store::now_ms(),
             to,
         };
         record.calls.push(call.clone());

@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::daemon::DaemonError;
 use crate::dispatch::{Dispatcher, Job};
 use crate::observe;
-use crate::outbox;
 use crate::store::{self, InboxWriter, NewInboxEvent, Store};
 use crate::webhook::{Event, EventSink, Outcome, SinkError};
 
@@ -29,7 +28,7 @@ impl EventSink for InboxSink {
         events: Vec<Event>,
     ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + '_>> {
         Box::pin(async move {
-            let now = outbox::now_ms();
+            let now = store::now_ms();
             let items = events
                 .iter()
                 .map(|e| NewInboxEvent {
@@ -121,7 +120,7 @@ pub async fn prune_daily(store: Arc<dyn Store>) {
         let s = store.clone();
         let keep = DEDUPE_KEEP.as_millis() as i64;
         if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || s.prune(outbox::now_ms(), keep)).await
+            tokio::task::spawn_blocking(move || s.prune(store::now_ms(), keep)).await
         {
             tracing::warn!(error = %e, "pruning the store failed");
         }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::line::{LineClient, LineError, Sent};
-use crate::store::{Delivery, DeliveryKind, NewDelivery, Store, StoreError};
+use crate::store::{now_ms, Delivery, DeliveryKind, NewDelivery, Store, StoreError};
 
 /// Deliveries sent at once (different recipients; one recipient's deliveries go one by one).
 const PARALLEL_SENDS: usize = 16;
@@ -26,13 +26,6 @@ pub struct Outbox {
     wake: Notify,
     /// Recipients (or retry keys, for multicast/broadcast) with a delivery being sent.
     busy: Mutex<HashSet<String>>,
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Outbox {

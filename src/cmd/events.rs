@@ -11,7 +11,7 @@ pub const DEV_USER: &str = "Udev0000000000000000000000000000";
 pub fn event_id() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut out = String::with_capacity(26);
-    let time = crate::outbox::now_ms() as u64;
+    let time = crate::store::now_ms() as u64;
     for i in (0..10).rev() {
         out.push(ALPHABET[((time >> (i * 5)) & 31) as usize] as char);
     }
@@ -35,7 +35,7 @@ fn base(kind: &str, user: &str, reply: bool) -> Value {
     let mut event = json!({
         "type": kind,
         "mode": "active",
-        "timestamp": crate::outbox::now_ms(),
+        "timestamp": crate::store::now_ms(),
         "source": {"type": "user", "userId": user},
         "webhookEventId": event_id(),
         "deliveryContext": {"isRedelivery": false},

@@ -15,7 +15,6 @@ use super::host::Host;
 /// What the running call is and may do.
 pub struct CallContext {
     pub script: Arc<str>,
-    pub function: String,
     pub deadline: Instant,
     pub host: Arc<Host>,
     /// The event being handled; `None` for scheduled runs.

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use rhai::{CallFnOptions, Dynamic, Engine};
+use rhai::{CallFnOptions, Dynamic};
 
 use super::engine::Engines;
 
@@ -67,14 +67,6 @@ impl Runtime {
             host,
             reloading: Mutex::new(()),
         })
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engines.run
-    }
-
-    pub fn host(&self) -> &Arc<Host> {
-        &self.host
     }
 
     /// The scripts now in force.
@@ -152,7 +144,7 @@ impl Runtime {
         let Some(user) = event.source.as_ref().and_then(|s| s.user_id.as_deref()) else {
             return;
         };
-        let at = event.timestamp.unwrap_or_else(crate::outbox::now_ms);
+        let at = event.timestamp.unwrap_or_else(crate::store::now_ms);
         if let Err(e) = self.host.store.follower_set(user, following, at) {
             tracing::error!(error = %e, "cannot record {}", event.kind);
         }
@@ -201,7 +193,6 @@ impl Runtime {
         let started = Instant::now();
         let ctx = CallContext {
             script: script.name.clone(),
-            function: function.to_owned(),
             deadline: Instant::now() + Duration::from_millis(self.limits.max_call_ms),
             host: self.host.clone(),
             event,

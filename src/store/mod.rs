@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 pub use batch::InboxWriter;
 pub use migrations::CURRENT_VERSION;
+pub use sqlite::now_ms;
 
 /// Longest key `kv_set` accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;

@@ -32,7 +32,8 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch: the unit of every timestamp the store keeps.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
