@@ -127,7 +127,7 @@ fn dispatch(c: &mut Criterion) {
     let script = set.scripts[0].clone();
     c.bench_function("script/rhai_call_build_reply", |b| {
         b.iter(|| {
-            let arg = host::from_json(&event.raw);
+            let arg = host::from_json_text(event.raw.get());
             runtime
                 .call(&script, "build", vec![arg], Some(event.clone()), "k".into())
                 .expect("build runs")

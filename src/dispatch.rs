@@ -1,11 +1,18 @@
 //! Hands events to the script runtime: events of one conversation in arrival order, different
-//! conversations in parallel, with bounded parallelism and a bounded number of events in memory.
+//! conversations in parallel on a fixed set of handler threads, with a bounded number of events
+//! in memory.
+//!
+//! Handlers are synchronous Rhai calls that block on `reply` and the other LINE calls, so each
+//! runs start to finish on one of `workers` threads. Each thread drives its own LINE connections
+//! (see [`crate::script::host::own_line_connections`]), so an event costs no task spawns and no
+//! hand-offs between threads beyond taking it from the queue.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::script::{Dispatched, Runtime};
 use crate::webhook::Event;
@@ -16,20 +23,30 @@ pub struct Job {
     pub seq: Option<i64>,
 }
 
-/// Called after each event's handlers finished (successfully or not).
+/// Called after each event's handlers finished (successfully or not), on the handler thread.
 pub type DoneHook = Arc<dyn Fn(&Job, &Dispatched) + Send + Sync>;
-
-struct Queued {
-    job: Job,
-    _slot: OwnedSemaphorePermit,
-}
 
 /// The dispatcher's intake. Cloning shares it.
 #[derive(Clone)]
 pub struct Dispatcher {
-    tx: mpsc::Sender<Queued>,
-    slots: Arc<Semaphore>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled when a job becomes ready.
+    work: Condvar,
+    /// One permit per event that may wait or run; `send` waits for one.
+    room: Semaphore,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Jobs whose conversation has nothing else ready or running, oldest first.
+    ready: VecDeque<Job>,
+    /// Conversations with a job ready or running, and the jobs waiting behind that one.
+    busy: HashMap<String, VecDeque<Job>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,40 +54,64 @@ pub struct Dispatcher {
 pub struct Stopped;
 
 impl Dispatcher {
-    /// Starts the dispatcher task. At most `workers` handlers run at once and at most
-    /// `capacity` events wait in memory; `send` waits for room beyond that.
+    /// Starts `workers` handler threads. At most `capacity` events wait or run in memory;
+    /// `send` waits for room beyond that.
     pub fn start(
         runtime: Arc<Runtime>,
         workers: usize,
         capacity: usize,
         on_done: DoneHook,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(run(runtime, workers.max(1), rx, on_done));
-        Self {
-            tx,
-            slots: Arc::new(Semaphore::new(capacity.max(1))),
-            capacity: capacity.max(1),
+        let capacity = capacity.max(1);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            room: Semaphore::new(capacity),
+            capacity,
+        });
+        for n in 0..workers.max(1) {
+            let (shared, runtime, on_done) = (shared.clone(), runtime.clone(), on_done.clone());
+            std::thread::Builder::new()
+                .name(format!("linebotd-handler-{n}"))
+                .spawn(move || {
+                    if let Err(e) = runtime.prepare_thread() {
+                        tracing::warn!(error = %e, "handler thread uses the shared LINE connections");
+                    }
+                    work(&shared, &runtime, &on_done);
+                })
+                // Only fails when the OS is out of threads or memory, at start-up.
+                .unwrap_or_else(|e| panic!("cannot start a handler thread: {e}"));
         }
+        Self { shared }
     }
 
     /// Queues an event; waits while `capacity` events are already waiting or running.
     pub async fn send(&self, job: Job) -> Result<(), Stopped> {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
+        // The permit comes back when the job is finished (`Shared::finish`).
+        self.shared
+            .room
+            .acquire()
             .await
-            .map_err(|_| Stopped)?;
-        self.tx
-            .send(Queued { job, _slot: slot })
-            .await
-            .map_err(|_| Stopped)
+            .map_err(|_| Stopped)?
+            .forget();
+        let event = job.event.clone();
+        let key = event.conversation_key();
+        let mut queue = self.shared.lock();
+        match queue.busy.get_mut(key) {
+            Some(waiting) => waiting.push_back(job),
+            None => {
+                queue.busy.insert(key.to_owned(), VecDeque::new());
+                queue.ready.push_back(job);
+                drop(queue);
+                self.shared.work.notify_one();
+            }
+        }
+        Ok(())
     }
 
     /// Events queued or running now.
     pub fn in_flight(&self) -> usize {
-        self.capacity - self.slots.available_permits()
+        self.shared.capacity - self.shared.room.available_permits()
     }
 
     /// Waits until nothing is queued or running, or `grace` passed. True when drained.
@@ -86,68 +127,52 @@ impl Dispatcher {
     }
 }
 
-async fn run(
-    runtime: Arc<Runtime>,
-    workers: usize,
-    mut rx: mpsc::Receiver<Queued>,
-    on_done: DoneHook,
-) {
-    let running = Arc::new(Semaphore::new(workers));
-    // Per conversation, the events waiting behind the one running now.
-    let mut waiting: HashMap<String, VecDeque<Queued>> = HashMap::new();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
-    let start = |queued: Queued, key: String| {
-        let runtime = runtime.clone();
-        let running = running.clone();
-        let on_done = on_done.clone();
-        let done_tx = done_tx.clone();
-        tokio::spawn(async move {
-            let result = match running.acquire_owned().await {
-                Ok(_permit) => {
-                    let event = queued.job.event.clone();
-                    let rt = runtime.clone();
-                    tokio::task::spawn_blocking(move || rt.dispatch(event))
-                        .await
-                        .unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "handler thread panicked");
-                            Dispatched::default()
-                        })
-                }
-                Err(_) => Dispatched::default(),
-            };
-            on_done(&queued.job, &result);
-            drop(queued);
-            let _ = done_tx.send(key);
-        });
-    };
-    let mut intake_open = true;
-    loop {
-        tokio::select! {
-            queued = rx.recv(), if intake_open => match queued {
-                Some(queued) => {
-                    let key = queued.job.event.conversation_key().to_owned();
-                    match waiting.get_mut(&key) {
-                        Some(queue) => queue.push_back(queued),
-                        None => {
-                            waiting.insert(key.clone(), VecDeque::new());
-                            start(queued, key);
-                        }
-                    }
-                }
-                None => intake_open = false,
-            },
-            Some(key) = done_rx.recv() => {
-                let next = waiting.get_mut(&key).and_then(VecDeque::pop_front);
-                match next {
-                    Some(queued) => start(queued, key),
-                    None => {
-                        waiting.remove(&key);
-                    }
-                }
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Nothing panics while holding the lock (handlers run outside it).
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the next ready job.
+    fn next(&self) -> Job {
+        let mut queue = self.lock();
+        loop {
+            if let Some(job) = queue.ready.pop_front() {
+                return job;
+            }
+            queue = self.work.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// `job` is done: the next event of its conversation becomes ready (behind the others, so
+    /// one busy chat cannot hold a thread), and its room is given back.
+    fn finish(&self, job: Job) {
+        let event = job.event.clone();
+        drop(job);
+        let key = event.conversation_key();
+        let mut queue = self.lock();
+        match queue.busy.get_mut(key).and_then(VecDeque::pop_front) {
+            // This thread takes the ready queue's head next, so no other needs waking.
+            Some(next) => queue.ready.push_back(next),
+            None => {
+                queue.busy.remove(key);
             }
         }
-        if !intake_open && waiting.is_empty() {
-            break;
-        }
+        drop(queue);
+        self.room.add_permits(1);
+    }
+}
+
+fn work(shared: &Shared, runtime: &Runtime, on_done: &DoneHook) {
+    loop {
+        let job = shared.next();
+        let event = job.event.clone();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.dispatch(event)))
+            .unwrap_or_else(|_| {
+                tracing::error!("a handler panicked");
+                Dispatched::default()
+            });
+        on_done(&job, &result);
+        shared.finish(job);
     }
 }

@@ -34,7 +34,7 @@ impl EventSink for InboxSink {
                 .map(|e| NewInboxEvent {
                     webhook_event_id: e.webhook_event_id.clone(),
                     conversation: e.conversation_key().to_owned(),
-                    payload: e.raw.to_string(),
+                    payload: e.raw.get().to_owned(),
                     received_ms: now,
                 })
                 .collect();
@@ -97,9 +97,7 @@ pub async fn recover(store: &Arc<dyn Store>, dispatcher: &Dispatcher) -> Result<
         "handling events acknowledged before the last stop"
     );
     for item in pending {
-        let event = serde_json::from_str(&item.payload)
-            .ok()
-            .and_then(Event::from_value);
+        let event = Event::from_json(&item.payload);
         match event {
             Some(event) => {
                 let _ = dispatcher

@@ -132,8 +132,8 @@ mod tests {
     fn text_events_parse_as_the_daemon_parses_them() {
         let event = crate::webhook::Event::from_value(text(DEV_USER, "hi")).expect("event");
         assert_eq!(event.kind, "message");
-        assert_eq!(event.reply_token.map(|t| t.len()), Some(32));
-        assert_eq!(event.raw["message"]["text"], "hi");
+        assert_eq!(event.reply_token.as_ref().map(|t| t.len()), Some(32));
+        assert_eq!(event.json()["message"]["text"], "hi");
         assert_eq!(
             event.source.and_then(|s| s.user_id).as_deref(),
             Some(DEV_USER)

@@ -43,12 +43,15 @@ pub struct LineClient {
 
 pub(super) struct Inner {
     http: reqwest::Client,
+    /// The `Authorization` header and timeouts, to build another pool of connections.
+    auth: HeaderValue,
+    connect_timeout: Duration,
     pub(super) api_base: Url,
     pub(super) data_api_base: Url,
     pub(super) request_timeout: Duration,
     retry: RetryPolicy,
-    general: TokenBucket,
-    loading: TokenBucket,
+    general: Arc<TokenBucket>,
+    loading: Arc<TokenBucket>,
 }
 
 impl std::fmt::Debug for LineClient {
@@ -129,26 +132,40 @@ impl LineClient {
                 )
             })?;
         auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("linebotd/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| LineError::Setup(e.to_string()))?;
+        let http = http_client(&auth, config.connect_timeout, config.request_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                auth,
+                connect_timeout: config.connect_timeout,
                 api_base,
                 data_api_base,
                 request_timeout: config.request_timeout,
                 retry: config.retry,
-                general: TokenBucket::new(config.rate_limit_per_sec),
-                loading: TokenBucket::new(config.loading_rate_limit_per_sec),
+                general: Arc::new(TokenBucket::new(config.rate_limit_per_sec)),
+                loading: Arc::new(TokenBucket::new(config.loading_rate_limit_per_sec)),
+            }),
+        })
+    }
+
+    /// The same client with a connection pool of its own; the rate limits stay shared.
+    ///
+    /// Connections belong to the tokio runtime that opened them. A thread that drives its own
+    /// runtime (a handler thread waiting on `reply`) needs its own pool, so its requests never
+    /// wait for, or wake, another thread.
+    pub fn with_own_connections(&self) -> Result<Self, LineError> {
+        let i = &self.inner;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http: http_client(&i.auth, i.connect_timeout, i.request_timeout)?,
+                auth: i.auth.clone(),
+                connect_timeout: i.connect_timeout,
+                api_base: i.api_base.clone(),
+                data_api_base: i.data_api_base.clone(),
+                request_timeout: i.request_timeout,
+                retry: i.retry.clone(),
+                general: i.general.clone(),
+                loading: i.loading.clone(),
             }),
         })
     }
@@ -261,6 +278,26 @@ impl LineClient {
             retry_after,
         ))
     }
+}
+
+fn http_client(
+    auth: &HeaderValue,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, LineError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, auth.clone());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .user_agent(concat!("linebotd/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        // LINE's API never redirects; following nothing saves work on every call.
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| LineError::Setup(e.to_string()))
 }
 
 /// The error after the last attempt: the failure itself when there was only one attempt.

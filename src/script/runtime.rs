@@ -69,6 +69,12 @@ impl Runtime {
         })
     }
 
+    /// Readies the calling thread to run handlers: LINE calls from this thread get their own
+    /// connections and event loop (see [`host::own_line_connections`]).
+    pub fn prepare_thread(&self) -> Result<(), String> {
+        host::own_line_connections(&self.host.line)
+    }
+
     /// The scripts now in force.
     pub fn scripts(&self) -> Arc<ScriptSet> {
         self.scripts.load_full()
@@ -110,7 +116,7 @@ impl Runtime {
             .webhook_event_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let arg = host::from_json(&event.raw);
+        let arg = host::from_json_text(event.raw.get());
         let mut result = Dispatched::default();
         for function in [specific.as_str(), "on_event"] {
             for script in set.scripts.iter().filter(|s| s.defines(function, 1)) {

@@ -1,66 +1,60 @@
-//! Group commit for the inbox: many concurrent webhook requests share one store transaction.
+//! Group commit for the inbox: many concurrent webhook requests, and the done-marks of handled
+//! events, share one store transaction.
 //!
-//! A commit costs about the same for one event as for thousands, so throughput comes from
-//! batching, not from parallel writers (SQLite has one writer anyway). One thread takes the
-//! first waiting request, drains whatever else is already queued and commits it all at once;
-//! the bounded queue in front of it is the back-pressure on the webhook.
+//! A commit costs about the same for one event as for dozens, and SQLite has one writer anyway,
+//! so throughput comes from batching, not from parallel writers. One thread takes the first
+//! waiting message, drains whatever else is already queued and commits it all at once. Inserts
+//! are committed at once (a webhook waits for them); done-marks alone wait a few milliseconds
+//! for company, and ride along with the next inserts for free.
 
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Semaphore};
 
 use super::{NewInboxEvent, Store, StoreError};
 
-/// How long the done-writer waits after the first mark to gather more into one commit.
-const DONE_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long done-marks wait for more marks or for inserts before they are committed alone.
+const DONE_GATHER: Duration = Duration::from_millis(5);
 
 /// Most events one transaction takes, so one huge backlog cannot starve replies for long.
 const MAX_BATCH_EVENTS: usize = 4096;
 
 type InsertReply = oneshot::Sender<Result<Vec<Option<i64>>, StoreError>>;
 
-/// What the done-writer thread takes: a mark, or a request to report once all marks queued
-/// before it are committed.
-enum DoneMsg {
+/// What the writer thread takes.
+enum Msg {
+    Insert(Vec<NewInboxEvent>, InsertReply),
+    /// Event `seq` is handled, with the script's error text if it failed.
     Mark(i64, Option<String>),
+    /// Report once every mark queued before this is committed.
     Flush(oneshot::Sender<()>),
 }
 
-struct InsertRequest {
-    items: Vec<NewInboxEvent>,
-    reply: InsertReply,
-}
-
-/// Batches inbox inserts and done-marks onto dedicated threads. Share it behind an `Arc`.
+/// Batches inbox inserts and done-marks onto a dedicated thread. Share it behind an `Arc`.
 pub struct InboxWriter {
-    inserts: mpsc::Sender<InsertRequest>,
-    // Unbounded so `mark_done` never blocks or drops: each mark belongs to an event that already
-    // passed the bounded insert queue, so the inbox itself bounds this queue.
-    dones: mpsc::UnboundedSender<DoneMsg>,
-    threads: Vec<JoinHandle<()>>,
+    tx: Sender<Msg>,
+    /// One permit per insert request queued or being committed: the back-pressure on the
+    /// webhook. Marks need none: each belongs to an event that already passed here.
+    room: Arc<Semaphore>,
+    thread: JoinHandle<()>,
 }
 
 impl InboxWriter {
-    /// Starts the writer threads. `capacity` is how many insert requests may wait before
+    /// Starts the writer thread. `capacity` is how many insert requests may wait before
     /// `insert` itself waits.
     pub fn start(store: Arc<dyn Store>, capacity: usize) -> Self {
-        let (inserts, insert_rx) = mpsc::channel(capacity.max(1));
-        let (dones, done_rx) = mpsc::unbounded_channel();
-        let insert_store = Arc::clone(&store);
-        let threads = vec![
-            spawn("linebotd-inbox-insert", move || {
-                insert_loop(insert_store.as_ref(), insert_rx)
-            }),
-            spawn("linebotd-inbox-done", move || {
-                done_loop(store.as_ref(), done_rx)
-            }),
-        ];
-        Self {
-            inserts,
-            dones,
-            threads,
-        }
+        let (tx, rx) = mpsc::channel();
+        let room = Arc::new(Semaphore::new(capacity.max(1)));
+        let thread_room = room.clone();
+        let thread = std::thread::Builder::new()
+            .name("linebotd-inbox".to_owned())
+            .spawn(move || write_loop(store.as_ref(), &rx, &thread_room))
+            // Only fails when the OS is out of threads or memory, at start-up: nothing to recover.
+            .unwrap_or_else(|e| panic!("cannot start the inbox writer thread: {e}"));
+        Self { tx, room, thread }
     }
 
     /// Stores `items` durably (committed when this returns `Ok`) and answers per item as
@@ -69,10 +63,15 @@ impl InboxWriter {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, answer) = oneshot::channel();
-        self.inserts
-            .send(InsertRequest { items, reply })
+        // Given back by the writer once the request is committed.
+        self.room
+            .acquire()
             .await
+            .map_err(|_| StoreError::Closed)?
+            .forget();
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Insert(items, reply))
             .map_err(|_| StoreError::Closed)?;
         // A dropped reply means the writer thread died (a panic in the store).
         answer.await.map_err(|_| StoreError::Closed)?
@@ -81,8 +80,8 @@ impl InboxWriter {
     /// Queues marking event `seq` done, with the script's error text if it failed. Does not
     /// wait: a mark lost to a crash only means the event is handled once more on restart.
     pub fn mark_done(&self, seq: i64, error: Option<String>) {
-        if self.dones.send(DoneMsg::Mark(seq, error)).is_err() {
-            tracing::error!(seq, "inbox done-writer has stopped; event stays pending");
+        if self.tx.send(Msg::Mark(seq, error)).is_err() {
+            tracing::error!(seq, "inbox writer has stopped; event stays pending");
         }
     }
 
@@ -90,64 +89,125 @@ impl InboxWriter {
     /// Used at shutdown, while other parts still hold the writer.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.dones.send(DoneMsg::Flush(tx)).is_ok() {
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
     }
 
-    /// Stops accepting work, lets the threads finish everything already queued, and waits.
+    /// Stops accepting work, lets the thread finish everything already queued, and waits.
     pub async fn close(self) {
-        let Self {
-            inserts,
-            dones,
-            threads,
-        } = self;
-        drop(inserts);
-        drop(dones);
-        let joined =
-            tokio::task::spawn_blocking(move || threads.into_iter().all(|t| t.join().is_ok()))
-                .await;
+        let Self { tx, thread, .. } = self;
+        drop(tx);
+        let joined = tokio::task::spawn_blocking(move || thread.join().is_ok()).await;
         if !matches!(joined, Ok(true)) {
-            tracing::error!("an inbox writer thread panicked");
+            tracing::error!("the inbox writer thread panicked");
         }
     }
 }
 
-fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(work)
-        // Only fails when the OS is out of threads or memory, at start-up: nothing to recover.
-        .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
+/// One transaction's worth of work.
+#[derive(Default)]
+struct Batch {
+    new: Vec<NewInboxEvent>,
+    /// Per insert request: how many of `new` are its items, and where its answer goes.
+    callers: Vec<(usize, InsertReply)>,
+    done: Vec<(i64, Option<String>)>,
+    flushes: Vec<oneshot::Sender<()>>,
+    /// When the oldest mark of this batch arrived.
+    marks_since: Option<Instant>,
 }
 
-fn insert_loop(store: &dyn Store, mut rx: mpsc::Receiver<InsertRequest>) {
-    // Ends when every sender is gone and the queue is empty: queued work is always finished.
-    while let Some(first) = rx.blocking_recv() {
-        let mut total = first.items.len();
-        let mut batch = vec![first];
-        while total < MAX_BATCH_EVENTS {
-            match rx.try_recv() {
-                Ok(next) => {
-                    total += next.items.len();
-                    batch.push(next);
+impl Batch {
+    fn add(&mut self, msg: Msg) {
+        match msg {
+            Msg::Insert(items, reply) => {
+                self.callers.push((items.len(), reply));
+                self.new.extend(items);
+            }
+            Msg::Mark(seq, error) => {
+                self.marks_since.get_or_insert_with(Instant::now);
+                self.done.push((seq, error));
+            }
+            Msg::Flush(reply) => self.flushes.push(reply),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.new.len() + self.done.len() >= MAX_BATCH_EVENTS
+    }
+
+    /// Commit now: someone waits on it, or the marks waited long enough.
+    fn due(&self) -> bool {
+        !self.callers.is_empty()
+            || !self.flushes.is_empty()
+            || self.full()
+            || self.marks_since.is_some_and(|t| t.elapsed() >= DONE_GATHER)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.callers.is_empty() && self.done.is_empty() && self.flushes.is_empty()
+    }
+}
+
+fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, room: &Semaphore) {
+    let mut batch = Batch::default();
+    loop {
+        // Marks alone wait (a little) for company; otherwise wait for work as long as it takes.
+        let next = match batch.marks_since {
+            Some(since) => {
+                let wait = DONE_GATHER.saturating_sub(since.elapsed());
+                match rx.recv_timeout(wait) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
+            }
+            None => match rx.recv() {
+                Ok(msg) => Some(msg),
                 Err(_) => break,
+            },
+        };
+        if let Some(msg) = next {
+            batch.add(msg);
+            while !batch.full() {
+                match rx.try_recv() {
+                    Ok(msg) => batch.add(msg),
+                    Err(_) => break,
+                }
             }
         }
-        commit_inserts(store, batch, total);
+        if batch.due() {
+            commit(store, std::mem::take(&mut batch), room);
+        }
+    }
+    // Every sender is gone: what is queued is still committed.
+    if !batch.is_empty() {
+        commit(store, batch, room);
     }
 }
 
-fn commit_inserts(store: &dyn Store, batch: Vec<InsertRequest>, total: usize) {
-    let mut all = Vec::with_capacity(total);
-    let mut callers = Vec::with_capacity(batch.len());
-    for request in batch {
-        callers.push((request.items.len(), request.reply));
-        all.extend(request.items);
-    }
-    match store.inbox_insert(&all) {
-        Ok(answers) if answers.len() == all.len() => {
+fn commit(store: &dyn Store, batch: Batch, room: &Semaphore) {
+    let Batch {
+        new,
+        callers,
+        done,
+        flushes,
+        ..
+    } = batch;
+    let requests = callers.len();
+    let answers = store.inbox_write(&new, &done).and_then(|answers| {
+        if answers.len() == new.len() {
+            Ok(answers)
+        } else {
+            Err(StoreError::Sqlite(format!(
+                "inbox insert answered {} items for {}",
+                answers.len(),
+                new.len()
+            )))
+        }
+    });
+    match answers {
+        Ok(answers) => {
             let mut answers = answers.into_iter();
             for (n, reply) in callers {
                 // A caller that gave up (request cancelled) just misses its answer; its events
@@ -155,55 +215,18 @@ fn commit_inserts(store: &dyn Store, batch: Vec<InsertRequest>, total: usize) {
                 let _ = reply.send(Ok(answers.by_ref().take(n).collect()));
             }
         }
-        Ok(answers) => {
-            let e = StoreError::Sqlite(format!(
-                "inbox insert answered {} items for {}",
-                answers.len(),
-                all.len()
-            ));
-            for (_, reply) in callers {
-                let _ = reply.send(Err(e.clone()));
-            }
-        }
         Err(e) => {
-            tracing::error!(error = %e, events = all.len(), "inbox insert failed");
+            // The events marked done stay pending and run again after a restart: at least
+            // once, not lost. The inserts' callers answer 503, so LINE redelivers.
+            tracing::error!(error = %e, new = new.len(), done = done.len(), "inbox write failed");
             for (_, reply) in callers {
                 let _ = reply.send(Err(e.clone()));
             }
         }
     }
-}
-
-fn done_loop(store: &dyn Store, mut rx: mpsc::UnboundedReceiver<DoneMsg>) {
-    let mut batch = Vec::new();
-    let mut flushes = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        // Marks are not urgent (a lost one only means a re-run after a crash, which retry keys
-        // make harmless): gather a few milliseconds' worth so one commit covers many events
-        // and leaves the single SQLite writer to the inserts the webhook is waiting for.
-        if matches!(first, DoneMsg::Mark(..)) {
-            std::thread::sleep(DONE_GATHER);
-        }
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                DoneMsg::Mark(seq, error) => batch.push((seq, error)),
-                DoneMsg::Flush(reply) => flushes.push(reply),
-            }
-            if batch.len() < MAX_BATCH_EVENTS {
-                next = rx.try_recv().ok();
-            }
-        }
-        if !batch.is_empty() {
-            if let Err(e) = store.inbox_mark_done(&batch) {
-                // The events stay pending and run again after a restart: at-least-once, not lost.
-                tracing::error!(error = %e, events = batch.len(), "marking inbox events done failed");
-            }
-            batch.clear();
-        }
-        // Every mark queued before a flush request was in this batch or an earlier one.
-        for reply in flushes.drain(..) {
-            let _ = reply.send(());
-        }
+    room.add_permits(requests);
+    // Every mark queued before a flush request was in this batch or an earlier one.
+    for reply in flushes {
+        let _ = reply.send(());
     }
 }

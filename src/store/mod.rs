@@ -32,17 +32,28 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// Everything the daemon keeps across restarts.
 pub trait Store: Send + Sync + 'static {
-    /// Inserts a batch in one transaction. Per item: `Some(seq)` for a new event, `None` for a
+    /// In one transaction: marks the `done` events handled (with the script error text if
+    /// any), then inserts `new`. Per new item: `Some(seq)` for a new event, `None` for a
     /// duplicate (same non-empty `webhook_event_id` already seen and not yet pruned). Items
     /// without an id are never deduplicated.
-    fn inbox_insert(&self, items: &[NewInboxEvent]) -> Result<Vec<Option<i64>>, StoreError>;
+    fn inbox_write(
+        &self,
+        new: &[NewInboxEvent],
+        done: &[(i64, Option<String>)],
+    ) -> Result<Vec<Option<i64>>, StoreError>;
+    /// [`Store::inbox_write`] with nothing to mark done.
+    fn inbox_insert(&self, items: &[NewInboxEvent]) -> Result<Vec<Option<i64>>, StoreError> {
+        self.inbox_write(items, &[])
+    }
+    /// [`Store::inbox_write`] with nothing to insert.
+    fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError> {
+        self.inbox_write(&[], done).map(drop)
+    }
     /// Accepted but not yet done events, ascending `seq`.
     fn inbox_pending(&self, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
-    /// Marks events handled, recording the script error text if any; one transaction.
-    fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError>;
     /// How many events are accepted but not done.
     fn inbox_backlog(&self) -> Result<u64, StoreError>;
-    /// Drops done inbox rows and dedupe ids received before `now_ms - dedupe_keep_ms`, and
+    /// Drops done inbox rows (and so their dedupe ids) received before `now_ms - dedupe_keep_ms`, and
     /// sent outbox rows last updated before then.
     fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError>;
 

@@ -96,40 +96,40 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn inbox_insert(&self, items: &[NewInboxEvent]) -> Result<Vec<Option<i64>>, StoreError> {
-        let mut out = Vec::with_capacity(items.len());
+    fn inbox_write(
+        &self,
+        new: &[NewInboxEvent],
+        done: &[(i64, Option<String>)],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut out = Vec::with_capacity(new.len());
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err)?;
-        {
-            let mut seen = tx
+        if !done.is_empty() {
+            let now = now_ms();
+            let mut mark = tx
                 .prepare_cached(
-                    "INSERT INTO dedupe (event_id, seen_ms) VALUES (?1, ?2)
-                     ON CONFLICT (event_id) DO NOTHING",
+                    "UPDATE inbox SET done_ms = ?2, error = ?3 WHERE seq = ?1 AND done_ms IS NULL",
                 )
                 .map_err(sql_err)?;
+            for (seq, error) in done {
+                mark.execute(params![seq, now, error]).map_err(sql_err)?;
+            }
+        }
+        if !new.is_empty() {
+            // Claiming the id and storing the event are one row in one transaction: a
+            // duplicate can never slip in between, even across daemon instances.
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO inbox (webhook_event_id, conversation, payload, received_ms)
-                     VALUES (?1, ?2, ?3, ?4)",
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (webhook_event_id) DO NOTHING",
                 )
                 .map_err(sql_err)?;
-            for item in items {
+            for item in new {
                 let id = item.webhook_event_id.as_deref().filter(|id| !id.is_empty());
-                if let Some(id) = id {
-                    // Claiming the id and inserting the event in one transaction: a duplicate
-                    // can never slip in between, even across daemon instances.
-                    if seen
-                        .execute(params![id, item.received_ms])
-                        .map_err(sql_err)?
-                        == 0
-                    {
-                        out.push(None);
-                        continue;
-                    }
-                }
-                insert
+                let inserted = insert
                     .execute(params![
                         id,
                         item.conversation,
@@ -137,7 +137,7 @@ impl Store for SqliteStore {
                         item.received_ms
                     ])
                     .map_err(sql_err)?;
-                out.push(Some(tx.last_insert_rowid()));
+                out.push((inserted == 1).then(|| tx.last_insert_rowid()));
             }
         }
         tx.commit().map_err(sql_err)?;
@@ -162,25 +162,6 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(sql_err)
     }
 
-    fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError> {
-        let now = now_ms();
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE inbox SET done_ms = ?2, error = ?3 WHERE seq = ?1 AND done_ms IS NULL",
-                )
-                .map_err(sql_err)?;
-            for (seq, error) in done {
-                stmt.execute(params![seq, now, error]).map_err(sql_err)?;
-            }
-        }
-        tx.commit().map_err(sql_err)
-    }
-
     fn inbox_backlog(&self) -> Result<u64, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
@@ -198,8 +179,6 @@ impl Store for SqliteStore {
             [cutoff],
         )
         .map_err(sql_err)?;
-        tx.execute("DELETE FROM dedupe WHERE seen_ms < ?1", [cutoff])
-            .map_err(sql_err)?;
         tx.execute(
             "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < ?1",
             [cutoff],

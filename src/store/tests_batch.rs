@@ -28,21 +28,26 @@ impl Counting {
 }
 
 impl Store for Counting {
-    fn inbox_insert(&self, items: &[NewInboxEvent]) -> Result<Vec<Option<i64>>, StoreError> {
-        self.inserts.fetch_add(1, Ordering::SeqCst);
-        // Slow commits, like a busy disk: requests pile up and must be batched.
-        std::thread::sleep(Duration::from_millis(20));
+    fn inbox_write(
+        &self,
+        new: &[NewInboxEvent],
+        done: &[(i64, Option<String>)],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        if !new.is_empty() {
+            self.inserts.fetch_add(1, Ordering::SeqCst);
+            // Slow commits, like a busy disk: requests pile up and must be batched.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !done.is_empty() {
+            self.dones.fetch_add(1, Ordering::SeqCst);
+        }
         if self.fail {
             return Err(StoreError::Sqlite("disk I/O error".into()));
         }
-        self.inner.inbox_insert(items)
+        self.inner.inbox_write(new, done)
     }
     fn inbox_pending(&self, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
         self.inner.inbox_pending(limit)
-    }
-    fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError> {
-        self.dones.fetch_add(1, Ordering::SeqCst);
-        self.inner.inbox_mark_done(done)
     }
     fn inbox_backlog(&self) -> Result<u64, StoreError> {
         self.inner.inbox_backlog()

@@ -32,23 +32,41 @@ fn state_survives_reopening_a_file_store() {
 }
 
 #[test]
-fn store_created_by_schema_v1_opens_with_current_version_keeping_data() {
+fn store_created_by_schema_v1_opens_with_current_version_keeping_data_and_dedupe_ids() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let path = path.to_str().unwrap();
     {
         let v1 = open_at_version(path, 1).unwrap();
-        v1.inbox_insert(&[ev(Some("e1"), "old event", 1)]).unwrap();
         v1.kv_set("greeting", &json!({"text": "hi"})).unwrap();
         // Version 1 has no outbox yet.
         assert!(v1.outbox_enqueue(&delivery("k", 1)).is_err());
     }
+    {
+        // Rows as version 1 wrote them: a pending event, and the id of an event whose row was
+        // already pruned but which is still remembered for deduplication.
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO dedupe (event_id, seen_ms) VALUES ('e1', 1), ('pruned', 1);
+             INSERT INTO inbox (webhook_event_id, conversation, payload, received_ms)
+                 VALUES ('e1', 'U1', 'old event', 1);",
+        )
+        .unwrap();
+    }
     let s = open(path).unwrap();
-    assert_eq!(s.inbox_pending(10).unwrap()[0].payload, "old event");
+    let pending = s.inbox_pending(10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].payload, "old event");
     assert_eq!(
-        s.inbox_insert(&[ev(Some("e1"), "dup", 2)]).unwrap(),
-        vec![None]
+        s.inbox_insert(&[
+            ev(Some("e1"), "dup", 2),
+            ev(Some("pruned"), "dup", 2),
+            ev(Some("e2"), "new", 2)
+        ])
+        .unwrap()[..2],
+        [None, None]
     );
+    assert_eq!(s.inbox_backlog().unwrap(), 2);
     assert_eq!(s.kv_get("greeting").unwrap(), Some(json!({"text": "hi"})));
     assert!(s.outbox_enqueue(&delivery("k", 1)).unwrap());
     s.follower_set("U1", true, 1).unwrap();

@@ -2,6 +2,8 @@
 //!
 //! Unknown and future event types pass through untouched: only `type` is required of an event.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Why a (correctly signed) body could not be read as a LINE webhook.
@@ -35,7 +37,7 @@ impl Source {
 }
 
 /// One webhook event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Event {
     /// LINE's `type` (`message`, `follow`, `memberJoined`, …).
     pub kind: String,
@@ -45,39 +47,89 @@ pub struct Event {
     pub mode: Option<String>,
     pub timestamp: Option<i64>,
     pub is_redelivery: bool,
-    /// The event exactly as LINE sent it.
-    pub raw: Value,
+    /// The event exactly as LINE sent it: stored as is, and handed to scripts as a map.
+    pub raw: Box<RawValue>,
+}
+
+/// The fields the daemon reads; the rest of an event is skipped without being built. A field
+/// of an unexpected JSON type reads as absent (only `type` is required).
+#[derive(Deserialize)]
+struct Fields {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    #[serde(rename = "webhookEventId")]
+    webhook_event_id: Option<Value>,
+    #[serde(rename = "replyToken")]
+    reply_token: Option<Value>,
+    source: Option<Value>,
+    mode: Option<Value>,
+    timestamp: Option<Value>,
+    #[serde(rename = "deliveryContext")]
+    delivery_context: Option<Value>,
+}
+
+fn string(v: Option<Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
 }
 
 impl Event {
-    /// Reads the typed fields out of one event object; `None` if it has no string `type`.
-    pub fn from_value(raw: Value) -> Option<Self> {
-        let obj = raw.as_object()?;
-        let kind = obj.get("type")?.as_str()?.to_owned();
-        let str_field = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-        let source = obj
-            .get("source")
-            .and_then(Value::as_object)
-            .map(|s| Source {
-                kind: str_field(s.get("type")).unwrap_or_default(),
-                user_id: str_field(s.get("userId")),
-                group_id: str_field(s.get("groupId")),
-                room_id: str_field(s.get("roomId")),
-            });
+    /// Reads one event from its JSON text; `None` unless it is an object with a string `type`.
+    pub fn from_raw(raw: Box<RawValue>) -> Option<Self> {
+        // Serde would also read a struct from an array; an event is an object.
+        if !raw.get().starts_with('{') {
+            return None;
+        }
+        let fields: Fields = serde_json::from_str(raw.get()).ok()?;
+        let kind = string(fields.kind)?;
+        let source = match fields.source {
+            Some(Value::Object(mut s)) => {
+                let mut take = |k: &str| string(s.remove(k));
+                Some(Source {
+                    kind: take("type").unwrap_or_default(),
+                    user_id: take("userId"),
+                    group_id: take("groupId"),
+                    room_id: take("roomId"),
+                })
+            }
+            _ => None,
+        };
         Some(Self {
             kind,
-            webhook_event_id: str_field(obj.get("webhookEventId")),
-            reply_token: str_field(obj.get("replyToken")),
+            webhook_event_id: string(fields.webhook_event_id),
+            reply_token: string(fields.reply_token),
             source,
-            mode: str_field(obj.get("mode")),
-            timestamp: obj.get("timestamp").and_then(Value::as_i64),
-            is_redelivery: obj
-                .get("deliveryContext")
+            mode: string(fields.mode),
+            timestamp: fields.timestamp.as_ref().and_then(Value::as_i64),
+            is_redelivery: fields
+                .delivery_context
+                .as_ref()
                 .and_then(|d| d.get("isRedelivery"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             raw,
         })
+    }
+
+    /// Reads one event from JSON text (a stored event); `None` as for [`Event::from_raw`].
+    pub fn from_json(json: &str) -> Option<Self> {
+        RawValue::from_string(json.to_owned())
+            .ok()
+            .and_then(Self::from_raw)
+    }
+
+    /// Reads one event from a JSON value; `None` as for [`Event::from_raw`].
+    pub fn from_value(value: Value) -> Option<Self> {
+        serde_json::value::to_raw_value(&value)
+            .ok()
+            .and_then(Self::from_raw)
+    }
+
+    /// The event as a JSON value (for tests and tools; handlers get a map built from `raw`).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.raw.get()).unwrap_or(Value::Null)
     }
 
     /// The key that orders events: events with the same key are handled in arrival order.
@@ -88,32 +140,38 @@ impl Event {
 }
 
 /// A parsed webhook request body.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct WebhookBody {
     pub destination: Option<String>,
     pub events: Vec<Event>,
 }
 
+#[derive(Deserialize)]
+struct Body<'a> {
+    destination: Option<Value>,
+    #[serde(borrow)]
+    events: Option<Vec<&'a RawValue>>,
+}
+
 /// Parses a webhook body. Call only after the signature was verified.
 pub fn parse_body(body: &[u8]) -> Result<WebhookBody, ParseError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::Json(e.to_string()))?;
-    let Value::Object(mut obj) = value else {
+    let parsed: Body<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        // Valid JSON of the wrong shape (not an object, `events` not an array).
+        serde_json::error::Category::Data => ParseError::NoEvents,
+        _ => ParseError::Json(e.to_string()),
+    })?;
+    // Serde would also read the struct from an array; a webhook body is an object.
+    if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(ParseError::NoEvents);
-    };
-    let destination = obj
-        .get("destination")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let Some(Value::Array(raw_events)) = obj.remove("events") else {
-        return Err(ParseError::NoEvents);
-    };
+    }
+    let raw_events = parsed.events.ok_or(ParseError::NoEvents)?;
     let events = raw_events
         .into_iter()
         .enumerate()
-        .map(|(index, raw)| Event::from_value(raw).ok_or(ParseError::BadEvent { index }))
+        .map(|(index, raw)| Event::from_raw(raw.to_owned()).ok_or(ParseError::BadEvent { index }))
         .collect::<Result<_, _>>()?;
     Ok(WebhookBody {
-        destination,
+        destination: string(parsed.destination),
         events,
     })
 }
@@ -223,25 +281,53 @@ mod tests {
     #[test]
     fn rejects_bodies_without_events() {
         assert!(matches!(parse_body(b"not json"), Err(ParseError::Json(_))));
-        assert_eq!(parse_body(b"[]"), Err(ParseError::NoEvents));
+        assert_eq!(parse_body(b"[]").err(), Some(ParseError::NoEvents));
         assert_eq!(
-            parse_body(br#"{"destination":"U1"}"#),
-            Err(ParseError::NoEvents)
-        );
-        assert_eq!(parse_body(br#"{"events":{}}"#), Err(ParseError::NoEvents));
-        assert_eq!(
-            parse_body(br#"{"events":[{"no":"type"}]}"#),
-            Err(ParseError::BadEvent { index: 0 })
+            parse_body(br#"{"destination":"U1"}"#).err(),
+            Some(ParseError::NoEvents)
         );
         assert_eq!(
-            parse_body(br#"{"events":[1]}"#),
-            Err(ParseError::BadEvent { index: 0 })
+            parse_body(br#"{"events":{}}"#).err(),
+            Some(ParseError::NoEvents)
+        );
+        assert_eq!(
+            parse_body(br#"{"events":[{"no":"type"}]}"#).err(),
+            Some(ParseError::BadEvent { index: 0 })
+        );
+        assert_eq!(
+            parse_body(br#"{"events":[1]}"#).err(),
+            Some(ParseError::BadEvent { index: 0 })
+        );
+        // Serde reads structs from arrays too; neither a body nor an event may be one.
+        assert_eq!(
+            parse_body(br#"[null, [{"type":"message"}]]"#).err(),
+            Some(ParseError::NoEvents)
+        );
+        assert_eq!(
+            parse_body(br#"{"events":[["message"]]}"#).err(),
+            Some(ParseError::BadEvent { index: 0 })
+        );
+        assert_eq!(
+            parse_body(br#"{"events":[{"type":7}]}"#).err(),
+            Some(ParseError::BadEvent { index: 0 })
         );
     }
 
     #[test]
+    fn keeps_the_event_text_exactly_and_reads_odd_fields_as_absent() {
+        let text = r#"{"type":"message", "mode":7,"timestamp":"x","source":{"type":"user","userId":"U\u0031"},"message":{"text":"\ud83e\udd28"}}"#;
+        let body = parse_body(format!(r#"{{"events":[{text}]}}"#).as_bytes()).unwrap();
+        let event = &body.events[0];
+        assert_eq!(event.raw.get(), text);
+        assert_eq!(event.mode, None);
+        assert_eq!(event.timestamp, None);
+        assert_eq!(event.conversation_key(), "U1");
+        assert_eq!(event.json()["message"]["text"], "\u{1F928}");
+    }
+
+    #[test]
     fn verify_button_body_has_no_events() {
-        let body = parse_body(br#"{"destination":"Uxxx","events":[]}"#).unwrap();
+        let body = parse_body(br#" {"destination":"Uxxx","events":[]}"#).unwrap();
         assert_eq!(body.destination.as_deref(), Some("Uxxx"));
         assert!(body.events.is_empty());
     }
