@@ -8,7 +8,7 @@
 //! for company, and ride along with the next inserts for free.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,11 +24,14 @@ const MAX_BATCH_EVENTS: usize = 4096;
 
 type InsertReply = oneshot::Sender<Result<Vec<Option<i64>>, StoreError>>;
 
+/// Handled events (`seq`, and the script's error text if it failed) waiting for a commit.
+type Marks = Arc<Mutex<Vec<(i64, Option<String>)>>>;
+
 /// What the writer thread takes.
 enum Msg {
     Insert(Vec<NewInboxEvent>, InsertReply),
-    /// Event `seq` is handled, with the script's error text if it failed.
-    Mark(i64, Option<String>),
+    /// Done-marks are waiting (sent by the first mark after a commit only).
+    Marks,
     /// Report once every mark queued before this is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -36,6 +39,9 @@ enum Msg {
 /// Batches inbox inserts and done-marks onto a dedicated thread. Share it behind an `Arc`.
 pub struct InboxWriter {
     tx: Sender<Msg>,
+    /// Marks queue here rather than on `tx`, so that only the first mark after a commit wakes
+    /// the writer: one wake-up per batch of marks instead of one per handled event.
+    marks: Marks,
     /// One permit per insert request queued or being committed: the back-pressure on the
     /// webhook. Marks need none: each belongs to an event that already passed here.
     room: Arc<Semaphore>,
@@ -48,13 +54,19 @@ impl InboxWriter {
     pub fn start(store: Arc<dyn Store>, capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel();
         let room = Arc::new(Semaphore::new(capacity.max(1)));
-        let thread_room = room.clone();
+        let marks = Marks::default();
+        let (thread_room, thread_marks) = (room.clone(), marks.clone());
         let thread = std::thread::Builder::new()
             .name("linebotd-inbox".to_owned())
-            .spawn(move || write_loop(store.as_ref(), &rx, &thread_room))
+            .spawn(move || write_loop(store.as_ref(), &rx, &thread_marks, &thread_room))
             // Only fails when the OS is out of threads or memory, at start-up: nothing to recover.
             .unwrap_or_else(|e| panic!("cannot start the inbox writer thread: {e}"));
-        Self { tx, room, thread }
+        Self {
+            tx,
+            marks,
+            room,
+            thread,
+        }
     }
 
     /// Stores `items` durably (committed when this returns `Ok`) and answers per item as
@@ -80,7 +92,12 @@ impl InboxWriter {
     /// Queues marking event `seq` done, with the script's error text if it failed. Does not
     /// wait: a mark lost to a crash only means the event is handled once more on restart.
     pub fn mark_done(&self, seq: i64, error: Option<String>) {
-        if self.tx.send(Msg::Mark(seq, error)).is_err() {
+        let first = {
+            let mut marks = lock(&self.marks);
+            marks.push((seq, error));
+            marks.len() == 1
+        };
+        if first && self.tx.send(Msg::Marks).is_err() {
             tracing::error!(seq, "inbox writer has stopped; event stays pending");
         }
     }
@@ -111,7 +128,6 @@ struct Batch {
     new: Vec<NewInboxEvent>,
     /// Per insert request: how many of `new` are its items, and where its answer goes.
     callers: Vec<(usize, InsertReply)>,
-    done: Vec<(i64, Option<String>)>,
     flushes: Vec<oneshot::Sender<()>>,
     /// When the oldest mark of this batch arrived.
     marks_since: Option<Instant>,
@@ -124,16 +140,15 @@ impl Batch {
                 self.callers.push((items.len(), reply));
                 self.new.extend(items);
             }
-            Msg::Mark(seq, error) => {
+            Msg::Marks => {
                 self.marks_since.get_or_insert_with(Instant::now);
-                self.done.push((seq, error));
             }
             Msg::Flush(reply) => self.flushes.push(reply),
         }
     }
 
     fn full(&self) -> bool {
-        self.new.len() + self.done.len() >= MAX_BATCH_EVENTS
+        self.new.len() >= MAX_BATCH_EVENTS
     }
 
     /// Commit now: someone waits on it, or the marks waited long enough.
@@ -145,11 +160,11 @@ impl Batch {
     }
 
     fn is_empty(&self) -> bool {
-        self.callers.is_empty() && self.done.is_empty() && self.flushes.is_empty()
+        self.callers.is_empty() && self.marks_since.is_none() && self.flushes.is_empty()
     }
 }
 
-fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, room: &Semaphore) {
+fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, marks: &Marks, room: &Semaphore) {
     let mut batch = Batch::default();
     loop {
         // Marks alone wait (a little) for company; otherwise wait for work as long as it takes.
@@ -177,23 +192,35 @@ fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, room: &Semaphore) {
             }
         }
         if batch.due() {
-            commit(store, std::mem::take(&mut batch), room);
+            commit(store, std::mem::take(&mut batch), marks, room);
         }
     }
     // Every sender is gone: what is queued is still committed.
-    if !batch.is_empty() {
-        commit(store, batch, room);
+    if !batch.is_empty() || !lock(marks).is_empty() {
+        commit(store, batch, marks, room);
     }
 }
 
-fn commit(store: &dyn Store, batch: Batch, room: &Semaphore) {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Pushing to or taking a Vec cannot leave it half-changed.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn commit(store: &dyn Store, batch: Batch, marks: &Marks, room: &Semaphore) {
     let Batch {
         new,
         callers,
-        done,
         flushes,
         ..
     } = batch;
+    // Every mark queued before a flush request (or before this commit) is taken now.
+    let done = std::mem::take(&mut *lock(marks));
+    if new.is_empty() && done.is_empty() {
+        for reply in flushes {
+            let _ = reply.send(());
+        }
+        return;
+    }
     let requests = callers.len();
     let answers = store.inbox_write(&new, &done).and_then(|answers| {
         if answers.len() == new.len() {

@@ -261,3 +261,26 @@ async fn writer_throughput_sanity() {
         20_000.0 / secs
     );
 }
+
+#[tokio::test]
+async fn lone_done_marks_are_committed_soon_without_a_flush() {
+    let store = Counting::new(false);
+    let writer = InboxWriter::start(store.clone(), 4);
+    for round in 0..3 {
+        let seqs = writer
+            .insert(vec![ev(&format!("lone{round}"), "p".into())])
+            .await
+            .unwrap();
+        writer.mark_done(seqs[0].unwrap(), None);
+        // Only the first mark after a commit wakes the writer; it must still commit on its own.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while store.inbox_backlog().unwrap() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: mark never committed"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    writer.close().await;
+}
