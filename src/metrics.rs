@@ -149,17 +149,19 @@ impl<T> Series<T> {
         }
     }
 
-    fn get(&self, values: &[&str], make: impl FnOnce() -> T) -> Arc<T> {
+    /// Runs `f` on the series with these label values, creating it first if needed. The hot
+    /// path (an existing series) takes only the shared lock and clones nothing.
+    fn with<R>(&self, values: &[&str], make: impl FnOnce() -> T, f: impl FnOnce(&T) -> R) -> R {
         {
             let map = self.map.read().unwrap_or_else(|p| p.into_inner());
             // BTreeMap<Vec<String>> cannot be looked up by &[&str]; compare element-wise.
             if let Some((_, s)) = map.iter().find(|(k, _)| keys_equal(k, values)) {
-                return s.clone();
+                return f(s);
             }
         }
         let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        map.entry(key).or_insert_with(|| Arc::new(make())).clone()
+        f(map.entry(key).or_insert_with(|| Arc::new(make())))
     }
 
     fn snapshot(&self) -> Vec<(Vec<String>, Arc<T>)> {
@@ -197,9 +199,11 @@ impl CounterVec {
 
     pub fn add(&self, values: &[&str], n: u64) {
         debug_assert_eq!(values.len(), self.labels.len(), "{}", self.name);
-        self.series
-            .get(values, || AtomicU64::new(0))
-            .fetch_add(n, Ordering::Relaxed);
+        self.series.with(
+            values,
+            || AtomicU64::new(0),
+            |c| c.fetch_add(n, Ordering::Relaxed),
+        );
     }
 
     /// The current value of one series (0 if never incremented).
@@ -296,19 +300,23 @@ impl HistogramVec {
     /// Records one observation (seconds).
     pub fn observe(&self, values: &[&str], value: f64) {
         debug_assert_eq!(values.len(), self.labels.len(), "{}", self.name);
-        let h = self
-            .series
-            .get(values, || Histogram::new(self.bounds.len()));
-        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
-            h.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        // An f64 has no atomic add: compare-and-swap until no other writer got in between.
-        let _ = h
-            .sum_bits
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + value).to_bits())
-            });
-        h.count.fetch_add(1, Ordering::Relaxed);
+        let bucket = self.bounds.iter().position(|b| value <= *b);
+        self.series.with(
+            values,
+            || Histogram::new(self.bounds.len()),
+            |h| {
+                if let Some(i) = bucket {
+                    h.buckets[i].fetch_add(1, Ordering::Relaxed);
+                }
+                // An f64 has no atomic add: compare-and-swap until no other writer got in between.
+                let _ = h
+                    .sum_bits
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                        Some((f64::from_bits(bits) + value).to_bits())
+                    });
+                h.count.fetch_add(1, Ordering::Relaxed);
+            },
+        );
     }
 
     /// Observations recorded in one series.

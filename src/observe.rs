@@ -169,15 +169,17 @@ pub struct LineCall {
 impl LineCall {
     pub fn emit(&self) {
         let m = global();
-        let status = self
-            .status
-            .map_or_else(|| "error".to_owned(), |s| s.to_string());
+        let status = match self.status {
+            Some(200) => std::borrow::Cow::Borrowed("200"),
+            Some(s) => std::borrow::Cow::Owned(s.to_string()),
+            None => std::borrow::Cow::Borrowed("error"),
+        };
         m.line_calls.inc(&[self.endpoint, &status]);
         m.line_duration
             .observe(&[self.endpoint], self.duration.as_secs_f64());
         tracing::debug!(
             endpoint = self.endpoint,
-            status,
+            status = &*status,
             duration_ms = self.duration.as_secs_f64() * 1000.0,
             "LINE call"
         );
