@@ -76,10 +76,14 @@ async fn the_shipped_echo_bot_replies_and_greets_followers() {
 async fn every_script_with_the_handler_runs_in_file_name_order_then_on_event() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[
-        ("b.rhai", r#"fn on_message(e) { push("U9", "b"); }"#),
+        // A handler that changes its event changes only its own copy.
+        (
+            "b.rhai",
+            r#"fn on_message(e) { e.type = "changed"; e.message.text = "changed"; push("U9", "b"); }"#,
+        ),
         (
             "a.rhai",
-            r#"fn on_message(e) { push("U9", "a"); } fn on_event(e) { push("U9", "a-any " + e.type); }"#,
+            r#"fn on_message(e) { push("U9", "a"); } fn on_event(e) { push("U9", "a-any " + e.type + " " + e.message?.text); }"#,
         ),
         (
             "c.rhai",
@@ -100,7 +104,7 @@ async fn every_script_with_the_handler_runs_in_file_name_order_then_on_event() {
     );
     assert_eq!(
         mock.texts(PUSH),
-        ["a", "b", "a-any message", "foo 7", "a-any fooBar"]
+        ["a", "b", "a-any message x", "foo 7", "a-any fooBar "]
     );
 }
 

@@ -171,7 +171,9 @@ fn chat_of(event: &Map) -> Option<String> {
     })
 }
 
-fn reply(target: Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
+/// `target` by reference: called as `reply(event, …)`, Rhai then passes the event map itself
+/// instead of a copy of it.
+fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
     let messages = to_messages(&messages)?;
     // A map is the event itself; a string is its reply token.

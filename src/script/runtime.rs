@@ -116,25 +116,41 @@ impl Runtime {
             .webhook_event_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let arg = host::from_json_text(event.raw.get());
+        let handlers: Vec<(&Arc<Script>, &str)> = [specific.as_str(), "on_event"]
+            .into_iter()
+            .flat_map(|function| {
+                set.scripts
+                    .iter()
+                    .filter(move |s| s.defines(function, 1))
+                    .map(move |s| (s, function))
+            })
+            .collect();
         let mut result = Dispatched::default();
-        for function in [specific.as_str(), "on_event"] {
-            for script in set.scripts.iter().filter(|s| s.defines(function, 1)) {
-                result.handlers_run += 1;
-                let key_seed = format!("{seed}/{}/{function}", script.name);
-                if let Err(e) = self.call(
-                    script,
-                    function,
-                    vec![arg.clone()],
-                    Some(event.clone()),
-                    key_seed,
-                ) {
-                    result.errors.push(e);
-                }
-            }
-        }
-        if result.handlers_run == 0 {
+        if handlers.is_empty() {
             tracing::debug!(event_type = %event.kind, "no handler for event; dropped");
+            return result;
+        }
+        // Each handler gets its own copy of the event map (a handler may change it); the last
+        // one takes the original, so the usual single handler costs no copy at all.
+        let mut arg = Some(host::from_json_text(event.raw.get()));
+        let last = handlers.len().saturating_sub(1);
+        for (i, (script, function)) in handlers.into_iter().enumerate() {
+            result.handlers_run += 1;
+            let key_seed = format!("{seed}/{}/{function}", script.name);
+            let event_map = if i == last {
+                arg.take().unwrap_or_default()
+            } else {
+                arg.clone().unwrap_or_default()
+            };
+            if let Err(e) = self.call(
+                script,
+                function,
+                vec![event_map],
+                Some(event.clone()),
+                key_seed,
+            ) {
+                result.errors.push(e);
+            }
         }
         result
     }
