@@ -275,8 +275,9 @@ fn post_call(
         endpoint,
         method: Method::POST,
         url,
-        // Serialised once and shared by every attempt, so retries send identical bytes.
-        body: Some(Bytes::from(body.to_string())),
+        // Serialised once and shared by every attempt, so retries send identical bytes (a JSON
+        // value always serialises).
+        body: Some(Bytes::from(serde_json::to_vec(body).unwrap_or_default())),
         retry_key,
         retry,
         loading_bucket: false,
