@@ -4,13 +4,16 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 
 use super::{
     migrations, Delivery, InboxEvent, NewDelivery, NewInboxEvent, Store, StoreError, MAX_KEY_BYTES,
     MAX_VALUE_BYTES,
 };
+
+/// Inbox rows deleted per transaction when pruning.
+const PRUNE_CHUNK: usize = 5_000;
 
 /// How long a statement waits for another process's lock before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -179,19 +182,42 @@ impl Store for SqliteStore {
 
     fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError> {
         let cutoff = now_ms.saturating_sub(dedupe_keep_ms);
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(sql_err)?;
-        tx.execute(
-            "DELETE FROM inbox WHERE done_ms IS NOT NULL AND received_ms < ?1",
-            [cutoff],
-        )
-        .map_err(sql_err)?;
-        tx.execute(
-            "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < ?1",
-            [cutoff],
-        )
-        .map_err(sql_err)?;
-        tx.commit().map_err(sql_err)
+        // Rows are appended in arrival order, so every row old enough lies below the first one
+        // received after the cutoff: finding it reads only the rows about to go.
+        let boundary: i64 = self
+            .lock()
+            .query_row(
+                "SELECT seq FROM inbox WHERE received_ms >= ?1 ORDER BY seq LIMIT 1",
+                [cutoff],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql_err)?
+            .unwrap_or(i64::MAX);
+        // In chunks, each its own transaction, so webhook commits wait for one chunk at most
+        // rather than for the whole day's deletions.
+        loop {
+            let deleted = self
+                .lock()
+                .execute(
+                    "DELETE FROM inbox WHERE seq IN (
+                         SELECT seq FROM inbox
+                         WHERE seq < ?1 AND done_ms IS NOT NULL AND received_ms < ?2
+                         ORDER BY seq LIMIT ?3)",
+                    params![boundary, cutoff, PRUNE_CHUNK],
+                )
+                .map_err(sql_err)?;
+            if deleted < PRUNE_CHUNK {
+                break;
+            }
+        }
+        self.lock()
+            .execute(
+                "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < ?1",
+                [cutoff],
+            )
+            .map_err(sql_err)?;
+        Ok(())
     }
 
     fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError> {

@@ -71,6 +71,40 @@ fn events_without_id_are_never_deduplicated() {
 }
 
 #[test]
+fn prune_deletes_in_chunks_until_every_old_done_row_is_gone() {
+    let s = mem();
+    // More than one chunk of old done rows, an old pending row among them, then young rows.
+    let old: Vec<_> = (0..12_001)
+        .map(|i| ev(Some(&format!("old{i}")), "o", 1_000))
+        .collect();
+    let seqs: Vec<i64> = s
+        .inbox_insert(&old)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    let done: Vec<_> = seqs.iter().skip(1).map(|seq| (*seq, None)).collect();
+    s.inbox_mark_done(&done).unwrap();
+    let young = s.inbox_insert(&[ev(Some("young"), "y", 5_000)]).unwrap();
+    s.inbox_mark_done(&[(young[0].unwrap(), None)]).unwrap();
+    s.prune(5_500, 1_000).unwrap();
+    // The old done ids are forgotten, the young one and the old pending event are kept.
+    assert!(s.inbox_insert(&[ev(Some("old7"), "again", 5_600)]).unwrap()[0].is_some());
+    assert!(s
+        .inbox_insert(&[ev(Some("old11999"), "again", 5_600)])
+        .unwrap()[0]
+        .is_some());
+    assert_eq!(
+        s.inbox_insert(&[ev(Some("young"), "dup", 5_600)]).unwrap(),
+        vec![None]
+    );
+    assert_eq!(
+        s.inbox_insert(&[ev(Some("old0"), "dup", 5_600)]).unwrap(),
+        vec![None]
+    );
+}
+
+#[test]
 fn prune_past_the_window_forgets_ids_and_done_rows_only() {
     let s = mem();
     s.inbox_insert(&[ev(Some("old"), "1", 1_000), ev(Some("keep"), "2", 1_000)])
