@@ -7,7 +7,7 @@
 //! | [`webhook`]  | `POST /callback`: verify the signature on raw bytes, parse events   |
 //! | [`inbox`]    | events stored before the 200, deduplicated, re-queued after a crash |
 //! | [`store`]    | the durable inbox, outbox, script state, followers and schedules    |
-//! | [`dispatch`] | per-conversation ordering, bounded parallelism                      |
+//! | [`dispatch`] | handler threads: per-conversation order, bounded parallelism        |
 //! | [`script`]   | Rhai engine, host API, limits, hot reload                           |
 //! | [`line`]     | the LINE Messaging API client: sending, retries, clear errors      |
 //! | [`schedule`] | cron schedules declared in scripts: parsing, next times, the timer    |
