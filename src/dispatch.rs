@@ -146,9 +146,7 @@ impl Shared {
 
     /// `job` is done: the next event of its conversation becomes ready (behind the others, so
     /// one busy chat cannot hold a thread), and its room is given back.
-    fn finish(&self, job: Job) {
-        let event = job.event.clone();
-        drop(job);
+    fn finish(&self, Job { event, .. }: Job) {
         let key = event.conversation_key();
         let mut queue = self.lock();
         match queue.busy.get_mut(key).and_then(VecDeque::pop_front) {

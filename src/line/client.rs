@@ -41,6 +41,7 @@ pub struct LineClient {
     pub(super) inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 pub(super) struct Inner {
     http: reqwest::Client,
     /// The `Authorization` header and timeouts, to build another pool of connections.
@@ -158,14 +159,7 @@ impl LineClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http: http_client(&i.auth, i.connect_timeout, i.request_timeout)?,
-                auth: i.auth.clone(),
-                connect_timeout: i.connect_timeout,
-                api_base: i.api_base.clone(),
-                data_api_base: i.data_api_base.clone(),
-                request_timeout: i.request_timeout,
-                retry: i.retry.clone(),
-                general: i.general.clone(),
-                loading: i.loading.clone(),
+                ..Inner::clone(i)
             }),
         })
     }

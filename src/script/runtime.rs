@@ -125,22 +125,24 @@ impl Runtime {
                     .map(move |s| (s, function))
             })
             .collect();
-        let mut result = Dispatched::default();
+        let mut result = Dispatched {
+            handlers_run: handlers.len(),
+            errors: Vec::new(),
+        };
         if handlers.is_empty() {
             tracing::debug!(event_type = %event.kind, "no handler for event; dropped");
             return result;
         }
         // Each handler gets its own copy of the event map (a handler may change it); the last
         // one takes the original, so the usual single handler costs no copy at all.
-        let mut arg = Some(host::from_json_text(event.raw.get()));
-        let last = handlers.len().saturating_sub(1);
+        let mut arg = host::from_json_text(event.raw.get());
+        let last = handlers.len() - 1;
         for (i, (script, function)) in handlers.into_iter().enumerate() {
-            result.handlers_run += 1;
             let key_seed = format!("{seed}/{}/{function}", script.name);
             let event_map = if i == last {
-                arg.take().unwrap_or_default()
+                std::mem::take(&mut arg)
             } else {
-                arg.clone().unwrap_or_default()
+                arg.clone()
             };
             if let Err(e) = self.call(
                 script,

@@ -158,10 +158,6 @@ impl Batch {
             || self.full()
             || self.marks_since.is_some_and(|t| t.elapsed() >= DONE_GATHER)
     }
-
-    fn is_empty(&self) -> bool {
-        self.callers.is_empty() && self.marks_since.is_none() && self.flushes.is_empty()
-    }
 }
 
 fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, marks: &Marks, room: &Semaphore) {
@@ -195,10 +191,8 @@ fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, marks: &Marks, room: &Semap
             commit(store, std::mem::take(&mut batch), marks, room);
         }
     }
-    // Every sender is gone: what is queued is still committed.
-    if !batch.is_empty() || !lock(marks).is_empty() {
-        commit(store, batch, marks, room);
-    }
+    // Every sender is gone: what is queued is still committed (nothing queued costs nothing).
+    commit(store, batch, marks, room);
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
