@@ -3,9 +3,9 @@
 //! in memory.
 //!
 //! Handlers are synchronous Rhai calls that block on `reply` and the other LINE calls, so each
-//! runs start to finish on one of `workers` threads. Each thread drives its own LINE connections
-//! (see [`crate::script::host::own_line_connections`]), so an event costs no task spawns and no
-//! hand-offs between threads beyond taking it from the queue.
+//! runs start to finish on one of `workers` threads. Each thread makes its LINE calls on blocking
+//! connections of its own (see [`crate::script::host::own_line_connections`]), so an event costs
+//! no task spawns and no hand-offs between threads beyond taking it from the queue.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;

@@ -570,3 +570,136 @@ async fn wrong_token_is_a_permanent_rejection() {
     assert!(err.is_permanent());
     assert_eq!(mock.recorded().len(), 1);
 }
+
+/// Runs `call` the way a handler thread does: on a thread of its own, with the client's
+/// blocking connections of that thread (`LineClient::with_own_connections`).
+async fn on_handler_thread<T, F, Fut>(client: &LineClient, call: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(LineClient) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let own = client.with_own_connections();
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(call(own))
+    })
+    .await
+    .expect("handler thread")
+}
+
+#[tokio::test]
+async fn own_connections_send_what_the_pool_sends() {
+    let (mock, client) = setup().await;
+    let key = Uuid::new_v4();
+    mock.respond("/v2/bot/followers/ids", 200, json!({"userIds": ["U1"]}));
+    let followers = on_handler_thread(&client, move |line| async move {
+        line.reply("tok-1", &[text("a")], true)
+            .await
+            .expect("reply");
+        line.push("U1", &[text("b")], key, false)
+            .await
+            .expect("push");
+        line.get("/v2/bot/followers/ids?limit=2")
+            .await
+            .expect("get")
+    })
+    .await;
+    assert_eq!(followers, json!({"userIds": ["U1"]}));
+    let reqs = mock.recorded();
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert_common_headers(r);
+    }
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", REPLY)
+    );
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert_eq!(reqs[0].retry_key(), None);
+    assert_eq!(
+        reqs[0].body,
+        json!({"replyToken": "tok-1", "notificationDisabled": true,
+               "messages": [{"type": "text", "text": "a"}]})
+    );
+    assert_eq!(reqs[1].retry_key(), Some(key.to_string().as_str()));
+    assert_eq!(
+        (reqs[2].method.as_str(), reqs[2].query.as_deref()),
+        ("GET", Some("limit=2"))
+    );
+}
+
+#[tokio::test]
+async fn own_connections_follow_the_same_retry_rules() {
+    let (mock, client) = setup().await;
+    mock.fail_next(REPLY, 500, 1);
+    let retried = on_handler_thread(&client, |line| async move {
+        line.reply("t1", &[text("x")], false).await
+    })
+    .await;
+    assert!(retried.is_ok(), "{retried:?}");
+    assert_eq!(mock.requests_to(REPLY).len(), 2);
+
+    mock.clear();
+    mock.fail_next(REPLY, 429, 1);
+    let err = on_handler_thread(&client, |line| async move {
+        line.reply("t2", &[text("x")], false).await
+    })
+    .await
+    .expect_err("429");
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(mock.requests_to(REPLY).len(), 1);
+
+    mock.set_profile_missing("Ugone");
+    let missing = on_handler_thread(&client, |line| async move { line.profile("Ugone").await })
+        .await
+        .expect("404 is not an error");
+    assert_eq!(missing, None);
+}
+
+#[tokio::test]
+async fn own_connections_do_not_resend_a_reply_after_a_timeout() {
+    let mock = MockLine::start().await;
+    let mut cfg = config(&mock, &mock);
+    cfg.request_timeout = Duration::from_millis(200);
+    let client = LineClient::new(cfg).expect("client");
+    mock.delay_next(REPLY, Duration::from_secs(1), 1);
+    let err = on_handler_thread(&client, |line| async move {
+        line.reply("tok", &[text("x")], false).await
+    })
+    .await
+    .expect_err("timed out");
+    assert!(
+        matches!(&err, LineError::Transport { endpoint: "reply", message } if message.contains("timed out")),
+        "{err:?}"
+    );
+    assert_eq!(mock.requests_to(REPLY).len(), 1);
+}
+
+#[tokio::test]
+async fn own_connections_report_lines_error_and_an_unreachable_line() {
+    let (mock, client) = setup().await;
+    mock.respond(REPLY, 400, json!({"message": "Invalid reply token"}));
+    let err = on_handler_thread(&client, |line| async move {
+        line.reply("used", &[text("x")], false).await
+    })
+    .await
+    .expect_err("400");
+    assert_eq!(err.status(), Some(400));
+    assert!(err.is_invalid_reply_token(), "{err}");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let mut cfg = LineConfig::new(&dead, &dead, TOKEN);
+    cfg.retry.max_attempts = 2;
+    cfg.retry.initial_backoff = Duration::from_millis(1);
+    let client = LineClient::new(cfg).expect("client");
+    let err = on_handler_thread(&client, |line| async move { line.profile("U1").await })
+        .await
+        .expect_err("nothing listens");
+    assert!(err.to_string().contains("connection failed"), "{err}");
+}

@@ -1,18 +1,19 @@
 //! The HTTP shell around LINE: one pooled client, the attempt loop with its retry rules, and
 //! the rate limiter in front of every attempt. The endpoints themselves are in `endpoints.rs`.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, Url};
 use uuid::Uuid;
 
+use super::blocking;
 use super::error::LineError;
 use super::rate::TokenBucket;
 use super::retry::{backoff, parse_retry_after, RetryPolicy};
+use super::transport::{self, TransportError, TransportKind};
 use super::wire::{parse_base, Raw};
 use super::LineConfig;
 
@@ -41,10 +42,9 @@ pub struct LineClient {
     pub(super) inner: Arc<Inner>,
 }
 
-#[derive(Clone)]
 pub(super) struct Inner {
-    http: reqwest::Client,
-    /// The `Authorization` header and timeouts, to build another pool of connections.
+    transport: Transport,
+    /// The `Authorization` header, for the blocking connections and another client.
     auth: HeaderValue,
     connect_timeout: Duration,
     pub(super) api_base: Url,
@@ -63,6 +63,14 @@ impl std::fmt::Debug for LineClient {
             .field("data_api_base", &self.inner.data_api_base.as_str())
             .finish_non_exhaustive()
     }
+}
+
+/// How attempts go over the wire; see `transport.rs`.
+enum Transport {
+    /// The shared connection pool, driven by the async runtime.
+    Pooled(reqwest::Client),
+    /// The calling thread's own connections, used blocking.
+    Blocking(blocking::Connections),
 }
 
 /// How a call may be retried; see the module documentation of `line` for the reasons.
@@ -86,11 +94,11 @@ impl Retry {
         }
     }
 
-    fn on_transport(self, e: &reqwest::Error) -> bool {
+    fn on_transport(self, e: &TransportError) -> bool {
         match self {
             Self::Keyed | Self::Read => true,
             // A connect error means no byte of the request left this machine.
-            Self::Reply | Self::Post => e.is_connect(),
+            Self::Reply | Self::Post => e.kind == TransportKind::Connect,
         }
     }
 
@@ -136,7 +144,7 @@ impl LineClient {
         let http = http_client(&auth, config.connect_timeout, config.request_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                transport: Transport::Pooled(http),
                 auth,
                 connect_timeout: config.connect_timeout,
                 api_base,
@@ -149,19 +157,27 @@ impl LineClient {
         })
     }
 
-    /// The same client with a connection pool of its own; the rate limits stay shared.
+    /// The same client on connections of the calling thread's own, used blocking; the rate
+    /// limits stay shared.
     ///
-    /// Connections belong to the tokio runtime that opened them. A thread that drives its own
-    /// runtime (a handler thread waiting on `reply`) needs its own pool, so its requests never
-    /// wait for, or wake, another thread.
-    pub fn with_own_connections(&self) -> Result<Self, LineError> {
+    /// For a thread that waits for each call anyway (a handler thread running `reply`): every
+    /// attempt blocks the thread until LINE answers, so never use it on the async runtime's
+    /// threads, and give each thread its own.
+    pub fn with_own_connections(&self) -> Self {
         let i = &self.inner;
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
-                http: http_client(&i.auth, i.connect_timeout, i.request_timeout)?,
-                ..Inner::clone(i)
+                transport: Transport::Blocking(blocking::Connections::new(i.connect_timeout)),
+                auth: i.auth.clone(),
+                connect_timeout: i.connect_timeout,
+                api_base: i.api_base.clone(),
+                data_api_base: i.data_api_base.clone(),
+                request_timeout: i.request_timeout,
+                retry: i.retry.clone(),
+                general: i.general.clone(),
+                loading: i.loading.clone(),
             }),
-        })
+        }
     }
 
     /// Sends `call` until it succeeds, fails permanently, or its retry budget is spent.
@@ -202,7 +218,7 @@ impl LineClient {
                     let retry = call.retry.on_transport(&e);
                     let err = LineError::Transport {
                         endpoint: call.endpoint,
-                        message: describe(&e),
+                        message: e.to_string(),
                     };
                     if !retry {
                         return Err(err);
@@ -226,53 +242,64 @@ impl LineClient {
     }
 
     /// One attempt; the `Retry-After` delay comes back beside the answer.
-    async fn send_once(&self, call: &Call) -> Result<(Raw, Option<Duration>), reqwest::Error> {
-        let mut rb = self
-            .inner
-            .http
-            .request(call.method.clone(), call.url.clone());
-        if let Some(key) = call.retry_key {
-            rb = rb.header("X-Line-Retry-Key", key.to_string());
-        }
-        if let Some(body) = &call.body {
-            rb = rb
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
-        }
-        if let Some(timeout) = call.timeout {
-            rb = rb.timeout(timeout);
-        }
-        let resp = rb.send().await?;
-        let headers = resp.headers();
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+    async fn send_once(&self, call: &Call) -> Result<(Raw, Option<Duration>), TransportError> {
+        let answer = match &self.inner.transport {
+            Transport::Pooled(http) => transport::pooled(http, call).await?,
+            Transport::Blocking(connections) => self.send_blocking(connections, call)?,
         };
-        let request_id = header("x-line-request-id");
-        let content_type = header(CONTENT_TYPE.as_str());
-        let retry_after =
-            header(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        let status = resp.status().as_u16();
-        let bytes = match resp.bytes().await {
+        let status = answer.status;
+        let bytes = match answer.body {
             Ok(bytes) => bytes,
             // LINE took the message (the status says so) but its answer was cut off: an error
             // here would make the caller send the message again.
             Err(_) if call.retry.sends_message() && (200..300).contains(&status) => Bytes::new(),
             Err(e) => return Err(e),
         };
-        Ok((
-            Raw {
-                status,
-                request_id,
-                content_type,
-                bytes,
-            },
-            retry_after,
-        ))
+        let retry_after = answer
+            .retry_after
+            .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let raw = Raw {
+            status,
+            request_id: answer.request_id,
+            content_type: answer.content_type,
+            bytes,
+        };
+        Ok((raw, retry_after))
+    }
+
+    /// One attempt over this thread's own connections: blocks the thread until the answer.
+    fn send_blocking(
+        &self,
+        connections: &blocking::Connections,
+        call: &Call,
+    ) -> Result<transport::Answer, TransportError> {
+        let key = call.retry_key.map(|k| k.to_string());
+        let mut headers: Vec<(&str, &[u8])> = vec![
+            ("authorization", self.inner.auth.as_bytes()),
+            ("user-agent", USER_AGENT.as_bytes()),
+            ("accept", b"*/*"),
+        ];
+        if let Some(key) = &key {
+            headers.push(("x-line-retry-key", key.as_bytes()));
+        }
+        if call.body.is_some() {
+            headers.push(("content-type", b"application/json"));
+        }
+        connections.send(&blocking::Request {
+            method: call.method.as_str(),
+            url: &call.url,
+            headers: &headers,
+            // A POST without a body still says so, with a zero length.
+            body: call
+                .body
+                .as_deref()
+                .or((call.method == Method::POST).then_some(&[][..])),
+            timeout: call.timeout.unwrap_or(self.inner.request_timeout),
+        })
     }
 }
+
+const USER_AGENT: &str = concat!("linebotd/", env!("CARGO_PKG_VERSION"));
 
 fn http_client(
     auth: &HeaderValue,
@@ -283,7 +310,7 @@ fn http_client(
     headers.insert(AUTHORIZATION, auth.clone());
     reqwest::Client::builder()
         .default_headers(headers)
-        .user_agent(concat!("linebotd/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
@@ -304,30 +331,6 @@ fn give_up(endpoint: &'static str, attempts: u32, last: LineError) -> LineError 
             attempts,
             last: Box::new(last),
         }
-    }
-}
-
-/// A short description of a transport failure: what kind, and the innermost cause.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "answer cut off"
-    } else {
-        "request failed"
-    };
-    let mut cause = e.source();
-    let mut innermost = None;
-    while let Some(c) = cause {
-        innermost = Some(c.to_string());
-        cause = c.source();
-    }
-    match innermost {
-        Some(m) if m.contains(kind) => m,
-        Some(m) => format!("{kind}: {m}"),
-        None => kind.to_owned(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The LINE Messaging API client: endpoints, message values, retries, rate limits and errors.
 //!
-//! One [`LineClient`] (cheap to clone) holds one pooled HTTP client for the whole daemon.
+//! One [`LineClient`] (cheap to clone) holds one pooled HTTP client for the whole daemon; each
+//! handler thread has a copy on blocking connections of its own
+//! ([`LineClient::with_own_connections`]).
 //!
 //! Retry rules, by what a repeat could do:
 //! - `push`, `multicast`, `broadcast` carry an `X-Line-Retry-Key`, so LINE itself drops a
@@ -15,12 +17,14 @@
 //! - `post` may create things (a rich menu…): like the reads, but a timeout is not retried
 //!   because the first request may have been carried out.
 
+mod blocking;
 mod client;
 mod endpoints;
 mod error;
 pub mod message;
 mod rate;
 mod retry;
+mod transport;
 mod wire;
 
 use std::time::Duration;
