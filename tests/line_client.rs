@@ -579,7 +579,7 @@ where
     F: FnOnce(LineClient) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = T>,
 {
-    let own = client.with_own_connections();
+    let own = client.with_own_connections().expect("own connections");
     tokio::task::spawn_blocking(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -163,11 +163,19 @@ impl LineClient {
     /// For a thread that waits for each call anyway (a handler thread running `reply`): every
     /// attempt blocks the thread until LINE answers, so never use it on the async runtime's
     /// threads, and give each thread its own.
-    pub fn with_own_connections(&self) -> Self {
+    ///
+    /// When the environment names a proxy (`HTTPS_PROXY` and the like), which only the pooled
+    /// client follows, the thread gets a pool of its own instead, driven by its own runtime.
+    pub fn with_own_connections(&self) -> Result<Self, LineError> {
         let i = &self.inner;
-        Self {
+        let transport = if proxy_configured(|name| std::env::var(name).ok()) {
+            Transport::Pooled(http_client(&i.auth, i.connect_timeout, i.request_timeout)?)
+        } else {
+            Transport::Blocking(blocking::Connections::new(i.connect_timeout))
+        };
+        Ok(Self {
             inner: Arc::new(Inner {
-                transport: Transport::Blocking(blocking::Connections::new(i.connect_timeout)),
+                transport,
                 auth: i.auth.clone(),
                 connect_timeout: i.connect_timeout,
                 api_base: i.api_base.clone(),
@@ -177,7 +185,7 @@ impl LineClient {
                 general: i.general.clone(),
                 loading: i.loading.clone(),
             }),
-        }
+        })
     }
 
     /// Sends `call` until it succeeds, fails permanently, or its retry budget is spent.
@@ -299,6 +307,20 @@ impl LineClient {
     }
 }
 
+/// Whether `var` names a proxy that the pooled client (reqwest) would use.
+fn proxy_configured(var: impl Fn(&str) -> Option<String>) -> bool {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .any(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
+}
+
 const USER_AGENT: &str = concat!("linebotd/", env!("CARGO_PKG_VERSION"));
 
 fn http_client(
@@ -360,6 +382,27 @@ mod tests {
             err.as_deref(),
             Some("could not set up the LINE client: the channel access token contains characters not allowed in an HTTP header")
         );
+    }
+
+    #[test]
+    fn a_proxy_in_the_environment_is_noticed() {
+        let env = |set: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                set.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(!proxy_configured(env(&[])));
+        assert!(!proxy_configured(env(&[
+            ("HTTPS_PROXY", " "),
+            ("NO_PROXY", "x")
+        ])));
+        assert!(proxy_configured(env(&[(
+            "https_proxy",
+            "http://proxy:3128"
+        )])));
+        assert!(proxy_configured(env(&[("ALL_PROXY", "socks5://p:1080")])));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub fn own_line_connections(line: &LineClient) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a handler thread's event loop: {e}"))?;
-    let line = line.with_own_connections();
+    let line = line.with_own_connections().map_err(|e| e.to_string())?;
     OWN_LINE.with(|own| *own.borrow_mut() = Some((rt, line)));
     Ok(())
 }
