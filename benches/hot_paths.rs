@@ -6,7 +6,8 @@
 //! - `dispatch_echo_reply_to_mock`: `Runtime::dispatch` of one text event through an echo script
 //!   whose `reply` really goes over HTTP to a mock LINE API on 127.0.0.1. This is the daemon's
 //!   real per-event path (event → Rhai map, handler lookup, Rhai call under the limits, message
-//!   building, the LINE client with its rate limiter and reqwest pool, one loopback round trip),
+//!   building, the LINE client with its rate limiter and the handler thread's own blocking
+//!   connection, one loopback round trip),
 //!   so it is the number to compare with the end-to-end benchmark. The client's rate limiter
 //!   (LINE's 2,000 requests/s) is turned off here, or it alone would set the pace.
 //! - `rhai_call_build_reply`: `Runtime::call` of a handler that only builds the reply message,
@@ -114,8 +115,9 @@ fn dispatch(c: &mut Criterion) {
     let body = parse_body(text_event_json(1).as_bytes()).expect("parse");
     let event: Arc<Event> = Arc::new(body.events.into_iter().next().expect("one event"));
 
-    // Called from this (non-runtime) thread, as the daemon calls it from a blocking thread:
-    // `reply` blocks on the tokio handle.
+    // Called from this (non-runtime) thread prepared like a handler thread: `reply` goes out on
+    // the thread's own blocking connection.
+    runtime.prepare_thread().expect("handler thread set-up");
     c.bench_function("script/dispatch_echo_reply_to_mock", |b| {
         b.iter(|| {
             let done = runtime.dispatch(event.clone());
