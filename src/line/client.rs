@@ -1,5 +1,6 @@
-//! The HTTP shell around LINE: one pooled client, the attempt loop with its retry rules, and
-//! the rate limiter in front of every attempt. The endpoints themselves are in `endpoints.rs`.
+//! The HTTP shell around LINE: the transport (the pooled client, or a handler thread's own
+//! blocking connections), the attempt loop with its retry rules, and the rate limiter in front
+//! of every attempt. The endpoints themselves are in `endpoints.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
