@@ -123,11 +123,11 @@ impl Connections {
     fn take(&self, origin: &Origin) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let at = idle.iter().position(|c| &c.origin == origin)?;
-        let conn = idle.swap_remove(at);
+        let mut conn = idle.swap_remove(at);
         drop(idle);
         // A connection the server has closed would take the request and then answer nothing,
         // leaving it unknown whether it was carried out; so look before using it.
-        let usable = conn.last_used.elapsed() < DROP_AFTER_IDLE && still_open(conn.stream.tcp());
+        let usable = conn.last_used.elapsed() < DROP_AFTER_IDLE && conn.stream.still_open();
         usable.then_some(conn)
     }
 
@@ -215,15 +215,6 @@ fn tcp_connect(origin: &Origin, deadline: Instant) -> Result<TcpStream, Transpor
         Some(e) => TransportError::connect(e.to_string()),
         None => TransportError::connect(format!("{} has no address", origin.host)),
     })
-}
-
-/// True when an idle connection has neither been closed nor sent anything unasked.
-fn still_open(tcp: &TcpStream) -> bool {
-    if tcp.set_nonblocking(true).is_err() {
-        return false;
-    }
-    let open = matches!(tcp.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-    tcp.set_nonblocking(false).is_ok() && open
 }
 
 /// Everything before the body. The body is written after it, in the same packet when small.
@@ -482,6 +473,33 @@ impl Stream {
             Self::Plain(tcp) => tcp,
             Self::Tls(tls) => &tls.sock,
         }
+    }
+
+    /// True when an idle connection has neither been closed nor sent anything unasked. Over
+    /// TLS, what arrived is read: session tickets and key updates are part of an open
+    /// connection, data or a close are not.
+    fn still_open(&mut self) -> bool {
+        if self.tcp().set_nonblocking(true).is_err() {
+            return false;
+        }
+        let open = match self {
+            Self::Plain(tcp) => {
+                matches!(tcp.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            Self::Tls(tls) => loop {
+                match tls.conn.read_tls(&mut tls.sock) {
+                    Ok(0) => break false,
+                    Ok(_) => match tls.conn.process_new_packets() {
+                        Ok(state)
+                            if state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed() => {
+                        }
+                        _ => break false,
+                    },
+                    Err(e) => break e.kind() == io::ErrorKind::WouldBlock,
+                }
+            },
+        };
+        self.tcp().set_nonblocking(false).is_ok() && open
     }
 }
 
@@ -798,8 +816,10 @@ mod tests {
         assert_eq!(err.kind, TransportKind::CutOff);
     }
 
-    /// An HTTPS server with the test certificate (for `localhost`), answering one request.
-    fn serve_tls() -> (u16, mpsc::Receiver<Seen>) {
+    /// An HTTPS server with the test certificate (for `localhost`). After each answer it waits
+    /// for a go-ahead on the returned sender, then updates its traffic keys (a TLS record the
+    /// client did not ask for) and reports the request.
+    fn serve_tls() -> (u16, mpsc::Receiver<Seen>, mpsc::Sender<()>) {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let cert = CertificateDer::from_pem_slice(include_bytes!("testdata/localhost.cert.pem"))
@@ -817,40 +837,49 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, rx) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel::<()>();
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
+            for (connection, stream) in listener.incoming().enumerate() {
                 let Ok(tcp) = stream else { return };
                 let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
                     return;
                 };
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match tls.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match tls.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => break,
+                        }
                     }
+                    if !head.ends_with(b"\r\n\r\n") {
+                        break;
+                    }
+                    let _ =
+                        tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{\"tls\":1}");
+                    let _ = tls.flush();
+                    // Once the client has the answer: a TLS record it did not ask for.
+                    if go.recv_timeout(Duration::from_secs(5)).is_ok() {
+                        let _ = tls.conn.refresh_traffic_keys();
+                        let _ = tls.flush();
+                    }
+                    let _ = tx.send(Seen {
+                        connection,
+                        head: String::from_utf8_lossy(&head).into_owned(),
+                        body: Vec::new(),
+                    });
                 }
-                if head.is_empty() {
-                    continue;
-                }
-                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{\"tls\":1}");
-                let _ = tls.flush();
-                let _ = tx.send(Seen {
-                    connection: 0,
-                    head: String::from_utf8_lossy(&head).into_owned(),
-                    body: Vec::new(),
-                });
             }
         });
-        (port, rx)
+        (port, rx, go_tx)
     }
 
     #[test]
     fn https_to_a_trusted_server() {
         use rustls::pki_types::pem::PemObject;
-        let (port, seen) = serve_tls();
+        let (port, seen, go) = serve_tls();
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(
@@ -865,24 +894,28 @@ mod tests {
         let mut req = post(&url, b"{}");
         req.method = "GET";
         req.body = None;
-        let answer = conns.send(&req).expect("https answer");
-        assert_eq!(
-            (answer.status, body(&answer).as_str()),
-            (200, r#"{"tls":1}"#)
-        );
-        let head = seen
-            .recv_timeout(Duration::from_secs(5))
-            .expect("request")
-            .head;
-        assert!(
-            head.starts_with("GET /v2/bot/info HTTP/1.1\r\nhost: localhost:"),
-            "{head}"
-        );
+        for _ in 0..2 {
+            let answer = conns.send(&req).expect("https answer");
+            assert_eq!(
+                (answer.status, body(&answer).as_str()),
+                (200, r#"{"tls":1}"#)
+            );
+            go.send(()).expect("server");
+            let seen = seen.recv_timeout(Duration::from_secs(5)).expect("request");
+            assert!(
+                seen.head
+                    .starts_with("GET /v2/bot/info HTTP/1.1\r\nhost: localhost:"),
+                "{}",
+                seen.head
+            );
+            // The key update that came while idle does not cost the connection.
+            assert_eq!(seen.connection, 0);
+        }
     }
 
     #[test]
     fn https_to_an_untrusted_server_fails_before_sending() {
-        let (port, seen) = serve_tls();
+        let (port, seen, _go) = serve_tls();
         let url = Url::parse(&format!("https://localhost:{port}/x")).expect("url");
         let err = Connections::new(Duration::from_secs(2))
             .send(&post(&url, b"{}"))
