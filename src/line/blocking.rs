@@ -22,9 +22,9 @@ use rustls::pki_types::ServerName;
 
 use super::transport::{Answer, TransportError};
 
-/// A kept connection idle this long is not used again: a middlebox may have dropped it
-/// silently, and a new one costs little after such a pause.
-const DROP_AFTER_IDLE: Duration = Duration::from_secs(30);
+/// A kept connection idle this long is not used again (a middlebox may have dropped it
+/// silently); the same idle limit as the pooled client's.
+const DROP_AFTER_IDLE: Duration = Duration::from_secs(90);
 /// LINE's answers are small JSON; anything bigger than this is refused rather than buffered.
 const MAX_ANSWER: usize = 64 << 20;
 
