@@ -43,6 +43,7 @@ pub struct LineClient {
     pub(super) inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 pub(super) struct Inner {
     transport: Transport,
     /// The `Authorization` header, for the blocking connections and another client.
@@ -67,11 +68,12 @@ impl std::fmt::Debug for LineClient {
 }
 
 /// How attempts go over the wire; see `transport.rs`.
+#[derive(Clone)]
 enum Transport {
     /// The shared connection pool, driven by the async runtime.
     Pooled(reqwest::Client),
     /// The calling thread's own connections, used blocking.
-    Blocking(blocking::Connections),
+    Blocking(Arc<blocking::Connections>),
 }
 
 /// How a call may be retried; see the module documentation of `line` for the reasons.
@@ -172,19 +174,12 @@ impl LineClient {
         let transport = if proxy_configured(|name| std::env::var(name).ok()) {
             Transport::Pooled(http_client(&i.auth, i.connect_timeout, i.request_timeout)?)
         } else {
-            Transport::Blocking(blocking::Connections::new(i.connect_timeout))
+            Transport::Blocking(Arc::new(blocking::Connections::new(i.connect_timeout)))
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 transport,
-                auth: i.auth.clone(),
-                connect_timeout: i.connect_timeout,
-                api_base: i.api_base.clone(),
-                data_api_base: i.data_api_base.clone(),
-                request_timeout: i.request_timeout,
-                retry: i.retry.clone(),
-                general: i.general.clone(),
-                loading: i.loading.clone(),
+                ..Inner::clone(i)
             }),
         })
     }

@@ -61,31 +61,27 @@ impl TransportError {
 
     /// What kind of failure, and its innermost cause.
     pub fn from_reqwest(e: &reqwest::Error) -> Self {
-        let (kind, what) = if e.is_timeout() {
-            (TransportKind::Timeout, "timed out")
+        let kind = if e.is_timeout() {
+            TransportKind::Timeout
         } else if e.is_connect() {
-            (TransportKind::Connect, "connection failed")
+            TransportKind::Connect
         } else if e.is_body() || e.is_decode() {
-            (TransportKind::CutOff, "answer cut off")
+            TransportKind::CutOff
         } else {
-            (TransportKind::Other, "request failed")
+            TransportKind::Other
         };
         let mut cause = e.source();
-        let mut innermost = None;
+        let mut innermost = String::new();
         while let Some(c) = cause {
-            innermost = Some(c.to_string());
+            innermost = c.to_string();
             cause = c.source();
         }
-        let message = match innermost {
-            Some(m) if m.contains(what) => m,
-            Some(m) => format!("{what}: {m}"),
-            None => what.to_owned(),
-        };
-        Self::new(kind, message)
+        Self::new(kind, innermost)
     }
 }
 
 impl std::fmt::Display for TransportError {
+    /// The kind in words, then the message unless it is empty or already says so.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.kind {
             TransportKind::Connect => "connection failed",
@@ -93,7 +89,9 @@ impl std::fmt::Display for TransportError {
             TransportKind::CutOff => "answer cut off",
             TransportKind::Other => "request failed",
         };
-        if self.message.contains(what) {
+        if self.message.is_empty() {
+            f.write_str(what)
+        } else if self.message.contains(what) {
             f.write_str(&self.message)
         } else {
             write!(f, "{what}: {}", self.message)
