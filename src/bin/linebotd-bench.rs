@@ -11,6 +11,8 @@
 //! cargo run --release --bin linebotd-bench -- --smoke   # what CI runs
 //! ```
 
+#[path = "linebotd_bench/cpu.rs"]
+mod cpu;
 #[path = "linebotd_bench/daemon.rs"]
 mod daemon;
 #[path = "linebotd_bench/load.rs"]
@@ -158,6 +160,11 @@ async fn daemon_run(
         args.seconds, daemon.addr
     );
     let next = Arc::new(AtomicU64::new(0));
+    let cpu_before = (
+        cpu::process(daemon.pid()),
+        cpu::process(std::process::id()),
+        cpu::Machine::now(),
+    );
     let started = Instant::now();
     let load = load::run(
         &target,
@@ -169,6 +176,11 @@ async fn daemon_run(
     .await;
     let replies_in_window = mock.state.replies();
     let acked = load.acked.len() as u64;
+    let cpu_after = (
+        cpu::process(daemon.pid()),
+        cpu::process(std::process::id()),
+        cpu::Machine::now(),
+    );
 
     // Drain: every acknowledged event's reply, or give up after DRAIN.
     let drain_deadline = Instant::now() + DRAIN;
@@ -211,6 +223,12 @@ async fn daemon_run(
         p90_us: load::quantile(&latencies, 0.90),
         p99_us: load::quantile(&latencies, 0.99),
         max_us: latencies.last().copied().unwrap_or(0),
+        daemon_cpu_us: cpu::per_event_us(cpu_before.0, cpu_after.0, acked),
+        bench_cpu_us: cpu::per_event_us(cpu_before.1, cpu_after.1, acked),
+        stolen_percent: cpu_after
+            .2
+            .zip(cpu_before.2)
+            .and_then(|(a, b)| a.stolen_since(&b)),
         ..RunReport::default()
     };
     eprintln!(

@@ -21,6 +21,12 @@ pub struct RunReport {
     pub p99_us: u32,
     pub max_us: u32,
     pub peak_rss_kb: u64,
+    /// CPU time per acknowledged webhook during the load: the daemon's, and this process's
+    /// (load generator and mock LINE API).
+    pub daemon_cpu_us: Option<f64>,
+    pub bench_cpu_us: Option<f64>,
+    /// The machine's CPU time taken by the hypervisor during the load, in percent.
+    pub stolen_percent: Option<f64>,
     /// Median reload latency and how many saves showed up (of how many).
     pub reload_median: Option<Duration>,
     pub reloads_seen: usize,
@@ -40,6 +46,10 @@ impl RunReport {
 
 fn ms(us: u32) -> String {
     format!("{:.2} ms", f64::from(us) / 1000.0)
+}
+
+fn micros(us: Option<f64>) -> String {
+    us.map_or_else(|| "unknown".into(), |us| format!("{us:.0} µs"))
 }
 
 fn per_s(v: f64) -> String {
@@ -83,6 +93,14 @@ pub fn markdown(runs: &[RunReport]) -> String {
         ("time to 200, max", "", |r| ms(r.max_us)),
         ("daemon peak resident memory", "< 40 MB", |r| {
             format!("{:.1} MB", r.peak_rss_kb as f64 / 1024.0)
+        }),
+        ("daemon CPU per webhook", "", |r| micros(r.daemon_cpu_us)),
+        ("load generator + mock CPU per webhook", "", |r| {
+            micros(r.bench_cpu_us)
+        }),
+        ("CPU stolen by the host during the load", "", |r| {
+            r.stolen_percent
+                .map_or_else(|| "unknown".into(), |p| format!("{p:.1} %"))
         }),
         ("saved script live (median)", "< 300 ms", |r| {
             match r.reload_median {
