@@ -162,7 +162,7 @@ fn str_arg(value: &Dynamic, what: &str) -> HostResult<String> {
 
 /// The chat an event came from: group, room or user.
 fn chat_of(event: &Map) -> Option<String> {
-    let source = event.get("source")?.read_lock::<Map>()?.clone();
+    let source = event.get("source")?.read_lock::<Map>()?;
     ["groupId", "roomId", "userId"].iter().find_map(|k| {
         source
             .get(*k)
