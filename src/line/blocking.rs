@@ -274,7 +274,7 @@ fn read_answer(
 ) -> Result<(Answer, bool), TransportError> {
     let mut reader = Reader {
         conn,
-        buf: Vec::with_capacity(1024),
+        buf: Vec::with_capacity(2 << 10),
         pos: 0,
         deadline,
     };
@@ -362,8 +362,11 @@ impl Reader<'_> {
             )));
         }
         self.conn.bound_by(self.deadline)?;
+        // Read into the room already there (a LINE answer usually fits the first 2 KiB), at
+        // least 2 KiB and at most 64 KiB at a time: the room is zeroed first, so no more.
         let start = self.buf.len();
-        self.buf.resize(start + 8192, 0);
+        let room = (self.buf.capacity() - start).clamp(2 << 10, 64 << 10);
+        self.buf.resize(start + room, 0);
         let read = match self.conn.stream.read(&mut self.buf[start..]) {
             // A TLS peer that hangs up without saying goodbye: the end, like a plain socket.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),

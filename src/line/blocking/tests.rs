@@ -153,6 +153,28 @@ fn reads_chunked_answers_and_keeps_the_connection() {
 }
 
 #[test]
+fn large_answers_are_read_whole_over_many_reads_and_the_connection_kept() {
+    // Far more than one read's room (2 KiB first, at most 64 KiB later), like a content download.
+    let big: String = (0..300_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let chunked = format!(
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        big.len()
+    );
+    let answers = [ok(&big).expect("answer").0, chunked.into_bytes()];
+    for answer in answers {
+        let (base, seen, _) = serve(Box::new(move |_| Some((answer.clone(), false))));
+        let conns = Connections::new(Duration::from_secs(2));
+        for _ in 0..2 {
+            let answer = conns.send(&post(&base, b"{}")).expect("answer");
+            assert_eq!(body(&answer), big);
+        }
+        assert_eq!(connections_used(&seen), [0, 0]);
+    }
+}
+
+#[test]
 fn an_answer_ended_by_closing_is_read_whole_and_the_connection_not_kept() {
     let (base, seen, _) = serve(Box::new(|_| {
         Some((b"HTTP/1.1 200 OK\r\n\r\n{\"whole\":1}".to_vec(), true))
