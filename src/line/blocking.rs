@@ -267,6 +267,16 @@ fn write_request(
 }
 
 /// Reads one answer. The flag says whether the connection can carry another request.
+/// The answer headers `read_answer` looks at, in lower case.
+const READ_HEADERS: [&str; 6] = [
+    "connection",
+    "transfer-encoding",
+    "content-length",
+    "x-line-request-id",
+    "content-type",
+    "retry-after",
+];
+
 fn read_answer(
     conn: &mut Conn,
     method: &str,
@@ -289,12 +299,15 @@ fn read_answer(
                     reader.pos += len;
                     continue;
                 }
-                let headers: Vec<(String, String)> = parsed
+                // Only the headers read below are copied out (LINE sends a dozen others).
+                let headers: Vec<(&str, String)> = parsed
                     .headers
                     .iter()
-                    .map(|h| {
-                        let value = String::from_utf8_lossy(h.value).into_owned();
-                        (h.name.to_ascii_lowercase(), value)
+                    .filter_map(|h| {
+                        let name = READ_HEADERS
+                            .iter()
+                            .find(|n| h.name.eq_ignore_ascii_case(n))?;
+                        Some((*name, String::from_utf8_lossy(h.value).into_owned()))
                     })
                     .collect();
                 break (len, status, parsed.version.unwrap_or(1), headers);
@@ -313,7 +326,7 @@ fn read_answer(
     let header = |name: &str| {
         headers
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     };
     let close = version == 0

@@ -175,6 +175,35 @@ fn large_answers_are_read_whole_over_many_reads_and_the_connection_kept() {
 }
 
 #[test]
+fn answer_header_names_are_matched_in_any_case_and_others_are_ignored() {
+    let answers = [
+        "HTTP/1.1 429 Too Many Requests\r\nServer: legy\r\nContent-Type: application/json\r\n\
+         X-Line-Request-Id: R-9\r\nRetry-After: 3\r\nVary: Accept-Encoding\r\n\
+         Content-Length: 2\r\n\r\n{}",
+        "HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: Chunked\r\nCONNECTION: Close\r\n\r\n\
+         2\r\n{}\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+    ];
+    let mut answered = 0;
+    let (base, seen, _) = serve(Box::new(move |_| {
+        answered += 1;
+        Some((answers[(answered - 1).min(2)].into(), false))
+    }));
+    let conns = Connections::new(Duration::from_secs(2));
+    let limited = conns.send(&post(&base, b"{}")).expect("first");
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.request_id.as_deref(), Some("R-9"));
+    assert_eq!(limited.content_type.as_deref(), Some("application/json"));
+    assert_eq!(limited.retry_after.as_deref(), Some("3"));
+    assert_eq!(body(&limited), "{}");
+    let chunked = conns.send(&post(&base, b"{}")).expect("second");
+    assert_eq!(body(&chunked), "{}");
+    conns.send(&post(&base, b"{}")).expect("third");
+    // The first answer kept the connection; the second said Close, so the third needed another.
+    assert_eq!(connections_used(&seen), [0, 0, 1]);
+}
+
+#[test]
 fn an_answer_ended_by_closing_is_read_whole_and_the_connection_not_kept() {
     let (base, seen, _) = serve(Box::new(|_| {
         Some((b"HTTP/1.1 200 OK\r\n\r\n{\"whole\":1}".to_vec(), true))
