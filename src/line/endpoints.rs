@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use reqwest::{Method, Url};
+use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -11,6 +12,16 @@ use super::error::LineError;
 use super::message::{validate, MessageError};
 use super::wire::{json_body, url_with_path, url_with_segments, Raw};
 use super::{Content, LineClient, Sent, CONTENT_TIMEOUT};
+
+/// The body of `POST /v2/bot/message/reply`, serialised straight from borrowed parts: every
+/// reply would otherwise copy its messages into a new JSON value first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyBody<'a> {
+    reply_token: &'a str,
+    messages: &'a [Value],
+    notification_disabled: bool,
+}
 
 impl LineClient {
     /// `POST /v2/bot/message/reply`. A used or expired token fails with
@@ -23,11 +34,11 @@ impl LineClient {
     ) -> Result<Sent, LineError> {
         validate(messages)?;
         non_empty(reply_token, "replyToken")?;
-        let body = json!({
-            "replyToken": reply_token,
-            "messages": messages,
-            "notificationDisabled": notification_disabled,
-        });
+        let body = ReplyBody {
+            reply_token,
+            messages,
+            notification_disabled,
+        };
         self.send_message("reply", "reply", &body, None).await
     }
 
@@ -196,7 +207,7 @@ impl LineClient {
         &self,
         endpoint: &'static str,
         last_segment: &str,
-        body: &Value,
+        body: &impl Serialize,
         retry_key: Option<Uuid>,
     ) -> Result<Sent, LineError> {
         let url = url_with_segments(
@@ -267,7 +278,7 @@ fn get_call(endpoint: &'static str, url: Url) -> Call {
 fn post_call(
     endpoint: &'static str,
     url: Url,
-    body: &Value,
+    body: &impl Serialize,
     retry_key: Option<Uuid>,
     retry: Retry,
 ) -> Call {
@@ -275,8 +286,8 @@ fn post_call(
         endpoint,
         method: Method::POST,
         url,
-        // Serialised once and shared by every attempt, so retries send identical bytes (a JSON
-        // value always serialises).
+        // Serialised once and shared by every attempt, so retries send identical bytes (JSON
+        // values, strings and booleans always serialise).
         body: Some(Bytes::from(serde_json::to_vec(body).unwrap_or_default())),
         retry_key,
         retry,
