@@ -5,8 +5,10 @@
 //! connections for a fixed time, waits (bounded) for every reply to reach the mock, then
 //! measures how long a saved script takes to go live. It prints a Markdown table.
 //!
+//! Under `cargo run` it first builds the release daemon, so one command measures the current
+//! source.
+//!
 //! ```text
-//! cargo build --release
 //! cargo run --release --bin linebotd-bench -- --seconds 10 --connections 8,64 --baseline
 //! cargo run --release --bin linebotd-bench -- --smoke   # what CI runs
 //! ```
@@ -91,6 +93,12 @@ fn main() -> ExitCode {
 
 /// Runs everything; `Ok(false)` when a correctness check failed.
 async fn bench(args: &Args) -> Result<bool, String> {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "linebotd-bench: warning: this benchmark was built without --release, so its load \
+             generator and mock are slow and the figures understate the daemon"
+        );
+    }
     let bin = daemon::binary()?;
     eprintln!(
         "linebotd-bench: {} ({} CPUs, load average {})",

@@ -17,8 +17,69 @@ pub fn echo_script(prefix: &str) -> String {
     format!("fn on_message(event) {{\n    reply(event, \"{prefix}\" + event.message.text);\n}}\n")
 }
 
-/// `target/release/linebotd`, next to this benchmark's own executable.
+/// The release `linebotd` to measure. Under `cargo run` it is built first (a no-op when it is up
+/// to date), so the one documented command always measures the current source. Run directly,
+/// it is the `linebotd` next to this executable.
 pub fn binary() -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO");
+    match (cargo, std::env::var_os("CARGO_MANIFEST_DIR")) {
+        (Some(cargo), Some(dir)) => build(cargo.as_ref(), &Path::new(&dir).join("Cargo.toml")),
+        _ => sibling(),
+    }
+}
+
+/// Runs `cargo build --release --bin linebotd` and returns the executable cargo reports.
+fn build(cargo: &Path, manifest: &Path) -> Result<PathBuf, String> {
+    eprintln!("linebotd-bench: cargo build --release --bin linebotd");
+    let mut command = Command::new(cargo);
+    // `cargo run` gave this process the package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*…).
+    // Build scripts such as ring's rebuild when those change, so the inner build would undo the
+    // outer one each time: it gets the environment the outer `cargo` had.
+    for (name, _) in std::env::vars_os() {
+        let name_str = name.to_string_lossy();
+        let from_cargo_run = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name_str.starts_with(prefix))
+            || name_str == "CARGO_PRIMARY_PACKAGE"
+            || name_str == "OUT_DIR";
+        if from_cargo_run {
+            command.env_remove(&name);
+        }
+    }
+    let output = command
+        .args(["build", "--release", "--bin", "linebotd", "--manifest-path"])
+        .arg(manifest)
+        .args(["--message-format", "json-render-diagnostics"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the daemon failed ({}): see cargo's output above",
+            output.status
+        ));
+    }
+    built_executable(&String::from_utf8_lossy(&output.stdout))
+        .ok_or_else(|| "cargo built linebotd but did not say where the executable is".to_owned())
+}
+
+/// The `linebotd` executable named in cargo's `--message-format json` output.
+fn built_executable(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "linebotd")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// `linebotd` next to this benchmark's own executable.
+fn sibling() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let dir = me.parent().ok_or("this executable has no parent folder")?;
     let bin = dir.join(format!("linebotd{}", std::env::consts::EXE_SUFFIX));
@@ -26,7 +87,8 @@ pub fn binary() -> Result<PathBuf, String> {
         Ok(bin)
     } else {
         Err(format!(
-            "{} not found: run `cargo build --release` first (the benchmark measures the release binary)",
+            "{} not found: run `cargo build --release` first, or start the benchmark with \
+             `cargo run --release --bin linebotd-bench`, which builds it",
             bin.display()
         ))
     }
@@ -211,4 +273,29 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..].split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_executable_is_read_from_cargos_messages() {
+        // Shortened lines of `cargo build --message-format json`: the library shares the
+        // binary's name but has no executable; other crates' artifacts come first.
+        let messages = r#"{"reason":"compiler-artifact","target":{"name":"serde","kind":["lib"]},"executable":null}
+{"reason":"build-script-executed","package_id":"ring 0.17.14"}
+{"reason":"compiler-artifact","target":{"name":"linebotd","kind":["lib"]},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"linebotd","kind":["bin"]},"executable":"/t/release/linebotd"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            built_executable(messages),
+            Some(PathBuf::from("/t/release/linebotd"))
+        );
+        assert_eq!(
+            built_executable(&messages.replace("linebotd\"", "x\"")),
+            None
+        );
+        assert_eq!(built_executable("not json\n"), None);
+    }
 }
