@@ -36,18 +36,7 @@ fn build(cargo: &Path, manifest: &Path) -> Result<PathBuf, String> {
     // Build scripts such as ring's rebuild when those change, so the inner build would undo the
     // outer one each time: it gets the environment the outer `cargo` had.
     for (name, _) in std::env::vars_os() {
-        let name_str = name.to_string_lossy();
-        let from_cargo_run = [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-        ]
-        .iter()
-        .any(|prefix| name_str.starts_with(prefix))
-            || name_str == "CARGO_PRIMARY_PACKAGE"
-            || name_str == "OUT_DIR";
-        if from_cargo_run {
+        if set_by_cargo_run(&name.to_string_lossy()) {
             command.env_remove(&name);
         }
     }
@@ -67,6 +56,19 @@ fn build(cargo: &Path, manifest: &Path) -> Result<PathBuf, String> {
     }
     built_executable(&String::from_utf8_lossy(&output.stdout))
         .ok_or_else(|| "cargo built linebotd but did not say where the executable is".to_owned())
+}
+
+/// Whether `name` is one of the package's variables that `cargo run` adds for the binary.
+fn set_by_cargo_run(name: &str) -> bool {
+    const PREFIXES: [&str; 4] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+    ];
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        || name == "CARGO_PRIMARY_PACKAGE"
+        || name == "OUT_DIR"
 }
 
 /// The `linebotd` executable named in cargo's `--message-format json` output.
