@@ -115,9 +115,8 @@ fn dispatch(c: &mut Criterion) {
     let body = parse_body(text_event_json(1).as_bytes()).expect("parse");
     let event: Arc<Event> = Arc::new(body.events.into_iter().next().expect("one event"));
 
-    // Called from this (non-runtime) thread prepared like a handler thread: `reply` goes out on
-    // the thread's own blocking connection.
-    runtime.prepare_thread().expect("handler thread set-up");
+    // Called from this (non-runtime) thread, as a handler thread calls it: `reply` waits on the
+    // shared runtime's client.
     c.bench_function("script/dispatch_echo_reply_to_mock", |b| {
         b.iter(|| {
             let done = runtime.dispatch(event.clone());

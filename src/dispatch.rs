@@ -73,12 +73,7 @@ impl Dispatcher {
             let (shared, runtime, on_done) = (shared.clone(), runtime.clone(), on_done.clone());
             std::thread::Builder::new()
                 .name(format!("linebotd-handler-{n}"))
-                .spawn(move || {
-                    if let Err(e) = runtime.prepare_thread() {
-                        tracing::warn!(error = %e, "handler thread uses the shared LINE connections");
-                    }
-                    work(&shared, &runtime, &on_done);
-                })
+                .spawn(move || work(&shared, &runtime, &on_done))
                 // Only fails when the OS is out of threads or memory, at start-up.
                 .unwrap_or_else(|e| panic!("cannot start a handler thread: {e}"));
         }

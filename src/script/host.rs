@@ -1,10 +1,9 @@
 //! The host API scripts call: `reply`, `push`, `profile`, message helpers, `log` …
 //!
 //! Every function is registered once on the shared engine; the call context (which script, which
-//! event) comes from [`super::context`]. LINE calls are async; scripts run on blocking threads, so
+//! event) comes from [`super::context`]. LINE calls are async; scripts run on handler threads, so
 //! each call waits on the runtime handle.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -35,33 +34,12 @@ pub struct Host {
     pub on_log: Option<LogHook>,
 }
 
-thread_local! {
-    /// A handler thread's own event loop and LINE connections; see [`own_line_connections`].
-    static OWN_LINE: RefCell<Option<(tokio::runtime::Runtime, LineClient)>> =
-        const { RefCell::new(None) };
-}
-
-/// Gives this thread an event loop and LINE connections of its own, so the LINE calls its
-/// handlers wait on (`reply`, `profile` …) are sent and answered on this thread alone instead
-/// of handing each one to the shared runtime and back. Handler threads call it once at start.
-pub fn own_line_connections(line: &LineClient) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a handler thread's event loop: {e}"))?;
-    let line = line.with_own_connections().map_err(|e| e.to_string())?;
-    OWN_LINE.with(|own| *own.borrow_mut() = Some((rt, line)));
-    Ok(())
-}
-
 impl Host {
-    /// Runs a LINE call to the end on this thread, on the thread's own connections when it has
-    /// them (see [`own_line_connections`]), else on the shared runtime.
+    /// Waits on a LINE call from the handler's thread. The call runs on the shared runtime's
+    /// reqwest client, so a handler waiting on LINE holds only its own thread, never an async
+    /// worker, and every handler shares one connection pool.
     fn wait<T, F: Future<Output = T>>(&self, call: impl FnOnce(LineClient) -> F) -> T {
-        OWN_LINE.with(|own| match &*own.borrow() {
-            Some((rt, line)) => rt.block_on(call(line.clone())),
-            None => self.runtime.block_on(call(self.line.clone())),
-        })
+        self.runtime.block_on(call(self.line.clone()))
     }
 }
 

@@ -69,12 +69,6 @@ impl Runtime {
         })
     }
 
-    /// Readies the calling thread to run handlers: LINE calls from this thread get their own
-    /// connections and event loop (see [`host::own_line_connections`]).
-    pub fn prepare_thread(&self) -> Result<(), String> {
-        host::own_line_connections(&self.host.line)
-    }
-
     /// The scripts now in force.
     pub fn scripts(&self) -> Arc<ScriptSet> {
         self.scripts.load_full()
