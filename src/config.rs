@@ -51,7 +51,8 @@ pub struct Limits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
-    /// Handlers running at once (events of one conversation always run one at a time).
+    /// Handlers running or waiting on LINE at once, each on a thread of its own, started on
+    /// demand and ended when idle (events of one conversation always run one at a time).
     pub workers: usize,
 }
 
@@ -64,7 +65,9 @@ impl Default for Limits {
             max_string_size: 1024 * 1024,
             max_array_size: 100_000,
             max_map_size: 100_000,
-            workers: 16,
+            // LINE's 2,000 replies/s at 100 ms round trips keeps ~200 waiting; a thousand
+            // handlers waiting on a 1 s web API still leave room for the rest.
+            workers: 1024,
         }
     }
 }

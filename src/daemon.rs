@@ -10,20 +10,15 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
-use crate::dispatch::{Dispatcher, Job};
+use crate::dispatch::{self, Dispatcher, Job};
 use crate::inbox;
 use crate::line::{LineClient, LineConfig};
 use crate::observe;
 use crate::outbox::Outbox;
 use crate::schedule::{LastRuns, RunFn, Schedule, Scheduler};
 use crate::script::{host, watch, Host, Runtime};
-use crate::store::{self, InboxWriter, Store};
+use crate::store::{self, Store};
 use crate::webhook::{self, Outcome, OutcomeHook, WebhookState};
-
-/// Events waiting in memory for a handler, across all conversations. Past this the webhook
-/// waits: the window only has to cover the handlers running now and keep them fed, while the
-/// inbox on disk holds everything acknowledged, so a small window keeps memory flat.
-const DISPATCH_CAPACITY: usize = 1024;
 
 /// A start-up or run-time failure of the daemon as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +106,7 @@ pub async fn load_runtime(config: &Config, host: Arc<Host>) -> Result<Arc<Runtim
 pub struct Pipeline {
     pub runtime: Arc<Runtime>,
     pub dispatcher: Dispatcher,
-    pub inbox: Arc<InboxWriter>,
+    pub inbox: Arc<inbox::Inbox>,
     pub store: Arc<dyn Store>,
     pub scheduler: Arc<Scheduler>,
 }
@@ -184,26 +179,36 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
     });
     let runtime = load_runtime(config, host).await?;
 
-    let inbox = Arc::new(InboxWriter::start(store.clone(), 4096));
-    let done_inbox = inbox.clone();
+    // The dispatcher marks events done through the writer, and the writer hands new events to
+    // the dispatcher: the writer is set once both exist.
+    let done_inbox: Arc<std::sync::OnceLock<Arc<inbox::Inbox>>> = Arc::default();
+    let marks = done_inbox.clone();
     let dispatcher = Dispatcher::start(
         runtime.clone(),
-        config.limits.workers,
-        DISPATCH_CAPACITY,
+        store.clone(),
+        dispatch::Limits::new(config.limits.workers),
         Arc::new(move |job: &Job, result: &crate::script::Dispatched| {
-            if let Some(seq) = job.seq {
-                let error = (!result.errors.is_empty()).then(|| {
-                    result
-                        .errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
-                done_inbox.mark_done(seq, error);
+            let error = (!result.errors.is_empty()).then(|| {
+                result
+                    .errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            match marks.get() {
+                Some(inbox) => inbox.mark_done(job.seq, error),
+                None => tracing::error!(seq = job.seq, "inbox writer missing; event stays pending"),
             }
         }),
     );
+    let live = dispatcher.clone();
+    let inbox = Arc::new(inbox::Inbox::with_hook(
+        store.clone(),
+        4096,
+        Box::new(move |stored| live.offer(stored)),
+    ));
+    let _ = done_inbox.set(inbox.clone());
 
     let failed_rt = runtime.clone();
     tokio::spawn(outbox.run(
@@ -232,7 +237,6 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         scheduler.replace(&script.name, script.schedules.clone());
     }
 
-    inbox::recover(&store, &dispatcher).await?;
     tokio::spawn(inbox::prune_daily(store.clone()));
     Ok(Pipeline {
         runtime,
@@ -283,7 +287,6 @@ pub async fn serve(
         max_body: config.max_body,
         sink: Arc::new(inbox::InboxSink {
             inbox: pipeline.inbox.clone(),
-            dispatcher: pipeline.dispatcher.clone(),
         }),
         shutting_down: shutting_down.clone(),
         on_outcome: Some(webhook_hook()),

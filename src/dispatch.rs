@@ -1,30 +1,66 @@
-//! Hands events to the script runtime: events of one conversation in arrival order, different
-//! conversations in parallel on a fixed set of handler threads, with a bounded number of events
-//! in memory.
+//! Hands stored events to the script runtime: events of one conversation in arrival order,
+//! different conversations in parallel on handler threads that grow with demand.
 //!
-//! Handlers are synchronous Rhai calls that block on `reply` and the other LINE calls, so each
-//! runs start to finish on one of `workers` threads. Each thread makes its LINE calls on blocking
-//! connections of its own (see [`crate::script::host::own_line_connections`]), so an event costs
-//! no task spawns and no hand-offs between threads beyond taking it from the queue.
+//! **The inbox is the queue.** Events reach the dispatcher two ways, both from the store:
+//! - *live*: right after the inbox commit, the writer thread offers the new events
+//!   ([`Dispatcher::offer`]). The offer never waits: what does not fit in the in-memory window
+//!   stays in the store, so the webhook's 200 depends on the commit alone.
+//! - *backlog*: once an offer did not fit (or at start-up, after a crash), the feeder thread
+//!   pages through the store's pending events above the last one it handed on, as room frees
+//!   up, until it has caught up with the commits; then offers are taken live again.
+//!
+//! `handed` (the highest `seq` given to memory) and `committed` (the highest `seq` the writer
+//! announced) decide, under one lock, that no stored event is skipped and none is handed twice.
+//!
+//! **Handlers wait without holding the bot up.** A handler is a synchronous Rhai call, and
+//! `reply` blocks it until LINE answers; the request itself runs on the shared async client. So
+//! each running handler holds a thread, and threads are started when an event is ready and no
+//! thread is idle, up to `max_handlers`, and exit after `idle_exit` without work. Memory is
+//! bounded by `max_handlers` threads (their stacks hold only what a script touches) plus
+//! `window` events in memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
 use crate::script::{Dispatched, Runtime};
+use crate::store::{Store, Stored};
 use crate::webhook::Event;
 
-/// One event to handle. `seq` is its inbox position, when it came through the inbox.
+/// One event to handle: its inbox position, and when it was committed (epoch ms).
 pub struct Job {
     pub event: Arc<Event>,
-    pub seq: Option<i64>,
+    pub seq: i64,
+    pub received_ms: i64,
 }
 
 /// Called after each event's handlers finished (successfully or not), on the handler thread.
 pub type DoneHook = Arc<dyn Fn(&Job, &Dispatched) + Send + Sync>;
+
+/// How many handlers may run and how much waits in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Handler threads at most: handlers waiting on LINE or running at once.
+    pub max_handlers: usize,
+    /// Events queued or running in memory at most; the rest wait in the store.
+    pub window: usize,
+    /// An idle handler thread exits after this long without work.
+    pub idle_exit: Duration,
+}
+
+impl Limits {
+    /// `max_handlers` threads, and a window twice that (at least 1,024) so every thread stays
+    /// fed while a busy conversation's later events wait behind it.
+    pub fn new(max_handlers: usize) -> Self {
+        let max_handlers = max_handlers.max(1);
+        Self {
+            max_handlers,
+            window: (max_handlers * 2).max(1024),
+            idle_exit: Duration::from_secs(10),
+        }
+    }
+}
 
 /// The dispatcher's intake. Cloning shares it.
 #[derive(Clone)]
@@ -33,139 +69,303 @@ pub struct Dispatcher {
 }
 
 struct Shared {
-    queue: Mutex<Queue>,
-    /// Signalled when a job becomes ready.
+    state: Mutex<State>,
+    /// Signalled when a job becomes ready for a handler thread.
     work: Condvar,
-    /// One permit per event that may wait or run; `send` waits for one.
-    room: Semaphore,
-    capacity: usize,
+    /// Signalled when the feeder may have something to do (room, a missed offer, a stop).
+    feed: Condvar,
+    /// Signalled when an event finishes (for `drain`).
+    finished: Condvar,
+    limits: Limits,
+    runtime: Arc<Runtime>,
+    on_done: DoneHook,
+    store: Arc<dyn Store>,
 }
 
 #[derive(Default)]
-struct Queue {
+struct State {
     /// Jobs whose conversation has nothing else ready or running, oldest first.
     ready: VecDeque<Job>,
     /// Conversations with a job ready or running, and the jobs waiting behind that one.
     busy: HashMap<String, VecDeque<Job>>,
+    /// Jobs in `ready`, in `busy` or running.
+    in_memory: usize,
+    threads: usize,
+    /// Threads waiting for a ready job.
+    idle: usize,
+    /// Events past the window wait in the store; the feeder brings them in.
+    backlogged: bool,
+    /// Highest `seq` handed to memory.
+    handed: i64,
+    /// Highest `seq` the inbox writer announced as committed.
+    committed: i64,
+    /// No more events are taken in (shutdown); those in memory still run.
+    stopping: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("the dispatcher has stopped")]
-pub struct Stopped;
+/// Pending events the feeder reads from the store at most at once.
+const FEED_PAGE: usize = 256;
+
+/// After a failed store read, the feeder waits this long before trying again.
+const FEED_RETRY: Duration = Duration::from_secs(1);
 
 impl Dispatcher {
-    /// Starts `workers` handler threads. At most `capacity` events wait or run in memory;
-    /// `send` waits for room beyond that.
+    /// Starts the feeder, which first brings in what the store holds from before this start.
+    /// Handler threads start as events arrive.
     pub fn start(
         runtime: Arc<Runtime>,
-        workers: usize,
-        capacity: usize,
+        store: Arc<dyn Store>,
+        limits: Limits,
         on_done: DoneHook,
     ) -> Self {
-        let capacity = capacity.max(1);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            state: Mutex::new(State {
+                // Whatever the store holds from before is read by the feeder first.
+                backlogged: true,
+                ..State::default()
+            }),
             work: Condvar::new(),
-            room: Semaphore::new(capacity),
-            capacity,
+            feed: Condvar::new(),
+            finished: Condvar::new(),
+            limits,
+            runtime,
+            on_done,
+            store,
         });
-        for n in 0..workers.max(1) {
-            let (shared, runtime, on_done) = (shared.clone(), runtime.clone(), on_done.clone());
-            std::thread::Builder::new()
-                .name(format!("linebotd-handler-{n}"))
-                .spawn(move || work(&shared, &runtime, &on_done))
-                // Only fails when the OS is out of threads or memory, at start-up.
-                .unwrap_or_else(|e| panic!("cannot start a handler thread: {e}"));
-        }
+        let feeder = shared.clone();
+        std::thread::Builder::new()
+            .name("linebotd-feeder".to_owned())
+            .spawn(move || feed(&feeder))
+            // Only fails when the OS is out of threads or memory, at start-up.
+            .unwrap_or_else(|e| panic!("cannot start the dispatcher's feeder thread: {e}"));
         Self { shared }
     }
 
-    /// Queues an event; waits while `capacity` events are already waiting or running.
-    pub async fn send(&self, job: Job) -> Result<(), Stopped> {
-        // The permit comes back when the job is finished (`Shared::finish`).
-        self.shared
-            .room
-            .acquire()
-            .await
-            .map_err(|_| Stopped)?
-            .forget();
-        let event = job.event.clone();
-        let key = event.conversation_key();
-        let mut queue = self.shared.lock();
-        match queue.busy.get_mut(key) {
-            Some(waiting) => waiting.push_back(job),
-            None => {
-                queue.busy.insert(key.to_owned(), VecDeque::new());
-                queue.ready.push_back(job);
-                drop(queue);
-                self.shared.work.notify_one();
+    /// Takes events the inbox has just committed, in `seq` order, without waiting: those that
+    /// do not fit in the window stay in the store for the feeder.
+    pub fn offer(&self, stored: Vec<Stored<Arc<Event>>>) {
+        let Some(last) = stored.last().map(|s| s.seq) else {
+            return;
+        };
+        let mut state = self.shared.lock();
+        state.committed = state.committed.max(last);
+        if state.stopping {
+            return;
+        }
+        if !state.backlogged {
+            for s in stored {
+                if s.seq <= state.handed {
+                    continue;
+                }
+                if state.in_memory >= self.shared.limits.window {
+                    state.backlogged = true;
+                    break;
+                }
+                state.handed = s.seq;
+                self.shared.enqueue(
+                    &mut state,
+                    Job {
+                        event: s.item,
+                        seq: s.seq,
+                        received_ms: s.received_ms,
+                    },
+                );
             }
         }
-        Ok(())
+        if state.backlogged {
+            self.shared.feed.notify_one();
+        }
     }
 
-    /// Events queued or running now.
+    /// Events queued or running in memory now.
     pub fn in_flight(&self) -> usize {
-        self.shared.capacity - self.shared.room.available_permits()
+        self.shared.lock().in_memory
     }
 
-    /// Waits until nothing is queued or running, or `grace` passed. True when drained.
+    /// Handler threads alive now (running or idle).
+    pub fn threads(&self) -> usize {
+        self.shared.lock().threads
+    }
+
+    /// Stops taking events in (the store keeps them for the next start), then waits until
+    /// those in memory finished or `grace` passed. True when drained.
     pub async fn drain(&self, grace: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + grace;
-        while self.in_flight() > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        true
+        let shared = self.shared.clone();
+        let waited = tokio::task::spawn_blocking(move || {
+            let mut state = shared.lock();
+            state.stopping = true;
+            shared.feed.notify_all();
+            let (state, _) = shared
+                .finished
+                .wait_timeout_while(state, grace, |s| s.in_memory > 0)
+                .unwrap_or_else(|p| p.into_inner());
+            state.in_memory == 0
+        })
+        .await;
+        waited.unwrap_or(false)
     }
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock (handlers run outside it).
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for the next ready job.
-    fn next(&self) -> Job {
-        let mut queue = self.lock();
-        loop {
-            if let Some(job) = queue.ready.pop_front() {
-                return job;
+    /// Puts `job` in memory: ready now, or behind its conversation's running event.
+    fn enqueue(self: &Arc<Self>, state: &mut State, job: Job) {
+        state.in_memory += 1;
+        let key = job.event.conversation_key();
+        match state.busy.get_mut(key) {
+            Some(waiting) => waiting.push_back(job),
+            None => {
+                state.busy.insert(key.to_owned(), VecDeque::new());
+                self.make_ready(state, job);
             }
-            queue = self.work.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Queues a ready job and makes sure a thread will take it: an idle one, or a new one when
+    /// every idle thread already has a ready job coming to it.
+    fn make_ready(self: &Arc<Self>, state: &mut State, job: Job) {
+        state.ready.push_back(job);
+        if state.ready.len() > state.idle && state.threads < self.limits.max_handlers {
+            self.spawn_thread(state);
+        } else {
+            self.work.notify_one();
+        }
+    }
+
+    fn spawn_thread(self: &Arc<Self>, state: &mut State) {
+        let me = self.clone();
+        let started = std::thread::Builder::new()
+            .name("linebotd-handler".to_owned())
+            .spawn(move || work(&me));
+        match started {
+            Ok(_) => state.threads += 1,
+            // The ready job stays queued for the threads there are.
+            Err(e) => {
+                tracing::error!(error = %e, threads = state.threads, "cannot start another handler thread");
+                self.work.notify_one();
+            }
         }
     }
 
     /// `job` is done: the next event of its conversation becomes ready (behind the others, so
     /// one busy chat cannot hold a thread), and its room is given back.
-    fn finish(&self, Job { event, .. }: Job) {
-        let key = event.conversation_key();
-        let mut queue = self.lock();
-        match queue.busy.get_mut(key).and_then(VecDeque::pop_front) {
-            // This thread takes the ready queue's head next, so no other needs waking.
-            Some(next) => queue.ready.push_back(next),
+    fn finish(&self, job: &Job) {
+        let key = job.event.conversation_key();
+        let mut state = self.lock();
+        match state.busy.get_mut(key).and_then(VecDeque::pop_front) {
+            Some(next) => state.ready.push_back(next),
             None => {
-                queue.busy.remove(key);
+                state.busy.remove(key);
             }
         }
-        drop(queue);
-        self.room.add_permits(1);
+        state.in_memory -= 1;
+        let room = self.limits.window - state.in_memory;
+        if state.backlogged && (room >= FEED_PAGE.min(self.limits.window) || state.in_memory == 0) {
+            self.feed.notify_one();
+        }
+        self.finished.notify_all();
     }
 }
 
-fn work(shared: &Shared, runtime: &Runtime, on_done: &DoneHook) {
+/// A handler thread: takes ready jobs until it has been idle for `idle_exit`.
+fn work(shared: &Arc<Shared>) {
+    let mut state = shared.lock();
     loop {
-        let job = shared.next();
-        let event = job.event.clone();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.dispatch(event)))
-            .unwrap_or_else(|_| {
-                tracing::error!("a handler panicked");
-                Dispatched::default()
-            });
-        on_done(&job, &result);
-        shared.finish(job);
+        if let Some(job) = state.ready.pop_front() {
+            drop(state);
+            run(shared, job);
+            state = shared.lock();
+            continue;
+        }
+        state.idle += 1;
+        let (next, timeout) = shared
+            .work
+            .wait_timeout(state, shared.limits.idle_exit)
+            .unwrap_or_else(|p| p.into_inner());
+        state = next;
+        state.idle -= 1;
+        if timeout.timed_out() && state.ready.is_empty() {
+            state.threads -= 1;
+            return;
+        }
+    }
+}
+
+fn run(shared: &Arc<Shared>, job: Job) {
+    let (runtime, event) = (&shared.runtime, job.event.clone());
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.dispatch(event, Some(job.received_ms))
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!("a handler panicked");
+        Dispatched::default()
+    });
+    (shared.on_done)(&job, &result);
+    shared.finish(&job);
+}
+
+/// The feeder thread: while backlogged, brings pending events in from the store as room frees
+/// up, until it has caught up with what the inbox writer committed.
+fn feed(shared: &Arc<Shared>) {
+    loop {
+        let (after, target, limit) = {
+            let mut state = shared.lock();
+            loop {
+                if state.stopping {
+                    return;
+                }
+                let room = shared.limits.window.saturating_sub(state.in_memory);
+                let page = FEED_PAGE.min(shared.limits.window);
+                if state.backlogged && (room >= page || state.in_memory == 0) {
+                    break;
+                }
+                state = shared.feed.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            let room = shared.limits.window - state.in_memory;
+            (state.handed, state.committed, room.min(FEED_PAGE))
+        };
+        let rows = match shared.store.inbox_pending(after, limit) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the inbox backlog; trying again");
+                std::thread::sleep(FEED_RETRY);
+                continue;
+            }
+        };
+        let read_all = rows.len() < limit;
+        let last_read = rows.last().map(|r| r.seq);
+        let jobs: Vec<Job> = rows
+            .into_iter()
+            .filter_map(|row| match Event::from_json(&row.payload) {
+                Some(event) => Some(Job {
+                    event: Arc::new(event),
+                    seq: row.seq,
+                    received_ms: row.received_ms,
+                }),
+                None => {
+                    tracing::error!(seq = row.seq, "stored event is unreadable; skipped");
+                    None
+                }
+            })
+            .collect();
+        let mut state = shared.lock();
+        if let Some(last) = last_read {
+            state.handed = state.handed.max(last);
+        }
+        for job in jobs {
+            shared.enqueue(&mut state, job);
+        }
+        // Everything committed before the read started was in it: the store holds nothing
+        // more up to `target`. Offers announced since then are above it.
+        if read_all {
+            state.handed = state.handed.max(target);
+            if state.handed >= state.committed {
+                state.backlogged = false;
+            }
+        }
     }
 }

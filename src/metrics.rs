@@ -28,6 +28,7 @@ pub struct Metrics {
     pub line_calls: CounterVec,
     pub line_duration: HistogramVec,
     pub line_retries: CounterVec,
+    pub reply_fallbacks: CounterVec,
     pub outbox_pending: Gauge,
     pub outbox_failed: Gauge,
     pub inbox_backlog: Gauge,
@@ -91,6 +92,11 @@ impl Metrics {
                 "LINE API requests retried after a transient failure.",
                 &["endpoint"],
             ),
+            reply_fallbacks: CounterVec::new(
+                "linebotd_reply_fallbacks_total",
+                "Replies sent as a push instead (pushes are billed, replies are free), by why the reply token could not be used: missing, expired, used.",
+                &["reason"],
+            ),
             outbox_pending: Gauge::new(
                 "linebotd_outbox_pending",
                 "Push/multicast/broadcast deliveries not yet accepted by LINE.",
@@ -128,6 +134,7 @@ impl Metrics {
         self.line_calls.render(&mut out);
         self.line_duration.render(&mut out);
         self.line_retries.render(&mut out);
+        self.reply_fallbacks.render(&mut out);
         self.outbox_pending.render(&mut out);
         self.outbox_failed.render(&mut out);
         self.inbox_backlog.render(&mut out);

@@ -207,6 +207,56 @@ impl LineRetry<'_> {
     }
 }
 
+/// Why a reply could not use its reply token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// The event carries no reply token (or the script passed an empty one).
+    Missing,
+    /// Older than a reply token lives: the event waited too long before its handler replied.
+    Expired,
+    /// LINE refused a young token: another reply used it first.
+    Used,
+}
+
+impl TokenProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Expired => "expired",
+            Self::Used => "used",
+        }
+    }
+
+    fn explain(self) -> &'static str {
+        match self {
+            Self::Missing => "the event has no reply token",
+            Self::Expired => "the reply token expired before the handler replied",
+            Self::Used => "LINE says the reply token was already used",
+        }
+    }
+}
+
+/// A reply went out as a push instead: it still reaches the user, but pushes are billed.
+pub struct ReplyFallback<'a> {
+    pub reason: TokenProblem,
+    pub to: &'a str,
+    /// How long ago the daemon stored the event, when known.
+    pub age: Option<Duration>,
+}
+
+impl ReplyFallback<'_> {
+    pub fn emit(&self) {
+        global().reply_fallbacks.inc(&[self.reason.as_str()]);
+        tracing::warn!(
+            to = self.to,
+            reason = self.reason.as_str(),
+            event_age_ms = self.age.map(|a| a.as_millis() as u64),
+            "reply sent as a push (billed): {}",
+            self.reason.explain()
+        );
+    }
+}
+
 /// LINE rejected an outbox delivery for good (kept as failed; `on_delivery_failed` runs).
 pub struct DeliveryFailed<'a> {
     pub retry_key: &'a str,

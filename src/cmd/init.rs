@@ -63,8 +63,9 @@ pub const CONFIG: &str = r#"# linebotd configuration. Every key is optional: the
 # max_string_size = 1048576
 # max_array_size = 100000
 # max_map_size = 100000
-# Handlers running at once (one conversation's events always run one at a time).
-# workers = 16
+# Handlers running or waiting on LINE at once (one conversation's events always run one at a
+# time). Each waiting handler holds a thread, started on demand and ended when idle.
+# workers = 1024
 "#;
 
 /// The files `init` writes, relative to the target folder.

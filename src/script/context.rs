@@ -19,6 +19,9 @@ pub struct CallContext {
     pub host: Arc<Host>,
     /// The event being handled; `None` for scheduled runs.
     pub event: Option<Arc<Event>>,
+    /// When the daemon stored the event (epoch ms), so `reply` knows how old its token is;
+    /// `None` outside the daemon (`simulate`, `test`) and for scheduled runs.
+    pub received_ms: Option<i64>,
     /// Seed for deterministic retry keys: a re-run of the same event (after a crash) derives the
     /// same keys, so LINE drops the repeats with 409.
     pub key_seed: String,

@@ -6,12 +6,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::line::{self, LineClient, LineError};
+use crate::observe::{self, TokenProblem};
 use crate::outbox::Outbox;
 use crate::store::{DeliveryKind, Store};
 
@@ -42,6 +44,10 @@ impl Host {
         self.runtime.block_on(call(self.line.clone()))
     }
 }
+
+/// How long LINE accepts a reply token after the webhook: about a minute, by LINE's docs. An
+/// event that waited longer in the backlog replies by push straight away.
+pub const REPLY_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Namespace of the name-based (v5) retry keys derived from an event id and a call position.
 const RETRY_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6c69_6e65_626f_7464_8000_0000_0000_0001);
@@ -183,27 +189,45 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
         )));
     };
 
-    let fallback = |reason: &str| -> HostResult<Dynamic> {
+    let fallback = |reason: TokenProblem, age: Option<Duration>| -> HostResult<Dynamic> {
         match (&chat, host.reply_fallback_push) {
             (Some(chat), true) => {
-                tracing::warn!(to = %chat, "reply fell back to push: {reason}");
+                observe::ReplyFallback {
+                    reason,
+                    to: chat,
+                    age,
+                }
+                .emit();
                 send_push(&host, chat, messages.clone())
             }
-            _ => Err(script_error(format!("reply failed: {reason}"))),
+            _ => Err(script_error(format!(
+                "reply failed: {} (the reply token is {})",
+                match reason {
+                    TokenProblem::Missing => "the event has no reply token",
+                    TokenProblem::Expired => "the event waited too long",
+                    TokenProblem::Used => "LINE says the reply token is invalid or already used",
+                },
+                reason.as_str()
+            ))),
         }
     };
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return fallback("the event has no reply token");
+        return fallback(TokenProblem::Missing, None);
     };
+    let age = context::current(|ctx| ctx.received_ms)
+        .flatten()
+        .map(|at| Duration::from_millis(crate::store::now_ms().saturating_sub(at).max(0) as u64));
+    // LINE would refuse the token anyway: save the round trip and reach the user sooner.
+    if age.is_some_and(|age| age >= REPLY_TOKEN_LIFETIME) {
+        return fallback(TokenProblem::Expired, age);
+    }
     let sent = host.wait(|line| {
         let messages = &messages;
         async move { line.reply(&token, messages, false).await }
     });
     match sent {
         Ok(_) => Ok(Dynamic::UNIT),
-        Err(e) if e.is_invalid_reply_token() => {
-            fallback("LINE says the reply token is invalid or expired")
-        }
+        Err(e) if e.is_invalid_reply_token() => fallback(TokenProblem::Used, age),
         Err(e) => Err(line_error(e)),
     }
 }

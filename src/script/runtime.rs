@@ -32,6 +32,13 @@ pub struct Dispatched {
     pub errors: Vec<RunError>,
 }
 
+/// What a call serves besides its arguments.
+struct Call {
+    event: Option<Arc<Event>>,
+    received_ms: Option<i64>,
+    key_seed: String,
+}
+
 /// The script runtime: compiled scripts behind an atomic pointer, and the engine that runs them.
 pub struct Runtime {
     engines: Engines,
@@ -101,8 +108,9 @@ impl Runtime {
     }
 
     /// Runs every handler for `event`: `on_<type>` in each script (file-name order), then
-    /// `on_event`. A failing handler does not stop the others.
-    pub fn dispatch(&self, event: Arc<Event>) -> Dispatched {
+    /// `on_event`. A failing handler does not stop the others. `received_ms` is when the daemon
+    /// stored the event (how old its reply token is); `None` for local runs.
+    pub fn dispatch(&self, event: Arc<Event>, received_ms: Option<i64>) -> Dispatched {
         self.record_follow(&event);
         let set = self.scripts();
         let specific = handler_name(&event.kind);
@@ -138,13 +146,12 @@ impl Runtime {
             } else {
                 arg.clone()
             };
-            if let Err(e) = self.call(
-                script,
-                function,
-                vec![event_map],
-                Some(event.clone()),
+            let call = Call {
+                event: Some(event.clone()),
+                received_ms,
                 key_seed,
-            ) {
+            };
+            if let Err(e) = self.call_with(script, function, vec![event_map], call) {
                 result.errors.push(e);
             }
         }
@@ -196,6 +203,25 @@ impl Runtime {
         event: Option<Arc<Event>>,
         key_seed: String,
     ) -> Result<Dynamic, RunError> {
+        let call = Call {
+            event,
+            received_ms: None,
+            key_seed,
+        };
+        self.call_with(script, function, args, call)
+    }
+
+    fn call_with(
+        &self,
+        script: &Script,
+        function: &str,
+        args: Vec<Dynamic>,
+        Call {
+            event,
+            received_ms,
+            key_seed,
+        }: Call,
+    ) -> Result<Dynamic, RunError> {
         // Every log line of this call (the script's own `log`, LINE retries, the result)
         // carries the script, the handler and the event id.
         let span = tracing::info_span!(
@@ -214,6 +240,7 @@ impl Runtime {
             deadline: Instant::now() + Duration::from_millis(self.limits.max_call_ms),
             host: self.host.clone(),
             event,
+            received_ms,
             key_seed,
             sends: 0,
         };

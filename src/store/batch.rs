@@ -6,6 +6,10 @@
 //! waiting message, drains whatever else is already queued and commits it all at once. Inserts
 //! are committed at once (a webhook waits for them); done-marks alone wait a few milliseconds
 //! for company, and ride along with the next inserts for free.
+//!
+//! Right after each commit, on the same thread, the newly stored events go to the commit hook
+//! (the dispatcher). So an event's hand-over never depends on the webhook request that carried
+//! it: LINE may hang up, the request future may be dropped, and the event still runs.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -27,9 +31,22 @@ type InsertReply = oneshot::Sender<Result<Vec<Option<i64>>, StoreError>>;
 /// Handled events (`seq`, and the script's error text if it failed) waiting for a commit.
 type Marks = Arc<Mutex<Vec<(i64, Option<String>)>>>;
 
+/// Receives, on the writer thread right after each commit, the events that commit stored (not
+/// the duplicates) in `seq` order, with what their callers attached.
+pub type CommitHook<T> = Box<dyn FnMut(Vec<Stored<T>>) + Send>;
+
+/// An event the inbox now holds.
+#[derive(Debug)]
+pub struct Stored<T> {
+    pub seq: i64,
+    pub received_ms: i64,
+    /// What the caller of [`InboxWriter::insert`] attached (the parsed event).
+    pub item: T,
+}
+
 /// What the writer thread takes.
-enum Msg {
-    Insert(Vec<NewInboxEvent>, InsertReply),
+enum Msg<T> {
+    Insert(Vec<(NewInboxEvent, T)>, InsertReply),
     /// Done-marks are waiting (sent by the first mark after a commit only).
     Marks,
     /// Report once every mark queued before this is committed.
@@ -37,8 +54,9 @@ enum Msg {
 }
 
 /// Batches inbox inserts and done-marks onto a dedicated thread. Share it behind an `Arc`.
-pub struct InboxWriter {
-    tx: Sender<Msg>,
+/// `T` travels with each inserted event to the commit hook.
+pub struct InboxWriter<T = ()> {
+    tx: Sender<Msg<T>>,
     /// Marks queue here rather than on `tx`, so that only the first mark after a commit wakes
     /// the writer: one wake-up per batch of marks instead of one per handled event.
     marks: Marks,
@@ -48,17 +66,33 @@ pub struct InboxWriter {
     thread: JoinHandle<()>,
 }
 
-impl InboxWriter {
-    /// Starts the writer thread. `capacity` is how many insert requests may wait before
-    /// `insert` itself waits.
+impl InboxWriter<()> {
+    /// Starts the writer thread with no commit hook. `capacity` is how many insert requests
+    /// may wait before `insert` itself waits.
     pub fn start(store: Arc<dyn Store>, capacity: usize) -> Self {
+        Self::with_hook(store, capacity, Box::new(|_| {}))
+    }
+}
+
+impl<T: Send + 'static> InboxWriter<T> {
+    /// Starts the writer thread; `on_commit` gets every newly stored event after its commit.
+    pub fn with_hook(store: Arc<dyn Store>, capacity: usize, on_commit: CommitHook<T>) -> Self {
         let (tx, rx) = mpsc::channel();
         let room = Arc::new(Semaphore::new(capacity.max(1)));
         let marks = Marks::default();
         let (thread_room, thread_marks) = (room.clone(), marks.clone());
         let thread = std::thread::Builder::new()
             .name("linebotd-inbox".to_owned())
-            .spawn(move || write_loop(store.as_ref(), &rx, &thread_marks, &thread_room))
+            .spawn(move || {
+                let mut on_commit = on_commit;
+                write_loop(
+                    store.as_ref(),
+                    &rx,
+                    &thread_marks,
+                    &thread_room,
+                    &mut on_commit,
+                );
+            })
             // Only fails when the OS is out of threads or memory, at start-up: nothing to recover.
             .unwrap_or_else(|e| panic!("cannot start the inbox writer thread: {e}"));
         Self {
@@ -70,8 +104,13 @@ impl InboxWriter {
     }
 
     /// Stores `items` durably (committed when this returns `Ok`) and answers per item as
-    /// [`Store::inbox_insert`] does. A store error fails every request of that batch.
-    pub async fn insert(&self, items: Vec<NewInboxEvent>) -> Result<Vec<Option<i64>>, StoreError> {
+    /// [`Store::inbox_insert`] does. A store error fails every request of that batch. The new
+    /// ones go to the commit hook with their attachment, whether or not this future is
+    /// still awaited.
+    pub async fn insert(
+        &self,
+        items: Vec<(NewInboxEvent, T)>,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -123,9 +162,10 @@ impl InboxWriter {
 }
 
 /// One transaction's worth of work.
-#[derive(Default)]
-struct Batch {
+struct Batch<T> {
     new: Vec<NewInboxEvent>,
+    /// One per `new` item.
+    attached: Vec<T>,
     /// Per insert request: how many of `new` are its items, and where its answer goes.
     callers: Vec<(usize, InsertReply)>,
     flushes: Vec<oneshot::Sender<()>>,
@@ -133,12 +173,27 @@ struct Batch {
     marks_since: Option<Instant>,
 }
 
-impl Batch {
-    fn add(&mut self, msg: Msg) {
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Self {
+            new: Vec::new(),
+            attached: Vec::new(),
+            callers: Vec::new(),
+            flushes: Vec::new(),
+            marks_since: None,
+        }
+    }
+}
+
+impl<T> Batch<T> {
+    fn add(&mut self, msg: Msg<T>) {
         match msg {
             Msg::Insert(items, reply) => {
                 self.callers.push((items.len(), reply));
-                self.new.extend(items);
+                for (item, attached) in items {
+                    self.new.push(item);
+                    self.attached.push(attached);
+                }
             }
             Msg::Marks => {
                 self.marks_since.get_or_insert_with(Instant::now);
@@ -160,7 +215,13 @@ impl Batch {
     }
 }
 
-fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, marks: &Marks, room: &Semaphore) {
+fn write_loop<T>(
+    store: &dyn Store,
+    rx: &Receiver<Msg<T>>,
+    marks: &Marks,
+    room: &Semaphore,
+    on_commit: &mut CommitHook<T>,
+) {
     let mut batch = Batch::default();
     loop {
         // Marks alone wait (a little) for company; otherwise wait for work as long as it takes.
@@ -188,11 +249,11 @@ fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, marks: &Marks, room: &Semap
             }
         }
         if batch.due() {
-            commit(store, std::mem::take(&mut batch), marks, room);
+            commit(store, std::mem::take(&mut batch), marks, room, on_commit);
         }
     }
     // Every sender is gone: what is queued is still committed (nothing queued costs nothing).
-    commit(store, batch, marks, room);
+    commit(store, batch, marks, room, on_commit);
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -200,9 +261,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn commit(store: &dyn Store, batch: Batch, marks: &Marks, room: &Semaphore) {
+fn commit<T>(
+    store: &dyn Store,
+    batch: Batch<T>,
+    marks: &Marks,
+    room: &Semaphore,
+    on_commit: &mut CommitHook<T>,
+) {
     let Batch {
         new,
+        attached,
         callers,
         flushes,
         ..
@@ -229,6 +297,23 @@ fn commit(store: &dyn Store, batch: Batch, marks: &Marks, room: &Semaphore) {
     });
     match answers {
         Ok(answers) => {
+            // Handed on before any caller hears back, so an acknowledged event is already on
+            // its way to a handler.
+            let stored: Vec<Stored<T>> = new
+                .iter()
+                .zip(attached)
+                .zip(&answers)
+                .filter_map(|((event, item), seq)| {
+                    seq.map(|seq| Stored {
+                        seq,
+                        received_ms: event.received_ms,
+                        item,
+                    })
+                })
+                .collect();
+            if !stored.is_empty() {
+                on_commit(stored);
+            }
             let mut answers = answers.into_iter();
             for (n, reply) in callers {
                 // A caller that gave up (request cancelled) just misses its answer; its events

@@ -21,7 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub use batch::InboxWriter;
+pub use batch::{CommitHook, InboxWriter, Stored};
 pub use migrations::CURRENT_VERSION;
 pub use sqlite::now_ms;
 
@@ -49,8 +49,9 @@ pub trait Store: Send + Sync + 'static {
     fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError> {
         self.inbox_write(&[], done).map(drop)
     }
-    /// Accepted but not yet done events, ascending `seq`.
-    fn inbox_pending(&self, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
+    /// Accepted but not yet done events with a `seq` above `after_seq`, ascending `seq`: the
+    /// dispatcher pages through the backlog with this instead of loading all of it.
+    fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
     /// How many events are accepted but not done.
     fn inbox_backlog(&self) -> Result<u64, StoreError>;
     /// Drops done inbox rows (and so their dedupe ids) received before `now_ms - dedupe_keep_ms`, and
@@ -122,6 +123,8 @@ pub struct NewInboxEvent {
 pub struct InboxEvent {
     pub seq: i64,
     pub payload: String,
+    /// When the webhook carrying it was committed (epoch ms): how old its reply token is.
+    pub received_ms: i64,
 }
 
 /// Which LINE endpoint a delivery goes to.

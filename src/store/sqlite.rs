@@ -4,7 +4,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 use serde_json::Value;
 
 use super::{
@@ -54,6 +54,16 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
 }
 
 impl SqliteStore {
+    fn prune_outbox(&self, cutoff: i64) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < ?1",
+                [cutoff],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
     /// Opens `path` and migrates it to `version`.
     pub(crate) fn open(path: &str, version: u32) -> Result<Self, StoreError> {
         let open_err = |e: rusqlite::Error| match sql_err(e) {
@@ -154,18 +164,20 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn inbox_pending(&self, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
+    fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, payload FROM inbox WHERE done_ms IS NULL ORDER BY seq LIMIT ?1",
+                "SELECT seq, payload, received_ms FROM inbox
+                 WHERE done_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(sql_err)?;
         let rows = stmt
-            .query_map([sql_limit(limit)], |r| {
+            .query_map(params![after_seq, sql_limit(limit)], |r| {
                 Ok(InboxEvent {
                     seq: r.get(0)?,
                     payload: r.get(1)?,
+                    received_ms: r.get(2)?,
                 })
             })
             .map_err(sql_err)?;
@@ -183,17 +195,22 @@ impl Store for SqliteStore {
     fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError> {
         let cutoff = now_ms.saturating_sub(dedupe_keep_ms);
         // Rows are appended in arrival order, so every row old enough lies below the first one
-        // received after the cutoff: finding it reads only the rows about to go.
-        let boundary: i64 = self
+        // received after the cutoff: finding it reads only the rows about to go. The newest row
+        // always stays, so a new event never gets a `seq` at or below one the dispatcher has
+        // already seen (SQLite hands out max(seq) + 1).
+        let boundary: Option<i64> = self
             .lock()
             .query_row(
-                "SELECT seq FROM inbox WHERE received_ms >= ?1 ORDER BY seq LIMIT 1",
+                "SELECT coalesce(
+                     (SELECT seq FROM inbox WHERE received_ms >= ?1 ORDER BY seq LIMIT 1),
+                     (SELECT max(seq) FROM inbox))",
                 [cutoff],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(sql_err)?
-            .unwrap_or(i64::MAX);
+            .map_err(sql_err)?;
+        let Some(boundary) = boundary else {
+            return self.prune_outbox(cutoff);
+        };
         // In chunks, each its own transaction, so webhook commits wait for one chunk at most
         // rather than for the whole day's deletions.
         loop {
@@ -211,13 +228,7 @@ impl Store for SqliteStore {
                 break;
             }
         }
-        self.lock()
-            .execute(
-                "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < ?1",
-                [cutoff],
-            )
-            .map_err(sql_err)?;
-        Ok(())
+        self.prune_outbox(cutoff)
     }
 
     fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError> {

@@ -47,7 +47,7 @@ fn duplicate_event_id_is_rejected_within_a_batch_and_across_batches() {
     let again = s.inbox_insert(&[ev(Some("b"), "4", 20)]).unwrap();
     assert_eq!(again, vec![None]);
     let payloads: Vec<_> = s
-        .inbox_pending(10)
+        .inbox_pending(0, 10)
         .unwrap()
         .into_iter()
         .map(|e| e.payload)
@@ -109,7 +109,7 @@ fn prune_past_the_window_forgets_ids_and_done_rows_only() {
     let s = mem();
     s.inbox_insert(&[ev(Some("old"), "1", 1_000), ev(Some("keep"), "2", 1_000)])
         .unwrap();
-    let pending = s.inbox_pending(10).unwrap();
+    let pending = s.inbox_pending(0, 10).unwrap();
     s.inbox_mark_done(&[(pending[0].seq, None)]).unwrap();
     s.prune(1_500, 1_000).unwrap();
     // Still inside the window: the id is remembered.
@@ -119,11 +119,30 @@ fn prune_past_the_window_forgets_ids_and_done_rows_only() {
     );
     s.prune(10_000, 1_000).unwrap();
     // The undone event is kept whatever its age; the done one is gone.
-    let left = s.inbox_pending(10).unwrap();
+    let left = s.inbox_pending(0, 10).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].payload, "2");
     let out = s.inbox_insert(&[ev(Some("old"), "again", 10_000)]).unwrap();
     assert!(out[0].is_some());
+}
+
+#[test]
+fn prune_keeps_the_newest_row_so_seqs_never_go_back() {
+    let s = mem();
+    let seqs: Vec<i64> = s
+        .inbox_insert(&[ev(Some("a"), "1", 1_000), ev(Some("b"), "2", 1_000)])
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    s.inbox_mark_done(&[(seqs[0], None), (seqs[1], None)])
+        .unwrap();
+    // Every row is old and done; the newest stays all the same.
+    s.prune(100_000, 1_000).unwrap();
+    let next = s.inbox_insert(&[ev(Some("c"), "3", 100_000)]).unwrap()[0].unwrap();
+    assert!(next > seqs[1], "seq {next} reused after {}", seqs[1]);
+    // The older one is gone: its id may come again.
+    assert!(s.inbox_insert(&[ev(Some("a"), "x", 100_000)]).unwrap()[0].is_some());
 }
 
 #[test]
@@ -136,18 +155,22 @@ fn pending_lists_undone_events_in_seq_order_and_done_removes_them() {
         .flatten()
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
-    assert_eq!(s.inbox_pending(2).unwrap().len(), 2);
+    assert_eq!(s.inbox_pending(0, 2).unwrap().len(), 2);
+    let after_first = s.inbox_pending(seqs[0], 10).unwrap();
+    assert_eq!(after_first.len(), 2, "pages start after the given seq");
+    assert_eq!(after_first[0].seq, seqs[1]);
     s.inbox_mark_done(&[
         (seqs[1], Some("boom at echo.rhai:3".into())),
         (seqs[0], None),
     ])
     .unwrap();
-    let left = s.inbox_pending(10).unwrap();
+    let left = s.inbox_pending(0, 10).unwrap();
     assert_eq!(
         left,
         vec![InboxEvent {
             seq: seqs[2],
-            payload: "c".into()
+            payload: "c".into(),
+            received_ms: 3,
         }]
     );
     assert_eq!(s.inbox_backlog().unwrap(), 1);

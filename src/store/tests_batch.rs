@@ -46,8 +46,8 @@ impl Store for Counting {
         }
         self.inner.inbox_write(new, done)
     }
-    fn inbox_pending(&self, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
-        self.inner.inbox_pending(limit)
+    fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
+        self.inner.inbox_pending(after_seq, limit)
     }
     fn inbox_backlog(&self) -> Result<u64, StoreError> {
         self.inner.inbox_backlog()
@@ -108,13 +108,14 @@ impl Store for Counting {
     }
 }
 
-fn ev(id: &str, payload: String) -> NewInboxEvent {
-    NewInboxEvent {
+fn ev(id: &str, payload: String) -> (NewInboxEvent, ()) {
+    let event = NewInboxEvent {
         webhook_event_id: Some(id.to_owned()),
         conversation: "U1".into(),
         payload,
         received_ms: 1,
-    }
+    };
+    (event, ())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +141,7 @@ async fn concurrent_inserts_are_batched_and_each_caller_gets_its_answers() {
     }
 
     let payload_of: std::collections::HashMap<i64, String> = store
-        .inbox_pending(1_000)
+        .inbox_pending(0, 1_000)
         .unwrap()
         .into_iter()
         .map(|e| (e.seq, e.payload))
@@ -283,4 +284,45 @@ async fn lone_done_marks_are_committed_soon_without_a_flush() {
         }
     }
     writer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_hook_gets_new_events_in_seq_order_even_when_the_caller_gave_up() {
+    let store = Counting::new(false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = InboxWriter::with_hook(
+        store.clone(),
+        16,
+        Box::new(move |stored: Vec<super::batch::Stored<&'static str>>| {
+            let _ = tx.send(
+                stored
+                    .into_iter()
+                    .map(|s| (s.seq, s.item))
+                    .collect::<Vec<_>>(),
+            );
+        }),
+    );
+    let first = writer
+        .insert(vec![
+            (ev("a", "1".into()).0, "a"),
+            (ev("b", "2".into()).0, "b"),
+        ])
+        .await
+        .unwrap();
+    let handed = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        handed,
+        vec![(first[0].unwrap(), "a"), (first[1].unwrap(), "b")]
+    );
+
+    // A duplicate is not handed on; a new event is, even though its caller stopped waiting.
+    let dropped = writer.insert(vec![
+        (ev("a", "again".into()).0, "dup"),
+        (ev("c", "3".into()).0, "c"),
+    ]);
+    drop(tokio::time::timeout(Duration::ZERO, dropped).await);
+    let handed = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].1, "c");
+    assert!(handed[0].0 > first[1].unwrap());
 }

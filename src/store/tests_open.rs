@@ -24,7 +24,7 @@ fn state_survives_reopening_a_file_store() {
     assert_eq!(keys(&s.outbox_due(10, 10).unwrap()), ["k"]);
     assert_eq!(s.followers().unwrap(), ["U1"]);
     assert_eq!(s.schedule_last_run("s").unwrap(), Some(7));
-    assert_eq!(s.inbox_pending(10).unwrap()[0].seq, seq);
+    assert_eq!(s.inbox_pending(0, 10).unwrap()[0].seq, seq);
     assert_eq!(
         s.inbox_insert(&[ev(Some("e1"), "p", 2)]).unwrap(),
         vec![None]
@@ -54,7 +54,7 @@ fn store_created_by_schema_v1_opens_with_current_version_keeping_data_and_dedupe
         .unwrap();
     }
     let s = open(path).unwrap();
-    let pending = s.inbox_pending(10).unwrap();
+    let pending = s.inbox_pending(0, 10).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].payload, "old event");
     assert_eq!(
@@ -169,7 +169,7 @@ fn committed_events_survive_the_process_dying() {
     assert!(!status.success(), "the child should have been killed");
     let s = open(path.to_str().unwrap()).unwrap();
     let payloads: Vec<_> = s
-        .inbox_pending(10)
+        .inbox_pending(0, 10)
         .unwrap()
         .into_iter()
         .map(|e| e.payload)
