@@ -1,16 +1,14 @@
-//! The HTTP shell around LINE: the transport (the pooled client, or a handler thread's own
-//! blocking connections), the attempt loop with its retry rules, and the rate limiter in front
-//! of every attempt. The endpoints themselves are in `endpoints.rs`.
+//! The attempt loop around every LINE call: the rate limiter before each attempt and the retry
+//! rules after it. The wire is in `transport.rs`, the endpoints in `endpoints.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, Url};
 use uuid::Uuid;
 
-use super::blocking;
 use super::error::LineError;
 use super::rate::TokenBucket;
 use super::retry::{backoff, parse_retry_after, RetryPolicy};
@@ -43,12 +41,8 @@ pub struct LineClient {
     pub(super) inner: Arc<Inner>,
 }
 
-#[derive(Clone)]
 pub(super) struct Inner {
-    transport: Transport,
-    /// The `Authorization` header, for the blocking connections and another client.
-    auth: HeaderValue,
-    connect_timeout: Duration,
+    http: reqwest::Client,
     pub(super) api_base: Url,
     pub(super) data_api_base: Url,
     pub(super) request_timeout: Duration,
@@ -65,15 +59,6 @@ impl std::fmt::Debug for LineClient {
             .field("data_api_base", &self.inner.data_api_base.as_str())
             .finish_non_exhaustive()
     }
-}
-
-/// How attempts go over the wire; see `transport.rs`.
-#[derive(Clone)]
-enum Transport {
-    /// The shared connection pool, driven by the async runtime.
-    Pooled(reqwest::Client),
-    /// The calling thread's own connections, used blocking.
-    Blocking(Arc<blocking::Connections>),
 }
 
 /// How a call may be retried; see the module documentation of `line` for the reasons.
@@ -144,42 +129,16 @@ impl LineClient {
                 )
             })?;
         auth.set_sensitive(true);
-        let http = http_client(&auth, config.connect_timeout, config.request_timeout)?;
+        let http = transport::http_client(&auth, config.connect_timeout, config.request_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                transport: Transport::Pooled(http),
-                auth,
-                connect_timeout: config.connect_timeout,
+                http,
                 api_base,
                 data_api_base,
                 request_timeout: config.request_timeout,
                 retry: config.retry,
                 general: Arc::new(TokenBucket::new(config.rate_limit_per_sec)),
                 loading: Arc::new(TokenBucket::new(config.loading_rate_limit_per_sec)),
-            }),
-        })
-    }
-
-    /// The same client on connections of the calling thread's own, used blocking; the rate
-    /// limits stay shared.
-    ///
-    /// For a thread that waits for each call anyway (a handler thread running `reply`): every
-    /// attempt blocks the thread until LINE answers, so never use it on the async runtime's
-    /// threads, and give each thread its own.
-    ///
-    /// When the environment names a proxy (`HTTPS_PROXY` and the like), which only the pooled
-    /// client follows, the thread gets a pool of its own instead, driven by its own runtime.
-    pub fn with_own_connections(&self) -> Result<Self, LineError> {
-        let i = &self.inner;
-        let transport = if proxy_configured(|name| std::env::var(name).ok()) {
-            Transport::Pooled(http_client(&i.auth, i.connect_timeout, i.request_timeout)?)
-        } else {
-            Transport::Blocking(Arc::new(blocking::Connections::new(i.connect_timeout)))
-        };
-        Ok(Self {
-            inner: Arc::new(Inner {
-                transport,
-                ..Inner::clone(i)
             }),
         })
     }
@@ -247,10 +206,7 @@ impl LineClient {
 
     /// One attempt; the `Retry-After` delay comes back beside the answer.
     async fn send_once(&self, call: &Call) -> Result<(Raw, Option<Duration>), TransportError> {
-        let answer = match &self.inner.transport {
-            Transport::Pooled(http) => transport::pooled(http, call).await?,
-            Transport::Blocking(connections) => self.send_blocking(connections, call)?,
-        };
+        let answer = transport::send(&self.inner.http, call).await?;
         let status = answer.status;
         let bytes = match answer.body {
             Ok(bytes) => bytes,
@@ -270,73 +226,6 @@ impl LineClient {
         };
         Ok((raw, retry_after))
     }
-
-    /// One attempt over this thread's own connections: blocks the thread until the answer.
-    fn send_blocking(
-        &self,
-        connections: &blocking::Connections,
-        call: &Call,
-    ) -> Result<transport::Answer, TransportError> {
-        let key = call.retry_key.map(|k| k.to_string());
-        let mut headers: Vec<(&str, &[u8])> = vec![
-            ("authorization", self.inner.auth.as_bytes()),
-            ("user-agent", USER_AGENT.as_bytes()),
-            ("accept", b"*/*"),
-        ];
-        if let Some(key) = &key {
-            headers.push(("x-line-retry-key", key.as_bytes()));
-        }
-        if call.body.is_some() {
-            headers.push(("content-type", b"application/json"));
-        }
-        connections.send(&blocking::Request {
-            method: call.method.as_str(),
-            url: &call.url,
-            headers: &headers,
-            // A POST without a body still says so, with a zero length.
-            body: call
-                .body
-                .as_deref()
-                .or((call.method == Method::POST).then_some(&[][..])),
-            timeout: call.timeout.unwrap_or(self.inner.request_timeout),
-        })
-    }
-}
-
-/// Whether `var` names a proxy that the pooled client (reqwest) would use.
-fn proxy_configured(var: impl Fn(&str) -> Option<String>) -> bool {
-    [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .into_iter()
-    .any(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
-}
-
-const USER_AGENT: &str = concat!("linebotd/", env!("CARGO_PKG_VERSION"));
-
-fn http_client(
-    auth: &HeaderValue,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-) -> Result<reqwest::Client, LineError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, auth.clone());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .user_agent(USER_AGENT)
-        .connect_timeout(connect_timeout)
-        .timeout(request_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        // LINE's API never redirects; following nothing saves work on every call.
-        .redirect(reqwest::redirect::Policy::none())
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| LineError::Setup(e.to_string()))
 }
 
 /// The error after the last attempt: the failure itself when there was only one attempt.
@@ -378,27 +267,6 @@ mod tests {
             err.as_deref(),
             Some("could not set up the LINE client: the channel access token contains characters not allowed in an HTTP header")
         );
-    }
-
-    #[test]
-    fn a_proxy_in_the_environment_is_noticed() {
-        let env = |set: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                set.iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert!(!proxy_configured(env(&[])));
-        assert!(!proxy_configured(env(&[
-            ("HTTPS_PROXY", " "),
-            ("NO_PROXY", "x")
-        ])));
-        assert!(proxy_configured(env(&[(
-            "https_proxy",
-            "http://proxy:3128"
-        )])));
-        assert!(proxy_configured(env(&[("ALL_PROXY", "socks5://p:1080")])));
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! The LINE Messaging API client: endpoints, message values, retries, rate limits and errors.
 //!
-//! One [`LineClient`] (cheap to clone) holds one pooled HTTP client for the whole daemon; each
-//! handler thread has a copy on blocking connections of its own
-//! ([`LineClient::with_own_connections`]).
+//! One [`LineClient`] (cheap to clone) holds the one pooled HTTP client (reqwest, HTTP/2 where
+//! LINE offers it, proxies from the environment) and the rate limits for the whole daemon.
 //!
 //! Retry rules, by what a repeat could do:
 //! - `push`, `multicast`, `broadcast` carry an `X-Line-Retry-Key`, so LINE itself drops a
@@ -17,7 +16,6 @@
 //! - `post` may create things (a rich menu…): like the reads, but a timeout is not retried
 //!   because the first request may have been carried out.
 
-mod blocking;
 mod client;
 mod endpoints;
 mod error;

@@ -1,11 +1,21 @@
-//! How one attempt goes over the wire: through the pooled async client (reqwest), or, on a
-//! handler thread, over that thread's own blocking connections (`blocking.rs`). Both report
-//! the same [`Answer`] and [`TransportError`], so the retry rules in `client.rs` see no
-//! difference.
+//! The one HTTP client every LINE call goes through, and one attempt over it.
+//!
+//! reqwest keeps a keep-alive pool per host, speaks HTTP/2 where the server offers it (ALPN over
+//! TLS, as api.line.me does; plain-http mocks stay on HTTP/1.1) and follows the proxies the
+//! environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` including `socks5://` and
+//! `socks5h://`, with `NO_PROXY` exceptions). What went wrong in an attempt is reduced to a
+//! [`TransportKind`], which the retry rules in `client.rs` decide on.
 
 use std::error::Error as _;
+use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+
+use super::client::Call;
+use super::error::LineError;
+
+const USER_AGENT: &str = concat!("linebotd/", env!("CARGO_PKG_VERSION"));
 
 /// What came back from one attempt.
 #[derive(Debug)]
@@ -36,31 +46,8 @@ pub(super) enum TransportKind {
 }
 
 impl TransportError {
-    pub fn connect(message: impl Into<String>) -> Self {
-        Self::new(TransportKind::Connect, message)
-    }
-
-    pub fn timeout(message: impl Into<String>) -> Self {
-        Self::new(TransportKind::Timeout, message)
-    }
-
-    pub fn cut_off(message: impl Into<String>) -> Self {
-        Self::new(TransportKind::CutOff, message)
-    }
-
-    pub fn other(message: impl Into<String>) -> Self {
-        Self::new(TransportKind::Other, message)
-    }
-
-    fn new(kind: TransportKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-
     /// What kind of failure, and its innermost cause.
-    pub fn from_reqwest(e: &reqwest::Error) -> Self {
+    fn from_reqwest(e: &reqwest::Error) -> Self {
         let kind = if e.is_timeout() {
             TransportKind::Timeout
         } else if e.is_connect() {
@@ -76,7 +63,10 @@ impl TransportError {
             innermost = c.to_string();
             cause = c.source();
         }
-        Self::new(kind, innermost)
+        Self {
+            kind,
+            message: innermost,
+        }
     }
 }
 
@@ -99,18 +89,37 @@ impl std::fmt::Display for TransportError {
     }
 }
 
-/// One attempt through the pooled client.
-pub(super) async fn pooled(
-    http: &reqwest::Client,
-    call: &super::client::Call,
-) -> Result<Answer, TransportError> {
+/// The shared client: the token in a default header (marked sensitive, so never logged), and
+/// the proxies from the environment, which reqwest reads when the client is built.
+pub(super) fn http_client(
+    auth: &HeaderValue,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, LineError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, auth.clone());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .user_agent(USER_AGENT)
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        // LINE's API never redirects; following nothing saves work on every call.
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| LineError::Setup(e.to_string()))
+}
+
+/// One attempt.
+pub(super) async fn send(http: &reqwest::Client, call: &Call) -> Result<Answer, TransportError> {
     let mut rb = http.request(call.method.clone(), call.url.clone());
     if let Some(key) = call.retry_key {
         rb = rb.header("X-Line-Retry-Key", key.to_string());
     }
     if let Some(body) = &call.body {
         rb = rb
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, "application/json")
             .body(body.clone());
     }
     if let Some(timeout) = call.timeout {
@@ -142,4 +151,26 @@ pub(super) async fn pooled(
         retry_after,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_kind_once() {
+        let e = |kind, message: &str| TransportError {
+            kind,
+            message: message.to_owned(),
+        };
+        assert_eq!(e(TransportKind::Timeout, "").to_string(), "timed out");
+        assert_eq!(
+            e(TransportKind::Connect, "tcp connect error").to_string(),
+            "connection failed: tcp connect error"
+        );
+        assert_eq!(
+            e(TransportKind::Timeout, "operation timed out").to_string(),
+            "operation timed out"
+        );
+    }
 }
