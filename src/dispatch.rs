@@ -231,7 +231,7 @@ impl Shared {
         state.ready.push_back(job);
         if state.ready.len() > state.idle && state.threads < self.limits.max_handlers {
             self.spawn_thread(state);
-        } else {
+        } else if state.idle > 0 {
             self.work.notify_one();
         }
     }
@@ -267,7 +267,10 @@ impl Shared {
         if state.backlogged && (room >= FEED_PAGE.min(self.limits.window) || state.in_memory == 0) {
             self.feed.notify_one();
         }
-        self.finished.notify_all();
+        // Only `drain` waits on this, and only once stopping.
+        if state.stopping {
+            self.finished.notify_all();
+        }
     }
 }
 

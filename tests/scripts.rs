@@ -344,7 +344,7 @@ async fn reply_falls_back_to_push_when_the_token_is_already_used() {
     let push = &mock.accepted(PUSH)[0];
     assert_eq!(push.body["to"], "U7");
     assert_eq!(push.body["messages"][0]["text"], "second");
-    assert!(d.stderr.wait_for("reply fell back to push", WAIT).is_some());
+    assert!(d.stderr.wait_for("reply sent as a push", WAIT).is_some());
 }
 
 #[test]
