@@ -1,5 +1,6 @@
-//! The attempt loop around every LINE call: the rate limiter before each attempt and the retry
-//! rules after it. The wire is in `transport.rs`, the endpoints in `endpoints.rs`.
+//! The attempt loop around every LINE call: the endpoint's rate-limit bucket before each
+//! attempt, the retry rules after it, and a 429 that holds the whole endpoint back. The wire is
+//! in `transport.rs`, the endpoints in `endpoints.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -10,7 +11,7 @@ use reqwest::{Method, Url};
 use uuid::Uuid;
 
 use super::error::LineError;
-use super::rate::TokenBucket;
+use super::rate::Limiter;
 use super::retry::{backoff, parse_retry_after, RetryPolicy};
 use super::transport::{self, TransportError, TransportKind};
 use super::wire::{parse_base, Raw};
@@ -47,8 +48,7 @@ pub(super) struct Inner {
     pub(super) data_api_base: Url,
     pub(super) request_timeout: Duration,
     retry: RetryPolicy,
-    general: Arc<TokenBucket>,
-    loading: Arc<TokenBucket>,
+    limits: Limiter,
 }
 
 impl std::fmt::Debug for LineClient {
@@ -111,7 +111,8 @@ pub(super) struct Call {
     pub body: Option<Bytes>,
     pub retry_key: Option<Uuid>,
     pub retry: Retry,
-    pub loading_bucket: bool,
+    /// The rate-limit bucket it counts against: a row of `limits::LIMITS`, or `get`/`post`.
+    pub bucket: &'static str,
     pub timeout: Option<Duration>,
 }
 
@@ -137,8 +138,7 @@ impl LineClient {
                 data_api_base,
                 request_timeout: config.request_timeout,
                 retry: config.retry,
-                general: Arc::new(TokenBucket::new(config.rate_limit_per_sec)),
-                loading: Arc::new(TokenBucket::new(config.loading_rate_limit_per_sec)),
+                limits: Limiter::new(config.rate_limit_per_sec, config.loading_rate_limit_per_sec),
             }),
         })
     }
@@ -147,16 +147,22 @@ impl LineClient {
     /// Success is any 2xx, and a 409 when the call carried a retry key.
     pub(super) async fn execute(&self, call: Call) -> Result<Raw, LineError> {
         let policy = call.retry.policy(&self.inner.retry);
+        let bucket = self.inner.limits.bucket(call.bucket);
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let bucket = if call.loading_bucket {
-                &self.inner.loading
-            } else {
-                &self.inner.general
-            };
-            bucket.acquire().await;
+            // A bucket that cannot give a token within the call's budget (an hourly limit used
+            // up, a long Retry-After) fails the call now instead of holding its caller.
+            let budget = policy.max_total.saturating_sub(started.elapsed());
+            if let Err(wait) = bucket.acquire_within(budget).await {
+                // Named by the bucket: "narrowcast" says more than the "post" it came through.
+                let limited = LineError::RateLimited {
+                    endpoint: call.bucket,
+                    wait,
+                };
+                return Err(give_up(call.endpoint, attempt - 1, limited));
+            }
             let sent_at = Instant::now();
             let answer = self.send_once(&call).await;
             crate::observe::LineCall {
@@ -165,17 +171,25 @@ impl LineClient {
                 duration: sent_at.elapsed(),
             }
             .emit();
-            let (err, retry_after) = match answer {
+            let (err, wait) = match answer {
                 Ok((raw, _)) if (200..300).contains(&raw.status) => return Ok(raw),
                 Ok((raw, _)) if raw.status == 409 && call.retry_key.is_some() => return Ok(raw),
                 Ok((raw, retry_after)) => {
+                    let wait =
+                        retry_after.unwrap_or_else(|| backoff(&policy, attempt, fastrand::f64()));
+                    if raw.status == 429 {
+                        // Every caller of this endpoint waits, not only this one: LINE counts
+                        // the endpoint's requests together. LINE rarely sends Retry-After, so
+                        // without one the pause is this call's own backoff.
+                        bucket.pause_until(Instant::now() + wait);
+                    }
                     let retry = call.retry.on_status(raw.status);
                     let err =
                         LineError::rejected(call.endpoint, raw.status, &raw.bytes, raw.request_id);
                     if !retry {
                         return Err(err);
                     }
-                    (err, retry_after)
+                    (err, wait)
                 }
                 Err(e) => {
                     let retry = call.retry.on_transport(&e);
@@ -186,10 +200,9 @@ impl LineClient {
                     if !retry {
                         return Err(err);
                     }
-                    (err, None)
+                    (err, backoff(&policy, attempt, fastrand::f64()))
                 }
             };
-            let wait = retry_after.unwrap_or_else(|| backoff(&policy, attempt, fastrand::f64()));
             if attempt >= policy.max_attempts || started.elapsed() + wait > policy.max_total {
                 return Err(give_up(call.endpoint, attempt, err));
             }

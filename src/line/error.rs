@@ -36,6 +36,13 @@ pub enum LineError {
         attempts: u32,
         last: Box<LineError>,
     },
+    /// Not sent: LINE's rate limit for the endpoint (or a 429's `Retry-After`) allows the next
+    /// request only after `wait`, later than this call can wait. Try again later.
+    #[error("not sent to LINE: the rate limit of {endpoint} allows the next request in {} s, later than this call can wait", .wait.as_secs_f64().ceil())]
+    RateLimited {
+        endpoint: &'static str,
+        wait: std::time::Duration,
+    },
     /// LINE said yes, but its answer could not be read.
     #[error("unreadable answer from LINE for {endpoint} ({status}): {message}")]
     BadResponse {
@@ -70,9 +77,10 @@ impl LineError {
                 (400..500).contains(status) && *status != 408 && *status != 429
             }
             Self::Invalid(_) | Self::BadUrl { .. } | Self::Setup(_) => true,
-            Self::Transport { .. } | Self::RetriesExhausted { .. } | Self::BadResponse { .. } => {
-                false
-            }
+            Self::Transport { .. }
+            | Self::RetriesExhausted { .. }
+            | Self::BadResponse { .. }
+            | Self::RateLimited { .. } => false,
         }
     }
 
@@ -218,6 +226,16 @@ mod tests {
         assert!(ex
             .to_string()
             .starts_with("gave up on push after 3 attempts: LINE rejected push (429): slow down"));
+        let limited = LineError::RateLimited {
+            endpoint: "broadcast",
+            wait: std::time::Duration::from_millis(59_500),
+        };
+        assert!(!limited.is_permanent());
+        assert_eq!(limited.status(), None);
+        assert_eq!(
+            limited.to_string(),
+            "not sent to LINE: the rate limit of broadcast allows the next request in 60 s, later than this call can wait"
+        );
         let inv = LineError::from(MessageError::NoMessages);
         assert!(inv.is_permanent());
         assert!(inv.to_string().starts_with("not sent: no messages"));

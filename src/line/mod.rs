@@ -19,6 +19,7 @@
 mod client;
 mod endpoints;
 mod error;
+pub mod limits;
 pub mod message;
 mod rate;
 mod retry;
@@ -45,9 +46,13 @@ pub struct LineConfig {
     /// Per attempt. Content downloads get at least [`CONTENT_TIMEOUT`].
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
-    /// Requests a second to all endpoints but the loading animation; 0 turns the limit off.
+    /// Requests a second to each endpoint of LINE's 2,000/s class (`reply`, `push`,
+    /// `profile`…), each endpoint counted on its own. Endpoints with a lower limit of LINE's
+    /// ([`limits::LIMITS`]: multicast 200/s, broadcast and narrowcast 60 an hour…) keep it, but
+    /// never get more than this. 0 turns every limit off, the loading animation's included
+    /// (for a local mock).
     pub rate_limit_per_sec: u32,
-    /// Requests a second to the loading animation endpoint; 0 turns the limit off.
+    /// Requests a second to the loading animation endpoint; 0 turns its limit off.
     pub loading_rate_limit_per_sec: u32,
 }
 
@@ -74,7 +79,8 @@ pub const CONTENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl LineConfig {
     /// Defaults: 5 s to connect, 15 s per request, 5 attempts within 2 minutes, and LINE's
-    /// published limits (2,000 requests/s in general, 100/s for the loading animation).
+    /// published limits per endpoint (2,000 requests/s unless [`limits::LIMITS`] names a lower
+    /// one, 100/s for the loading animation).
     pub fn new(
         api_base: impl Into<String>,
         data_api_base: impl Into<String>,
