@@ -82,8 +82,8 @@ pub struct Settings {
     #[arg(long, env = "LINE_DATA_API_BASE", value_name = "URL")]
     pub line_data_api_base: Option<String>,
 
-    /// Requests per second to LINE's API, kept under LINE's limit; 0 turns the limit off
-    /// (for a local mock) [default: 2000].
+    /// Requests per second to each LINE endpoint (LINE's limit; endpoints LINE limits lower
+    /// keep their limits); 0 turns every limit off (for a local mock) [default: 2000].
     #[arg(long, env = "LINEBOTD_LINE_RATE_LIMIT", value_name = "PER_SEC")]
     pub line_rate_limit: Option<u32>,
 

@@ -96,8 +96,8 @@ pub struct Config {
     pub watch: bool,
     pub strict: bool,
     pub reply_fallback_push: bool,
-    /// Requests per second to LINE's API (LINE's published limit by default); 0 turns the
-    /// client-side limit off (for a local mock).
+    /// Requests per second to each LINE endpoint (LINE's published limit by default; lower
+    /// limits of LINE's stay); 0 turns every client-side limit off (for a local mock).
     pub line_rate_limit: u32,
     pub shutdown_grace: Duration,
     pub schedule_grace: Duration,
