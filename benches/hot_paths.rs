@@ -119,7 +119,7 @@ fn dispatch(c: &mut Criterion) {
     // shared runtime's client.
     c.bench_function("script/dispatch_echo_reply_to_mock", |b| {
         b.iter(|| {
-            let done = runtime.dispatch(event.clone(), None);
+            let done = runtime.dispatch(event.clone(), Default::default());
             assert!(done.errors.is_empty(), "{:?}", done.errors);
         })
     });

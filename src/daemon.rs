@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
-use crate::dispatch::{self, Dispatcher, Job};
+use crate::dispatch::{self, Dispatcher};
 use crate::inbox;
 use crate::line::{LineClient, LineConfig};
 use crate::observe;
@@ -127,6 +127,26 @@ impl Pipeline {
     }
 }
 
+/// The dispatcher's journal: the inbox writer, once it exists.
+#[derive(Default)]
+struct InboxJournal(std::sync::OnceLock<Arc<inbox::Inbox>>);
+
+impl dispatch::Journal for InboxJournal {
+    fn record(&self, mark: store::Mark) {
+        match self.0.get() {
+            Some(inbox) => inbox.mark(mark),
+            None => tracing::error!(seq = mark.seq(), "inbox writer missing; mark lost"),
+        }
+    }
+
+    fn record_durably(&self, mark: store::Mark) {
+        match self.0.get() {
+            Some(inbox) => inbox.mark_durably(mark),
+            None => tracing::error!(seq = mark.seq(), "inbox writer missing; mark lost"),
+        }
+    }
+}
+
 /// Last run times of schedules, kept in the store so a restart can make up a missed run.
 struct StoreLastRuns(Arc<dyn Store>);
 
@@ -179,28 +199,14 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
     });
     let runtime = load_runtime(config, host).await?;
 
-    // The dispatcher marks events done through the writer, and the writer hands new events to
-    // the dispatcher: the writer is set once both exist.
-    let done_inbox: Arc<std::sync::OnceLock<Arc<inbox::Inbox>>> = Arc::default();
-    let marks = done_inbox.clone();
+    // The dispatcher journals each event's progress through the writer, and the writer hands
+    // new events to the dispatcher: the writer is set once both exist.
+    let journal = Arc::new(InboxJournal::default());
     let dispatcher = Dispatcher::start(
         runtime.clone(),
         store.clone(),
         dispatch::Limits::new(config.limits.workers),
-        Arc::new(move |job: &Job, result: &crate::script::Dispatched| {
-            let error = (!result.errors.is_empty()).then(|| {
-                result
-                    .errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            });
-            match marks.get() {
-                Some(inbox) => inbox.mark_done(job.seq, error),
-                None => tracing::error!(seq = job.seq, "inbox writer missing; event stays pending"),
-            }
-        }),
+        journal.clone(),
     );
     let live = dispatcher.clone();
     let inbox = Arc::new(inbox::Inbox::with_hook(
@@ -208,7 +214,7 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         4096,
         Box::new(move |stored| live.offer(stored)),
     ));
-    let _ = done_inbox.set(inbox.clone());
+    let _ = journal.0.set(inbox.clone());
 
     let failed_rt = runtime.clone();
     tokio::spawn(outbox.run(

@@ -21,11 +21,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::time::Duration;
 
-use crate::script::{Dispatched, Runtime};
-use crate::store::{Store, Stored};
+use crate::script::{Dispatched, Provenance, Runtime};
+use crate::store::{Mark, Store, Stored};
 use crate::webhook::Event;
 
 /// One event to handle: its inbox position, and when it was committed (epoch ms).
@@ -33,10 +33,18 @@ pub struct Job {
     pub event: Arc<Event>,
     pub seq: i64,
     pub received_ms: i64,
+    /// A handler started on it before the daemon last stopped.
+    pub replay: bool,
 }
 
-/// Called after each event's handlers finished (successfully or not), on the handler thread.
-pub type DoneHook = Arc<dyn Fn(&Job, &Dispatched) + Send + Sync>;
+/// Where the dispatcher records what happens to each event (the inbox writer): a reply about
+/// to use its token, each reply LINE accepted, done. Called on handler threads.
+pub trait Journal: Send + Sync {
+    /// Records `mark` with the next group commit, without waiting.
+    fn record(&self, mark: Mark);
+    /// Records `mark` and waits until it is committed.
+    fn record_durably(&self, mark: Mark);
+}
 
 /// How many handlers may run and how much waits in memory.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +86,7 @@ struct Shared {
     finished: Condvar,
     limits: Limits,
     runtime: Arc<Runtime>,
-    on_done: DoneHook,
+    journal: Arc<dyn Journal>,
     store: Arc<dyn Store>,
 }
 
@@ -116,7 +124,7 @@ impl Dispatcher {
         runtime: Arc<Runtime>,
         store: Arc<dyn Store>,
         limits: Limits,
-        on_done: DoneHook,
+        journal: Arc<dyn Journal>,
     ) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -129,7 +137,7 @@ impl Dispatcher {
             finished: Condvar::new(),
             limits,
             runtime,
-            on_done,
+            journal,
             store,
         });
         let feeder = shared.clone();
@@ -168,6 +176,7 @@ impl Dispatcher {
                         event: s.item,
                         seq: s.seq,
                         received_ms: s.received_ms,
+                        replay: false,
                     },
                 );
             }
@@ -299,16 +308,55 @@ fn work(shared: &Arc<Shared>) {
 }
 
 fn run(shared: &Arc<Shared>, job: Job) {
+    let seq = job.seq;
+    let (journal, first_reply) = (shared.journal.clone(), Arc::new(Once::new()));
+    let before_reply = move || {
+        // Durable before the token is first used: if the daemon dies while LINE takes the
+        // reply, the replay knows the token may be spent and pushes nothing in its place.
+        first_reply.call_once(|| journal.record_durably(Mark::Started(seq)));
+    };
+    let journal = shared.journal.clone();
+    let provenance = Provenance {
+        received_ms: Some(job.received_ms),
+        replay: job.replay,
+        sent: if job.replay {
+            sent_before(&shared.store, seq)
+        } else {
+            Default::default()
+        },
+        before_reply: Some(Arc::new(before_reply)),
+        record_sent: Some(Arc::new(move |call| {
+            journal.record(Mark::Sent { seq, call })
+        })),
+    };
     let (runtime, event) = (&shared.runtime, job.event.clone());
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.dispatch(event, Some(job.received_ms))
-    }))
-    .unwrap_or_else(|_| {
-        tracing::error!("a handler panicked");
-        Dispatched::default()
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.dispatch(event, provenance)))
+        .unwrap_or_else(|_| {
+            tracing::error!("a handler panicked");
+            Dispatched::default()
+        });
+    let error = (!result.errors.is_empty()).then(|| {
+        result
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     });
-    (shared.on_done)(&job, &result);
+    shared.journal.record(Mark::Done { seq, error });
     shared.finish(&job);
+}
+
+/// The calls an earlier run of event `seq` completed; none if the store cannot say (the
+/// replay's own safeguards still apply: see `reply`).
+fn sent_before(store: &Arc<dyn Store>, seq: i64) -> Arc<std::collections::HashSet<String>> {
+    match store.inbox_sent_calls(seq) {
+        Ok(calls) => Arc::new(calls.into_iter().collect()),
+        Err(e) => {
+            tracing::warn!(seq, error = %e, "cannot read what the last run of this event sent");
+            Default::default()
+        }
+    }
 }
 
 /// The feeder thread: while backlogged, brings pending events in from the store as room frees
@@ -348,6 +396,7 @@ fn feed(shared: &Arc<Shared>) {
                     event: Arc::new(event),
                     seq: row.seq,
                     received_ms: row.received_ms,
+                    replay: row.started,
                 }),
                 None => {
                     tracing::error!(seq = row.seq, "stored event is unreadable; skipped");

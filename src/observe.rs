@@ -257,6 +257,24 @@ impl ReplyFallback<'_> {
     }
 }
 
+/// A replayed event's reply could not use its token, and no push went out instead: the run
+/// before the crash may already have delivered it.
+pub struct ReplyMaybeDelivered<'a> {
+    pub reason: TokenProblem,
+    pub to: Option<&'a str>,
+}
+
+impl ReplyMaybeDelivered<'_> {
+    pub fn emit(&self) {
+        tracing::warn!(
+            to = self.to,
+            reason = self.reason.as_str(),
+            "reply not sent again: possibly delivered before the crash ({})",
+            self.reason.explain()
+        );
+    }
+}
+
 /// LINE rejected an outbox delivery for good (kept as failed; `on_delivery_failed` runs).
 pub struct DeliveryFailed<'a> {
     pub retry_key: &'a str,

@@ -137,7 +137,7 @@ impl LocalBot {
         let event =
             Event::from_value(event).ok_or("an event must be an object with a string `type`")?;
         self.run_blocking(|runtime| {
-            let dispatched = runtime.dispatch(Arc::new(event), None);
+            let dispatched = runtime.dispatch(Arc::new(event), Default::default());
             (dispatched.handlers_run, dispatched.errors)
         })
     }

@@ -5,12 +5,29 @@
 //! thread, which makes a thread-local exact: no other call can interleave on it.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::webhook::Event;
 
 use super::host::Host;
+
+/// Where the event being handled stands in the daemon's inbox, for `reply`.
+#[derive(Clone, Default)]
+pub struct Provenance {
+    /// When the daemon stored the event (epoch ms): how old its reply token is.
+    pub received_ms: Option<i64>,
+    /// A handler ran on it before the daemon last stopped: its reply token may be used.
+    pub replay: bool,
+    /// Calls (reply keys) an earlier run completed: a replay skips them.
+    pub sent: Arc<HashSet<String>>,
+    /// Called before a reply is sent; returns once the inbox durably knows that this event's
+    /// token may be used.
+    pub before_reply: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Records a reply LINE accepted (by its key), so a replay after a crash skips it.
+    pub record_sent: Option<Arc<dyn Fn(String) + Send + Sync>>,
+}
 
 /// What the running call is and may do.
 pub struct CallContext {
@@ -19,14 +36,14 @@ pub struct CallContext {
     pub host: Arc<Host>,
     /// The event being handled; `None` for scheduled runs.
     pub event: Option<Arc<Event>>,
-    /// When the daemon stored the event (epoch ms), so `reply` knows how old its token is;
-    /// `None` outside the daemon (`simulate`, `test`) and for scheduled runs.
-    pub received_ms: Option<i64>,
+    /// Where the event stands in the inbox (default outside the daemon and for schedules).
+    pub provenance: Provenance,
     /// Seed for deterministic retry keys: a re-run of the same event (after a crash) derives the
     /// same keys, so LINE drops the repeats with 409.
     pub key_seed: String,
-    /// How many keyed sends this run has made so far.
-    pub sends: u32,
+    /// How many calls of each kind (`reply`, `push` …) this run has made so far: a call's
+    /// position among its own kind names it, so no kind of send can take another's key.
+    pub calls: Vec<(&'static str, u32)>,
 }
 
 thread_local! {

@@ -84,16 +84,32 @@ pub fn script_log(text: &str) {
     }
 }
 
-/// The next deterministic retry key of this run.
-pub fn next_retry_key() -> Uuid {
+/// Names this run's next call of `kind` (`reply`, `push` …) by its position among calls of
+/// that kind: `{event id}/{script}/{handler}/{kind}/{n}`. A re-run of the same event (after a
+/// crash) names its calls the same way, whatever else it does differently, so a send can never
+/// take another kind's key. `None` outside a script call.
+pub fn next_call(kind: &'static str) -> Option<String> {
     context::current(|ctx| {
-        ctx.sends += 1;
-        Uuid::new_v5(
-            &RETRY_KEY_NAMESPACE,
-            format!("{}/{}", ctx.key_seed, ctx.sends).as_bytes(),
-        )
+        let n = match ctx.calls.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                ctx.calls.push((kind, 1));
+                1
+            }
+        };
+        format!("{}/{kind}/{n}", ctx.key_seed)
     })
-    .unwrap_or_else(Uuid::new_v4)
+}
+
+/// The `X-Line-Retry-Key` for a named call: the same name always gives the same key. A call
+/// with no name (outside a script run) gets a random one.
+pub fn retry_key(call: Option<&str>) -> Uuid {
+    call.map_or_else(Uuid::new_v4, |call| {
+        Uuid::new_v5(&RETRY_KEY_NAMESPACE, call.as_bytes())
+    })
 }
 
 /// Scripts pass a string, a message map, or an array of those.
@@ -189,7 +205,23 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
         )));
     };
 
+    let call = next_call("reply");
+    let provenance = context::current(|ctx| ctx.provenance.clone()).unwrap_or_default();
+    if call.as_ref().is_some_and(|c| provenance.sent.contains(c)) {
+        tracing::info!("reply skipped: LINE accepted it before the last crash");
+        return Ok(Dynamic::UNIT);
+    }
     let fallback = |reason: TokenProblem, age: Option<Duration>| -> HostResult<Dynamic> {
+        if provenance.replay && reason != TokenProblem::Missing {
+            // This event's run before the crash may have used the token: a push now could
+            // show the user the same answer twice.
+            observe::ReplyMaybeDelivered {
+                reason,
+                to: chat.as_deref(),
+            }
+            .emit();
+            return Ok(Dynamic::UNIT);
+        }
         match (&chat, host.reply_fallback_push) {
             (Some(chat), true) => {
                 observe::ReplyFallback {
@@ -198,7 +230,14 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
                     age,
                 }
                 .emit();
-                send_push(&host, chat, messages.clone())
+                let payload = serde_json::json!({ "to": chat, "messages": messages });
+                queue(
+                    &host,
+                    DeliveryKind::Push,
+                    payload,
+                    &messages,
+                    retry_key(call.as_deref()),
+                )
             }
             _ => Err(script_error(format!(
                 "reply failed: {} (the reply token is {})",
@@ -214,19 +253,27 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return fallback(TokenProblem::Missing, None);
     };
-    let age = context::current(|ctx| ctx.received_ms)
+    let age = context::current(|ctx| ctx.provenance.received_ms)
         .flatten()
         .map(|at| Duration::from_millis(crate::store::now_ms().saturating_sub(at).max(0) as u64));
     // LINE would refuse the token anyway: save the round trip and reach the user sooner.
     if age.is_some_and(|age| age >= REPLY_TOKEN_LIFETIME) {
         return fallback(TokenProblem::Expired, age);
     }
+    if let Some(before_reply) = &provenance.before_reply {
+        before_reply();
+    }
     let sent = host.wait(|line| {
         let messages = &messages;
         async move { line.reply(&token, messages, false).await }
     });
     match sent {
-        Ok(_) => Ok(Dynamic::UNIT),
+        Ok(_) => {
+            if let (Some(call), Some(record)) = (call, &provenance.record_sent) {
+                record(call);
+            }
+            Ok(Dynamic::UNIT)
+        }
         Err(e) if e.is_invalid_reply_token() => fallback(TokenProblem::Used, age),
         Err(e) => Err(line_error(e)),
     }
@@ -238,10 +285,11 @@ fn queue(
     kind: DeliveryKind,
     payload: Value,
     messages: &[Value],
+    key: Uuid,
 ) -> HostResult<Dynamic> {
     line::validate(messages)
         .map_err(|e| script_error(format!("{} not sent: {e}", kind.as_str())))?;
-    let key = next_retry_key().to_string();
+    let key = key.to_string();
     let source = context::current(|ctx| ctx.script.to_string()).unwrap_or_default();
     host.outbox
         .enqueue(kind, payload, &key, &source)
@@ -251,7 +299,8 @@ fn queue(
 
 fn send_push(host: &Host, to: &str, messages: Vec<Value>) -> HostResult<Dynamic> {
     let payload = serde_json::json!({ "to": to, "messages": messages });
-    queue(host, DeliveryKind::Push, payload, &messages)
+    let key = retry_key(next_call("push").as_deref());
+    queue(host, DeliveryKind::Push, payload, &messages, key)
 }
 
 fn push(to: Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
@@ -276,14 +325,16 @@ fn multicast(ids: Array, messages: Dynamic) -> HostResult<Dynamic> {
     }
     let messages = to_messages(&messages)?;
     let payload = serde_json::json!({ "to": ids, "messages": messages });
-    queue(&host, DeliveryKind::Multicast, payload, &messages)
+    let key = retry_key(next_call("multicast").as_deref());
+    queue(&host, DeliveryKind::Multicast, payload, &messages, key)
 }
 
 fn broadcast(messages: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
     let messages = to_messages(&messages)?;
     let payload = serde_json::json!({ "messages": messages });
-    queue(&host, DeliveryKind::Broadcast, payload, &messages)
+    let key = retry_key(next_call("broadcast").as_deref());
+    queue(&host, DeliveryKind::Broadcast, payload, &messages, key)
 }
 
 fn profile(user_id: Dynamic) -> HostResult<Dynamic> {

@@ -11,6 +11,7 @@ pub mod source;
 pub mod state;
 pub mod watch;
 
+pub use context::Provenance;
 pub use error::{LoadError, RunError, RunErrorKind};
 pub use host::Host;
 pub use loader::{Script, ScriptSet};

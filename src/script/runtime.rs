@@ -12,7 +12,7 @@ use super::engine::Engines;
 use crate::config::Limits;
 use crate::webhook::{handler_name, Event};
 
-use super::context::{self, CallContext};
+use super::context::{self, CallContext, Provenance};
 use super::error::{LoadError, RunError};
 use super::host::{self, Host};
 use super::loader::{self, Script, ScriptSet};
@@ -35,7 +35,7 @@ pub struct Dispatched {
 /// What a call serves besides its arguments.
 struct Call {
     event: Option<Arc<Event>>,
-    received_ms: Option<i64>,
+    provenance: Provenance,
     key_seed: String,
 }
 
@@ -109,8 +109,8 @@ impl Runtime {
 
     /// Runs every handler for `event`: `on_<type>` in each script (file-name order), then
     /// `on_event`. A failing handler does not stop the others. `received_ms` is when the daemon
-    /// stored the event (how old its reply token is); `None` for local runs.
-    pub fn dispatch(&self, event: Arc<Event>, received_ms: Option<i64>) -> Dispatched {
+    /// stored the event and whether this is a replay; the default for local runs.
+    pub fn dispatch(&self, event: Arc<Event>, provenance: Provenance) -> Dispatched {
         self.record_follow(&event);
         let set = self.scripts();
         let specific = handler_name(&event.kind);
@@ -148,7 +148,7 @@ impl Runtime {
             };
             let call = Call {
                 event: Some(event.clone()),
-                received_ms,
+                provenance: provenance.clone(),
                 key_seed,
             };
             if let Err(e) = self.call_with(script, function, vec![event_map], call) {
@@ -205,7 +205,7 @@ impl Runtime {
     ) -> Result<Dynamic, RunError> {
         let call = Call {
             event,
-            received_ms: None,
+            provenance: Provenance::default(),
             key_seed,
         };
         self.call_with(script, function, args, call)
@@ -218,7 +218,7 @@ impl Runtime {
         args: Vec<Dynamic>,
         Call {
             event,
-            received_ms,
+            provenance,
             key_seed,
         }: Call,
     ) -> Result<Dynamic, RunError> {
@@ -240,9 +240,9 @@ impl Runtime {
             deadline: Instant::now() + Duration::from_millis(self.limits.max_call_ms),
             host: self.host.clone(),
             event,
-            received_ms,
+            provenance,
             key_seed,
-            sends: 0,
+            calls: Vec::new(),
         };
         let mut scope = script.constants.clone();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);

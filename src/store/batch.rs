@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Semaphore};
 
-use super::{NewInboxEvent, Store, StoreError};
+use super::{Mark, NewInboxEvent, Store, StoreError};
 
 /// How long done-marks wait for more marks or for inserts before they are committed alone.
 const DONE_GATHER: Duration = Duration::from_millis(5);
@@ -28,8 +28,8 @@ const MAX_BATCH_EVENTS: usize = 4096;
 
 type InsertReply = oneshot::Sender<Result<Vec<Option<i64>>, StoreError>>;
 
-/// Handled events (`seq`, and the script's error text if it failed) waiting for a commit.
-type Marks = Arc<Mutex<Vec<(i64, Option<String>)>>>;
+/// Handler marks (started, sent, done) waiting for a commit.
+type Marks = Arc<Mutex<Vec<Mark>>>;
 
 /// Receives, on the writer thread right after each commit, the events that commit stored (not
 /// the duplicates) in `seq` order, with what their callers attached.
@@ -131,9 +131,25 @@ impl<T: Send + 'static> InboxWriter<T> {
     /// Queues marking event `seq` done, with the script's error text if it failed. Does not
     /// wait: a mark lost to a crash only means the event is handled once more on restart.
     pub fn mark_done(&self, seq: i64, error: Option<String>) {
+        self.mark(Mark::Done { seq, error });
+    }
+
+    /// Queues a handler mark and blocks this (non-async) thread until it is committed. Marks
+    /// that others wait on at the same moment share the commit.
+    pub fn mark_durably(&self, mark: Mark) {
+        self.mark(mark);
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.blocking_recv();
+        }
+    }
+
+    /// Queues a handler mark for the next commit, without waiting for it.
+    pub fn mark(&self, mark: Mark) {
+        let seq = mark.seq();
         let first = {
             let mut marks = lock(&self.marks);
-            marks.push((seq, error));
+            marks.push(mark);
             marks.len() == 1
         };
         if first && self.tx.send(Msg::Marks).is_err() {
@@ -256,6 +272,23 @@ fn write_loop<T>(
     commit(store, batch, marks, room, on_commit);
 }
 
+/// Drops the started and sent marks of events whose done mark is in the same batch: they only
+/// matter for a replay, and a done event is never replayed. Under load most events start and
+/// finish within one batch, so this saves a write per event.
+fn without_finished(marks: Vec<Mark>) -> Vec<Mark> {
+    let done: std::collections::HashSet<i64> = marks
+        .iter()
+        .filter_map(|m| matches!(m, Mark::Done { .. }).then(|| m.seq()))
+        .collect();
+    if done.is_empty() {
+        return marks;
+    }
+    marks
+        .into_iter()
+        .filter(|m| matches!(m, Mark::Done { .. }) || !done.contains(&m.seq()))
+        .collect()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Pushing to or taking a Vec cannot leave it half-changed.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -276,7 +309,7 @@ fn commit<T>(
         ..
     } = batch;
     // Every mark queued before a flush request (or before this commit) is taken now.
-    let done = std::mem::take(&mut *lock(marks));
+    let done = without_finished(std::mem::take(&mut *lock(marks)));
     if new.is_empty() && done.is_empty() {
         for reply in flushes {
             let _ = reply.send(());

@@ -95,6 +95,17 @@ const STEPS: &[&str] = &[
     -- many done rows the retention window keeps.
     CREATE INDEX inbox_pending ON inbox(seq) WHERE done_ms IS NULL;
     "#,
+    // Version 4: what a handler run did before a crash, so its replay sends nothing twice.
+    // `started_ms` says a handler ran (its reply token may be used); `sent_calls` holds the
+    // replies LINE accepted, until the event is done.
+    r#"
+    ALTER TABLE inbox ADD COLUMN started_ms INTEGER;
+    CREATE TABLE sent_calls (
+        call_key TEXT PRIMARY KEY,
+        seq      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sent_calls_seq ON sent_calls(seq);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -32,23 +32,31 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// Everything the daemon keeps across restarts.
 pub trait Store: Send + Sync + 'static {
-    /// In one transaction: marks the `done` events handled (with the script error text if
-    /// any), then inserts `new`. Per new item: `Some(seq)` for a new event, `None` for a
-    /// duplicate (same non-empty `webhook_event_id` already seen and not yet pruned). Items
-    /// without an id are never deduplicated.
+    /// In one transaction: applies `marks` in order, then inserts `new`. Per new item:
+    /// `Some(seq)` for a new event, `None` for a duplicate (same non-empty `webhook_event_id`
+    /// already seen and not yet pruned). Items without an id are never deduplicated.
     fn inbox_write(
         &self,
         new: &[NewInboxEvent],
-        done: &[(i64, Option<String>)],
+        marks: &[Mark],
     ) -> Result<Vec<Option<i64>>, StoreError>;
-    /// [`Store::inbox_write`] with nothing to mark done.
+    /// [`Store::inbox_write`] with nothing to mark.
     fn inbox_insert(&self, items: &[NewInboxEvent]) -> Result<Vec<Option<i64>>, StoreError> {
         self.inbox_write(items, &[])
     }
-    /// [`Store::inbox_write`] with nothing to insert.
+    /// Marks events handled, with the script's error text if any.
     fn inbox_mark_done(&self, done: &[(i64, Option<String>)]) -> Result<(), StoreError> {
-        self.inbox_write(&[], done).map(drop)
+        let marks: Vec<Mark> = done
+            .iter()
+            .map(|(seq, error)| Mark::Done {
+                seq: *seq,
+                error: error.clone(),
+            })
+            .collect();
+        self.inbox_write(&[], &marks).map(drop)
     }
+    /// The calls ([`Mark::Sent`]) an earlier run of event `seq` completed.
+    fn inbox_sent_calls(&self, seq: i64) -> Result<Vec<String>, StoreError>;
     /// Accepted but not yet done events with a `seq` above `after_seq`, ascending `seq`: the
     /// dispatcher pages through the backlog with this instead of loading all of it.
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
@@ -125,6 +133,28 @@ pub struct InboxEvent {
     pub payload: String,
     /// When the webhook carrying it was committed (epoch ms): how old its reply token is.
     pub received_ms: i64,
+    /// A handler started on it before (and the daemon stopped before it was done).
+    pub started: bool,
+}
+
+/// What happens to a stored event, recorded with the next group commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// A handler started on event `seq`: if the daemon dies now, a replay knows its reply token
+    /// may have been used already.
+    Started(i64),
+    /// LINE accepted call `call` (a reply's key) of event `seq`: a replay skips it.
+    Sent { seq: i64, call: String },
+    /// Event `seq` is handled, with the script's error text if it failed.
+    Done { seq: i64, error: Option<String> },
+}
+
+impl Mark {
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::Started(seq) | Self::Sent { seq, .. } | Self::Done { seq, .. } => *seq,
+        }
+    }
 }
 
 /// Which LINE endpoint a delivery goes to.

@@ -8,8 +8,8 @@ use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 use serde_json::Value;
 
 use super::{
-    migrations, Delivery, InboxEvent, NewDelivery, NewInboxEvent, Store, StoreError, MAX_KEY_BYTES,
-    MAX_VALUE_BYTES,
+    migrations, Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError,
+    MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 
 /// Inbox rows deleted per transaction when pruning.
@@ -119,23 +119,15 @@ impl Store for SqliteStore {
     fn inbox_write(
         &self,
         new: &[NewInboxEvent],
-        done: &[(i64, Option<String>)],
+        marks: &[Mark],
     ) -> Result<Vec<Option<i64>>, StoreError> {
         let mut out = Vec::with_capacity(new.len());
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err)?;
-        if !done.is_empty() {
-            let now = now_ms();
-            let mut mark = tx
-                .prepare_cached(
-                    "UPDATE inbox SET done_ms = ?2, error = ?3 WHERE seq = ?1 AND done_ms IS NULL",
-                )
-                .map_err(sql_err)?;
-            for (seq, error) in done {
-                mark.execute(params![seq, now, error]).map_err(sql_err)?;
-            }
+        if !marks.is_empty() {
+            write_marks(&tx, marks)?;
         }
         if !new.is_empty() {
             // Claiming the id and storing the event are one row in one transaction: a
@@ -164,11 +156,20 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn inbox_sent_calls(&self, seq: i64) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT call_key FROM sent_calls WHERE seq = ?1 ORDER BY call_key")
+            .map_err(sql_err)?;
+        let rows = stmt.query_map([seq], |r| r.get(0)).map_err(sql_err)?;
+        rows.collect::<Result<_, _>>().map_err(sql_err)
+    }
+
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, payload, received_ms FROM inbox
+                "SELECT seq, payload, received_ms, started_ms IS NOT NULL FROM inbox
                  WHERE done_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(sql_err)?;
@@ -178,6 +179,7 @@ impl Store for SqliteStore {
                     seq: r.get(0)?,
                     payload: r.get(1)?,
                     received_ms: r.get(2)?,
+                    started: r.get(3)?,
                 })
             })
             .map_err(sql_err)?;
@@ -373,4 +375,39 @@ impl Store for SqliteStore {
     fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
         self.set_last_run(key, at_ms)
     }
+}
+
+/// Applies handler marks in order. A done event's sent calls are dropped with it: nothing will
+/// replay it any more.
+fn write_marks(tx: &rusqlite::Transaction<'_>, marks: &[Mark]) -> Result<(), StoreError> {
+    let now = now_ms();
+    for mark in marks {
+        match mark {
+            Mark::Started(seq) => {
+                tx.prepare_cached(
+                    "UPDATE inbox SET started_ms = ?2 WHERE seq = ?1 AND started_ms IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![seq, now]))
+                .map_err(sql_err)?;
+            }
+            Mark::Sent { seq, call } => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO sent_calls (call_key, seq) VALUES (?1, ?2)",
+                )
+                .and_then(|mut s| s.execute(params![call, seq]))
+                .map_err(sql_err)?;
+            }
+            Mark::Done { seq, error } => {
+                tx.prepare_cached(
+                    "UPDATE inbox SET done_ms = ?2, error = ?3 WHERE seq = ?1 AND done_ms IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![seq, now, error]))
+                .map_err(sql_err)?;
+                tx.prepare_cached("DELETE FROM sent_calls WHERE seq = ?1")
+                    .and_then(|mut s| s.execute([seq]))
+                    .map_err(sql_err)?;
+            }
+        }
+    }
+    Ok(())
 }

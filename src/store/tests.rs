@@ -171,6 +171,7 @@ fn pending_lists_undone_events_in_seq_order_and_done_removes_them() {
             seq: seqs[2],
             payload: "c".into(),
             received_ms: 3,
+            started: false,
         }]
     );
     assert_eq!(s.inbox_backlog().unwrap(), 1);
@@ -368,4 +369,37 @@ fn schedule_last_run_is_recorded_and_overwritten() {
     s.schedule_set_last_run(key, 2_000).unwrap();
     assert_eq!(s.schedule_last_run(key).unwrap(), Some(2_000));
     assert_eq!(s.schedule_last_run("other").unwrap(), None);
+}
+
+#[test]
+fn started_and_sent_marks_survive_until_the_event_is_done() {
+    let s = mem();
+    let seqs: Vec<i64> = s
+        .inbox_insert(&[ev(Some("a"), "1", 1), ev(Some("b"), "2", 2)])
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    s.inbox_write(
+        &[],
+        &[
+            Mark::Started(seqs[0]),
+            Mark::Sent {
+                seq: seqs[0],
+                call: "a/echo.rhai/on_message/reply/1".into(),
+            },
+        ],
+    )
+    .unwrap();
+    let pending = s.inbox_pending(0, 10).unwrap();
+    assert!(pending[0].started, "a handler ran on the first event");
+    assert!(!pending[1].started);
+    assert_eq!(
+        s.inbox_sent_calls(seqs[0]).unwrap(),
+        vec!["a/echo.rhai/on_message/reply/1"]
+    );
+    assert!(s.inbox_sent_calls(seqs[1]).unwrap().is_empty());
+    // Once done, nothing replays it: its records go.
+    s.inbox_mark_done(&[(seqs[0], None)]).unwrap();
+    assert!(s.inbox_sent_calls(seqs[0]).unwrap().is_empty());
 }

@@ -31,7 +31,7 @@ impl Store for Counting {
     fn inbox_write(
         &self,
         new: &[NewInboxEvent],
-        done: &[(i64, Option<String>)],
+        done: &[Mark],
     ) -> Result<Vec<Option<i64>>, StoreError> {
         if !new.is_empty() {
             self.inserts.fetch_add(1, Ordering::SeqCst);
@@ -48,6 +48,9 @@ impl Store for Counting {
     }
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
         self.inner.inbox_pending(after_seq, limit)
+    }
+    fn inbox_sent_calls(&self, seq: i64) -> Result<Vec<String>, StoreError> {
+        self.inner.inbox_sent_calls(seq)
     }
     fn inbox_backlog(&self) -> Result<u64, StoreError> {
         self.inner.inbox_backlog()
