@@ -1,5 +1,5 @@
-//! The daemon under test: the real `linebotd` release binary in a temp folder of its own (echo
-//! script, fresh store), its address, and its memory as `/proc` reports it.
+//! The daemon under test: the real `linebotd` release binary in a temp folder of its own (the
+//! benchmark's script, fresh store), its address, and its memory as `/proc` reports it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,11 +10,50 @@ use std::time::Duration;
 
 pub const SECRET: &str = "bench_channel_secret";
 const TOKEN: &str = "bench_channel_token";
-pub const SCRIPT: &str = "echo.rhai";
 
-/// The echo bot: one reply per text message, `prefix` before the user's text.
-pub fn echo_script(prefix: &str) -> String {
-    format!("fn on_message(event) {{\n    reply(event, \"{prefix}\" + event.message.text);\n}}\n")
+/// The bot the daemon runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Script {
+    /// `on_message` replies once: `prefix` before the user's text.
+    Echo,
+    /// `on_message` asks LINE for the sender's profile, then replies once with its name.
+    Profile,
+}
+
+impl Script {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::Profile => "profile",
+        }
+    }
+
+    fn file(self) -> String {
+        format!("{}.rhai", self.name())
+    }
+
+    /// The script's source, with `prefix` at the start of every reply.
+    pub fn source(self, prefix: &str) -> String {
+        match self {
+            Self::Echo => format!(
+                "fn on_message(event) {{\n    reply(event, \"{prefix}\" + event.message.text);\n}}\n"
+            ),
+            Self::Profile => format!(
+                "fn on_message(event) {{\n    let p = profile(event.source.userId);\n    \
+                 reply(event, \"{prefix}\" + p.displayName + \": \" + event.message.text);\n}}\n"
+            ),
+        }
+    }
+}
+
+/// How the daemon is configured.
+pub struct Settings<'a> {
+    pub line_api: &'a str,
+    pub tag: &'a str,
+    pub script: Script,
+    /// Sets `LINEBOTD_LINE_RATE_LIMIT=0` (client-side LINE rate limits off). Otherwise the
+    /// daemon runs with its default configuration.
+    pub rate_limit_off: bool,
 }
 
 /// The release `linebotd` to measure. Under `cargo run` it is built first (a no-op when it is up
@@ -26,6 +65,45 @@ pub fn binary() -> Result<PathBuf, String> {
         (Some(cargo), Some(dir)) => build(cargo.as_ref(), &Path::new(&dir).join("Cargo.toml")),
         _ => sibling(),
     }
+}
+
+/// The commit the daemon's source is at, and how many of its files differ from it
+/// (`871cc99`, `871cc99 + 3 file(s) not committed`), when `git` can say; only under `cargo run`,
+/// which names the source folder. The benchmark's own files do not count.
+pub fn source_revision() -> Option<String> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")?;
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"])?;
+    let changed = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        "src",
+        "Cargo.toml",
+        "Cargo.lock",
+        ":(exclude)src/bin/linebotd-bench.rs",
+        ":(exclude)src/bin/linebotd_bench",
+    ])?;
+    Some(if changed.is_empty() {
+        commit
+    } else {
+        format!(
+            "{commit} + {} file(s) not committed",
+            changed.lines().count()
+        )
+    })
 }
 
 /// Runs `cargo build --release --bin linebotd` and returns the executable cargo reports.
@@ -129,20 +207,24 @@ pub struct Daemon {
     child: Child,
     pub addr: String,
     pub scripts: PathBuf,
+    script: Script,
     /// Its stderr (warnings and errors only: it runs with `RUST_LOG=warn`).
     pub log: Arc<Mutex<Vec<String>>>,
     _dir: TempDir,
 }
 
 impl Daemon {
-    /// Starts `bin` against the mock LINE API at `line_api` and waits until it listens.
-    pub fn start(bin: &Path, line_api: &str, tag: &str) -> Result<Self, String> {
-        let dir = TempDir::new(tag).map_err(|e| format!("temp folder: {e}"))?;
+    /// Starts `bin` against the mock LINE API and waits until it listens.
+    pub fn start(bin: &Path, settings: &Settings<'_>) -> Result<Self, String> {
+        let dir = TempDir::new(settings.tag).map_err(|e| format!("temp folder: {e}"))?;
         let scripts = dir.path().join("scripts");
         std::fs::create_dir_all(&scripts).map_err(|e| format!("scripts folder: {e}"))?;
-        std::fs::write(scripts.join(SCRIPT), echo_script("echo: "))
-            .map_err(|e| format!("writing the echo script: {e}"))?;
-        let mut child = Command::new(bin)
+        let script = settings.script;
+        std::fs::write(scripts.join(script.file()), script.source("echo: "))
+            .map_err(|e| format!("writing the {} script: {e}", script.name()))?;
+        let line_api = settings.line_api;
+        let mut command = Command::new(bin);
+        command
             .arg("run")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -151,8 +233,6 @@ impl Daemon {
             .env("LINEBOTD_LISTEN", "127.0.0.1:0")
             .env("LINEBOTD_SCRIPTS", &scripts)
             .env("LINEBOTD_STORE", dir.path().join("store.db"))
-            // The mock is local: LINE's 2,000 requests/s limit does not apply to it.
-            .env("LINEBOTD_LINE_RATE_LIMIT", "0")
             .env("LINE_API_BASE", line_api)
             .env("LINE_DATA_API_BASE", line_api)
             // warn: the per-request info line would dominate. The daemon module stays at info
@@ -160,7 +240,12 @@ impl Daemon {
             .env("RUST_LOG", "warn,linebotd::daemon=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        if settings.rate_limit_off {
+            // The instant mock is local: LINE's 2,000 requests/s limit does not apply to it.
+            command.env("LINEBOTD_LINE_RATE_LIMIT", "0");
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -185,6 +270,7 @@ impl Daemon {
             child,
             addr: String::new(),
             scripts,
+            script,
             log,
             _dir: dir,
         };
@@ -211,9 +297,12 @@ impl Daemon {
             .join("\n")
     }
 
-    /// Saves the echo script with a new reply prefix, the way an editor writes in place.
+    /// Saves the script with a new reply prefix, the way an editor writes in place.
     pub fn save_script(&self, prefix: &str) -> std::io::Result<()> {
-        std::fs::write(self.scripts.join(SCRIPT), echo_script(prefix))
+        std::fs::write(
+            self.scripts.join(self.script.file()),
+            self.script.source(prefix),
+        )
     }
 
     /// Still running?

@@ -1,6 +1,12 @@
 //! The load generator: N keep-alive HTTP/1.1 connections, each sending signed text webhooks
 //! back to back (one in flight per connection) until a deadline or a request-count cap.
 //!
+//! A connection waits only for the webhook's 200, never for the reply, so a slow LINE API does
+//! not slow the generator down. Two optional brakes: a paced rate (request `n` is not sent before
+//! `n / rate` seconds), and a backlog cap (no new webhook while that many acknowledged events
+//! are still unanswered at the mock), which keeps the daemon supplied with more work than it can
+//! answer while bounding how long the replies take to drain after the load.
+//!
 //! It is a raw hyper client rather than reqwest: on a 2-core machine the generator shares the CPU
 //! with the daemon, so the less it costs per request the more the numbers say about the daemon.
 
@@ -13,8 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
-/// Distinct LINE users the webhooks come from, round-robin.
-pub const USERS: u64 = 1000;
+use crate::mock::{MockState, TEXT_MARK};
 
 /// What to send where.
 #[derive(Clone)]
@@ -35,12 +40,71 @@ pub struct LoadResult {
     pub failed: u64,
     pub first_error: Option<String>,
     pub window: Duration,
+    /// Time connections spent waiting at the backlog cap, summed over connections.
+    pub held_back: Duration,
+}
+
+/// How much to send, and the brakes.
+pub struct Plan {
+    pub connections: usize,
+    pub duration: Duration,
+    /// Request numbers at or above this are never sent.
+    pub max_requests: u64,
+    /// Distinct LINE users the webhooks come from, round-robin.
+    pub users: u64,
+    /// Webhooks a second in all; 0 sends as fast as the 200s come back.
+    pub rate_per_s: f64,
+    pub backlog: Option<Backlog>,
+}
+
+/// No new webhook while `max` admitted events are unanswered at `mock`.
+pub struct Backlog {
+    pub max: u64,
+    pub mock: Arc<MockState>,
+}
+
+impl Backlog {
+    /// Waits until there is room under the cap and takes it (one admitted event); false when
+    /// `deadline` came first. `admitted` counts the webhooks let through and not failed.
+    ///
+    /// The mock wakes one waiter per answered event, so when the cap binds the generator sends
+    /// one webhook per answer, as smoothly as the answers come, rather than waking every
+    /// connection at once and sending them all in a burst.
+    async fn room(&self, admitted: &AtomicU64, deadline: Instant) -> bool {
+        loop {
+            let answered = self.mock.answered_changed.notified();
+            tokio::pin!(answered);
+            // Registered before the check, so an answer in between still wakes this task.
+            answered.as_mut().enable();
+            let now = admitted.load(Ordering::Acquire);
+            if now.saturating_sub(self.mock.answered()) < self.max {
+                if admitted
+                    .compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            if tokio::time::timeout_at(deadline.into(), answered)
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+    }
+}
+
+/// The text of request `n`'s message: the mark lets the mock match a fallback push to its event.
+pub fn event_text(word: &str, n: u64) -> String {
+    format!("{word} {TEXT_MARK}{n}")
 }
 
 /// The webhook body for request number `n`: one text message event. The request number is in
 /// the event id and the reply token, so the mock can tell which event a reply belongs to.
-pub fn text_event_body(n: u64, text: &str) -> String {
-    let user = n % USERS;
+pub fn text_event_body(n: u64, users: u64, text: &str) -> String {
+    let user = n % users.max(1);
     format!(
         concat!(
             r#"{{"destination":"Ubench","events":[{{"type":"message","mode":"active","#,
@@ -55,22 +119,24 @@ pub fn text_event_body(n: u64, text: &str) -> String {
     )
 }
 
-/// Sends webhooks over `connections` connections until `duration` passed or `max_requests`
-/// were sent. Request numbers come from `next`.
-pub async fn run(
-    target: &Target,
-    connections: usize,
-    duration: Duration,
-    max_requests: u64,
-    next: Arc<AtomicU64>,
-) -> LoadResult {
+/// Sends webhooks as `plan` says. Request numbers come from `next`.
+pub async fn run(target: &Target, plan: Arc<Plan>, next: Arc<AtomicU64>) -> LoadResult {
     let started = Instant::now();
-    let deadline = started + duration;
-    let tasks: Vec<_> = (0..connections)
+    let first = next.load(Ordering::Relaxed);
+    let deadline = started + plan.duration;
+    let admitted = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..plan.connections)
         .map(|_| {
             let target = target.clone();
             let next = next.clone();
-            tokio::spawn(async move { connection(&target, deadline, max_requests, &next).await })
+            let plan = plan.clone();
+            let admitted = admitted.clone();
+            let clock = Clock {
+                started,
+                first,
+                deadline,
+            };
+            tokio::spawn(async move { connection(&target, &plan, clock, &next, &admitted).await })
         })
         .collect();
     let mut all = LoadResult::default();
@@ -80,6 +146,7 @@ pub async fn run(
                 all.latencies_us.extend(part.latencies_us);
                 all.acked.extend(part.acked);
                 all.failed += part.failed;
+                all.held_back += part.held_back;
                 if all.first_error.is_none() {
                     all.first_error = part.first_error;
                 }
@@ -94,17 +161,26 @@ pub async fn run(
     all
 }
 
+#[derive(Clone, Copy)]
+struct Clock {
+    started: Instant,
+    /// The first request number of this run.
+    first: u64,
+    deadline: Instant,
+}
+
 /// One keep-alive connection's loop. Reconnects after a wire error, at most a few times.
 async fn connection(
     target: &Target,
-    deadline: Instant,
-    max_requests: u64,
+    plan: &Plan,
+    clock: Clock,
     next: &AtomicU64,
+    admitted: &AtomicU64,
 ) -> LoadResult {
     const MAX_RECONNECTS: u32 = 5;
     let mut result = LoadResult::default();
     let mut reconnects = 0;
-    'connect: while Instant::now() < deadline && reconnects <= MAX_RECONNECTS {
+    'connect: while Instant::now() < clock.deadline && reconnects <= MAX_RECONNECTS {
         let mut sender = match connect(&target.addr).await {
             Ok(s) => s,
             Err(e) => {
@@ -113,12 +189,31 @@ async fn connection(
                 continue;
             }
         };
-        while Instant::now() < deadline {
+        while Instant::now() < clock.deadline {
+            // Gives the room back unless the webhook is acknowledged.
+            let mut admission = Admission(None);
+            if let Some(backlog) = &plan.backlog {
+                let waiting = Instant::now();
+                let room = backlog.room(admitted, clock.deadline).await;
+                result.held_back += waiting.elapsed();
+                if !room {
+                    break 'connect;
+                }
+                admission.0 = Some(admitted);
+            }
             let n = next.fetch_add(1, Ordering::Relaxed);
-            if n >= max_requests {
+            if n >= plan.max_requests {
                 break 'connect;
             }
-            let body = text_event_body(n, "hello");
+            if plan.rate_per_s > 0.0 {
+                let due = clock.started
+                    + Duration::from_secs_f64((n - clock.first) as f64 / plan.rate_per_s);
+                if due >= clock.deadline {
+                    break 'connect;
+                }
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let body = text_event_body(n, plan.users, &event_text("hello", n));
             let signature = linebotd::webhook::sign(&target.secret, body.as_bytes());
             let request = hyper::Request::post(target.path.as_str())
                 .header(hyper::header::HOST, target.addr.as_str())
@@ -138,6 +233,7 @@ async fn connection(
                     let us = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     result.latencies_us.push(us);
                     result.acked.push(n);
+                    admission.0 = None;
                 }
                 Ok(status) => result.fail(format!("webhook answered {status}")),
                 Err(e) => {
@@ -150,6 +246,17 @@ async fn connection(
         break;
     }
     result
+}
+
+/// A place under the backlog cap, given back on drop while it still holds the counter.
+struct Admission<'a>(Option<&'a AtomicU64>);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if let Some(admitted) = self.0 {
+            admitted.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl LoadResult {
@@ -199,9 +306,12 @@ mod tests {
 
     #[test]
     fn event_body_parses_as_one_text_event() {
-        let body = linebotd::webhook::parse_body(text_event_body(7, "hi").as_bytes()).unwrap();
+        let body = linebotd::webhook::parse_body(
+            text_event_body(519, 512, &event_text("hi", 519)).as_bytes(),
+        )
+        .unwrap();
         assert_eq!(body.events.len(), 1);
-        assert_eq!(body.events[0].reply_token.as_deref(), Some("rt-7"));
+        assert_eq!(body.events[0].reply_token.as_deref(), Some("rt-519"));
         assert_eq!(body.events[0].conversation_key(), "Ubenchuser000007");
     }
 

@@ -1,54 +1,133 @@
-//! A fast mock LINE API for the benchmark: answers 200 `{}` to everything, counts calls per path
-//! with atomics, and records which request's reply arrived in a bitmap (no JSON parsing, no
-//! locks on the hot path), so "every acknowledged event was replied to" can be checked exactly.
+//! The mock LINE API of the benchmark. It answers every call after a fixed latency (an async
+//! sleep, so thousands of delayed calls wait at once without holding a thread), and behaves like
+//! LINE where the benchmark's figures depend on it:
+//!
+//! - `POST /v2/bot/message/reply`: a reply token works once; a second use, or a token the
+//!   benchmark never sent, answers 400 `{"message":"Invalid reply token"}`.
+//! - `POST /v2/bot/message/push`: a push whose `X-Line-Retry-Key` was already accepted answers
+//!   409. Every push in the benchmark is a fallback push (the daemon's answer when a reply
+//!   failed): it is counted apart from the replies.
+//! - `GET /v2/bot/profile/{userId}`: a JSON profile.
+//! - Anything else: 200 `{}`, counted per path (the benchmark's scripts call nothing else).
+//!
+//! Which webhook event an answer belongs to is read without parsing JSON: the reply token is
+//! `rt-<n>` and the user's text carries `#n=<n>`, `n` being the request number. One bit per
+//! request number records that the event was answered (by a reply or a fallback push), so "every
+//! acknowledged event was answered exactly once" is checked exactly, without locks on the hot
+//! path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tokio::sync::Notify;
 
-/// The path every `reply` goes to.
 pub const REPLY_PATH: &str = "/v2/bot/message/reply";
-/// Request numbers are written into reply tokens as `rt-<n>`.
+pub const PUSH_PATH: &str = "/v2/bot/message/push";
+pub const PROFILE_PREFIX: &str = "/v2/bot/profile/";
+/// Request numbers are written into reply tokens as `rt-<n>`…
 const TOKEN_MARK: &[u8] = b"\"replyToken\":\"rt-";
+/// …and into the user's text as `#n=<n>` (which a fallback push carries back).
+pub const TEXT_MARK: &str = "#n=";
+/// Per-second counts of reply calls are kept for this long (later calls count in the last second).
+const SECONDS_TRACKED: usize = 3600;
+
+const SENT: &str = r#"{"sentMessages":[{"id":"100000000000000001","quoteToken":"bench"}]}"#;
+const INVALID_TOKEN: &str = r#"{"message":"Invalid reply token"}"#;
+const RETRY_KEY_ACCEPTED: &str = r#"{"message":"The retry key is already accepted"}"#;
+
+/// One bit per request number.
+struct Bitmap(Vec<AtomicU64>);
+
+impl Bitmap {
+    fn new(capacity: u64) -> Self {
+        Self(
+            (0..capacity.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        )
+    }
+
+    /// Sets bit `n`: whether it was set before, or `None` when `n` is out of range.
+    fn set(&self, n: u64) -> Option<bool> {
+        let word = self.0.get(usize::try_from(n / 64).ok()?)?;
+        let bit = 1 << (n % 64);
+        Some(word.fetch_or(bit, Ordering::AcqRel) & bit != 0)
+    }
+
+    fn get(&self, n: u64) -> bool {
+        usize::try_from(n / 64)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (n % 64)) != 0)
+    }
+}
 
 /// Counters shared between the mock's handler and the benchmark.
 pub struct MockState {
     started: Instant,
+    latency: Duration,
+    /// Replies accepted (200).
     replies: AtomicU64,
-    /// Replies whose token did not carry a request number (should stay 0).
+    /// Pushes accepted (200): the daemon's fallback when a reply failed.
+    pushes: AtomicU64,
+    /// Pushes answered 409 because their retry key had been accepted before.
+    push_conflicts: AtomicU64,
+    /// Replies answered 400 because their token had been used before.
+    reused_tokens: AtomicU64,
+    /// Replies whose token the benchmark never sent, and pushes without a request number
+    /// (both should stay 0).
     unmatched: AtomicU64,
-    /// Nanoseconds since `started` of the latest reply.
+    profiles: AtomicU64,
+    /// Distinct events answered (by a reply or a push), and events answered more than once.
+    answered: AtomicU64,
+    answered_twice: AtomicU64,
+    /// Nanoseconds since `started` of the latest accepted reply.
     last_reply_ns: AtomicU64,
+    tokens_used: Bitmap,
+    answered_bits: Bitmap,
+    retry_keys: Mutex<HashSet<String>>,
+    /// Reply calls by the second (since `started`) they arrived in.
+    reply_calls_per_second: Vec<AtomicU64>,
     other_paths: Mutex<HashMap<String, u64>>,
-    /// One bit per request number: its reply arrived.
-    seen: Vec<AtomicU64>,
-    /// Replies to a request number seen before (LINE would reject a reused token).
-    duplicates: AtomicU64,
-    /// While set, reply bodies are searched for `needle`; the first hit stores its time.
+    /// Wakes one waiter per answered event when `notify` is set (the load generator's backlog
+    /// cap).
+    pub answered_changed: Notify,
+    notify: bool,
+    /// While set, reply bodies are searched for `needle` on arrival; the first hit stores its
+    /// time.
     watching: AtomicBool,
     needle: Mutex<Vec<u8>>,
     needle_seen: Mutex<Option<Instant>>,
 }
 
 impl MockState {
-    fn new(capacity: u64) -> Self {
+    fn new(options: &Options) -> Self {
         Self {
             started: Instant::now(),
+            latency: options.latency,
             replies: AtomicU64::new(0),
+            pushes: AtomicU64::new(0),
+            push_conflicts: AtomicU64::new(0),
+            reused_tokens: AtomicU64::new(0),
             unmatched: AtomicU64::new(0),
+            profiles: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            answered_twice: AtomicU64::new(0),
             last_reply_ns: AtomicU64::new(0),
+            tokens_used: Bitmap::new(options.capacity),
+            answered_bits: Bitmap::new(options.capacity),
+            retry_keys: Mutex::new(HashSet::new()),
+            reply_calls_per_second: (0..SECONDS_TRACKED).map(|_| AtomicU64::new(0)).collect(),
             other_paths: Mutex::new(HashMap::new()),
-            seen: (0..capacity.div_ceil(64))
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            duplicates: AtomicU64::new(0),
+            answered_changed: Notify::new(),
+            notify: options.notify_answers,
             watching: AtomicBool::new(false),
             needle: Mutex::new(Vec::new()),
             needle_seen: Mutex::new(None),
@@ -59,27 +138,57 @@ impl MockState {
         self.replies.load(Ordering::Acquire)
     }
 
+    /// Accepted pushes; in the benchmark's scripts every one is a fallback push.
+    pub fn fallback_pushes(&self) -> u64 {
+        self.pushes.load(Ordering::Acquire)
+    }
+
+    pub fn push_conflicts(&self) -> u64 {
+        self.push_conflicts.load(Ordering::Acquire)
+    }
+
+    pub fn reused_tokens(&self) -> u64 {
+        self.reused_tokens.load(Ordering::Acquire)
+    }
+
     pub fn unmatched(&self) -> u64 {
         self.unmatched.load(Ordering::Acquire)
     }
 
-    pub fn duplicates(&self) -> u64 {
-        self.duplicates.load(Ordering::Acquire)
+    pub fn profiles(&self) -> u64 {
+        self.profiles.load(Ordering::Acquire)
     }
 
-    /// When the latest reply arrived.
+    /// Distinct events answered by a reply or a push.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Acquire)
+    }
+
+    /// Events answered more than once (a user would see the answer twice).
+    pub fn answered_twice(&self) -> u64 {
+        self.answered_twice.load(Ordering::Acquire)
+    }
+
+    /// Whether the event of request `n` was answered.
+    pub fn was_answered(&self, n: u64) -> bool {
+        self.answered_bits.get(n)
+    }
+
+    /// When the latest accepted reply was answered.
     pub fn last_reply_at(&self) -> Instant {
-        self.started + std::time::Duration::from_nanos(self.last_reply_ns.load(Ordering::Acquire))
+        self.started + Duration::from_nanos(self.last_reply_ns.load(Ordering::Acquire))
     }
 
-    /// Whether the reply to request `n` arrived.
-    pub fn replied(&self, n: u64) -> bool {
-        self.seen
-            .get((n / 64) as usize)
-            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (n % 64)) != 0)
+    /// The most reply calls that arrived within one second (counted from the mock's start).
+    pub fn busiest_second_replies(&self) -> u64 {
+        self.reply_calls_per_second
+            .iter()
+            .map(|c| c.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0)
     }
 
-    /// Calls to paths other than reply (should be none for the echo bot).
+    /// Calls to paths other than reply, push and profile (none for the benchmark's scripts).
     pub fn other_paths(&self) -> HashMap<String, u64> {
         lock(&self.other_paths).clone()
     }
@@ -99,70 +208,185 @@ impl MockState {
         self.watching.store(false, Ordering::Release);
     }
 
-    fn record_reply(&self, body: &[u8]) {
-        let at = self.started.elapsed().as_nanos() as u64;
-        self.last_reply_ns.fetch_max(at, Ordering::AcqRel);
-        match request_number(body) {
-            Some(n) if (n / 64) < self.seen.len() as u64 => {
-                let bit = 1 << (n % 64);
-                let before = self.seen[(n / 64) as usize].fetch_or(bit, Ordering::AcqRel);
-                if before & bit != 0 {
-                    self.duplicates.fetch_add(1, Ordering::AcqRel);
-                }
-            }
-            _ => {
-                self.unmatched.fetch_add(1, Ordering::AcqRel);
-            }
-        }
+    fn since_start_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// On arrival, before the latency: LINE's rate limits count arrivals, and a saved script is
+    /// live when the daemon sends its reply, whatever the round trip.
+    fn reply_arrived(&self, body: &[u8]) {
+        let second = (self.since_start_ns() / 1_000_000_000) as usize;
+        self.reply_calls_per_second[second.min(SECONDS_TRACKED - 1)]
+            .fetch_add(1, Ordering::Relaxed);
         if self.watching.load(Ordering::Acquire) {
             let needle = lock(&self.needle);
             if find(body, &needle).is_some() {
                 lock(&self.needle_seen).get_or_insert_with(Instant::now);
             }
         }
-        // Counted last, so a reader that sees the count also sees the bit.
-        self.replies.fetch_add(1, Ordering::AcqRel);
     }
+
+    /// After the latency: LINE's answer to a reply.
+    fn reply(&self, body: &[u8]) -> Response {
+        let Some(n) = number_after(body, TOKEN_MARK) else {
+            self.unmatched.fetch_add(1, Ordering::AcqRel);
+            return json(StatusCode::BAD_REQUEST, INVALID_TOKEN);
+        };
+        match self.tokens_used.set(n) {
+            Some(false) => {}
+            Some(true) => {
+                self.reused_tokens.fetch_add(1, Ordering::AcqRel);
+                return json(StatusCode::BAD_REQUEST, INVALID_TOKEN);
+            }
+            None => {
+                self.unmatched.fetch_add(1, Ordering::AcqRel);
+                return json(StatusCode::BAD_REQUEST, INVALID_TOKEN);
+            }
+        }
+        self.last_reply_ns
+            .fetch_max(self.since_start_ns(), Ordering::AcqRel);
+        self.record_answer(n);
+        // Counted after the answer bit, so a reader that sees the count also sees the bit.
+        self.replies.fetch_add(1, Ordering::AcqRel);
+        self.answered_changed();
+        json(StatusCode::OK, SENT)
+    }
+
+    /// After the latency: LINE's answer to a push.
+    fn push(&self, headers: &HeaderMap, body: &[u8]) -> Response {
+        if let Some(key) = headers.get("x-line-retry-key") {
+            let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
+            if !lock(&self.retry_keys).insert(key) {
+                self.push_conflicts.fetch_add(1, Ordering::AcqRel);
+                let mut answer = json(StatusCode::CONFLICT, RETRY_KEY_ACCEPTED);
+                answer.headers_mut().insert(
+                    "x-line-accepted-request-id",
+                    header::HeaderValue::from_static("bench-accepted"),
+                );
+                return answer;
+            }
+        }
+        match number_after(body, TEXT_MARK.as_bytes()) {
+            Some(n) => self.record_answer(n),
+            None => {
+                self.unmatched.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        self.pushes.fetch_add(1, Ordering::AcqRel);
+        self.answered_changed();
+        json(StatusCode::OK, SENT)
+    }
+
+    fn record_answer(&self, n: u64) {
+        match self.answered_bits.set(n) {
+            Some(false) => {
+                self.answered.fetch_add(1, Ordering::AcqRel);
+            }
+            Some(true) => {
+                self.answered_twice.fetch_add(1, Ordering::AcqRel);
+            }
+            None => {
+                self.unmatched.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn answered_changed(&self) {
+        if self.notify {
+            // One answer makes room for one webhook: one waiter is enough (a waiter that drops
+            // its wake-up without using it passes it on).
+            self.answered_changed.notify_one();
+        }
+    }
+}
+
+/// How the mock behaves.
+pub struct Options {
+    /// How long every call waits before its answer.
+    pub latency: Duration,
+    /// Request numbers tracked (one bit each, twice).
+    pub capacity: u64,
+    /// Wake `answered_changed` waiters after every answered event.
+    pub notify_answers: bool,
 }
 
 /// A running mock: its base URL and counters.
 pub struct Mock {
     pub url: String,
     pub state: Arc<MockState>,
+    server: tokio::task::JoinHandle<()>,
 }
 
-/// Starts the mock on 127.0.0.1 with room to track `capacity` request numbers.
-pub async fn start(capacity: u64) -> std::io::Result<Mock> {
-    let state = Arc::new(MockState::new(capacity));
+impl Drop for Mock {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts the mock on 127.0.0.1.
+pub async fn start(options: &Options) -> std::io::Result<Mock> {
+    let state = Arc::new(MockState::new(options));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let app = Router::new().fallback(handle).with_state(state.clone());
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             eprintln!("mock LINE API stopped: {e}");
         }
     });
-    Ok(Mock { url, state })
+    Ok(Mock { url, state, server })
 }
 
-async fn handle(State(state): State<Arc<MockState>>, uri: Uri, body: Bytes) -> impl IntoResponse {
-    if uri.path() == REPLY_PATH {
-        state.record_reply(&body);
+async fn handle(
+    State(state): State<Arc<MockState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let is_reply = method == Method::POST && path == REPLY_PATH;
+    if is_reply {
+        state.reply_arrived(&body);
+    }
+    if !state.latency.is_zero() {
+        tokio::time::sleep(state.latency).await;
+    }
+    if is_reply {
+        state.reply(&body)
+    } else if method == Method::POST && path == PUSH_PATH {
+        state.push(&headers, &body)
+    } else if method == Method::GET && path.starts_with(PROFILE_PREFIX) {
+        state.profiles.fetch_add(1, Ordering::Relaxed);
+        let user = &path[PROFILE_PREFIX.len()..];
+        let profile = serde_json::json!({
+            "userId": user,
+            "displayName": format!("Bench {}", user.trim_start_matches("Ubenchuser")),
+            "pictureUrl": "https://profile.line-scdn.net/bench",
+            "statusMessage": "benchmarking",
+            "language": "en",
+        });
+        json(StatusCode::OK, profile.to_string())
     } else {
         *lock(&state.other_paths)
-            .entry(uri.path().to_owned())
+            .entry(format!("{method} {path}"))
             .or_default() += 1;
+        json(StatusCode::OK, "{}")
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        "{}",
-    )
 }
 
-/// The request number in a reply body's `"replyToken":"rt-<n>"`.
-fn request_number(body: &[u8]) -> Option<u64> {
-    let start = find(body, TOKEN_MARK)? + TOKEN_MARK.len();
+fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// The decimal number right after `mark` in `body`.
+fn number_after(body: &[u8], mark: &[u8]) -> Option<u64> {
+    let start = find(body, mark)? + mark.len();
     let digits = body[start..]
         .iter()
         .take_while(|b| b.is_ascii_digit())
@@ -188,10 +412,89 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    fn state() -> MockState {
+        MockState::new(&Options {
+            latency: Duration::ZERO,
+            capacity: 1000,
+            notify_answers: false,
+        })
+    }
+
     #[test]
-    fn reads_request_number_from_reply_body() {
+    fn reads_request_numbers() {
         let body = br#"{"messages":[{"type":"text","text":"hi"}],"notificationDisabled":false,"replyToken":"rt-1234"}"#;
-        assert_eq!(request_number(body), Some(1234));
-        assert_eq!(request_number(br#"{"replyToken":"other"}"#), None);
+        assert_eq!(number_after(body, TOKEN_MARK), Some(1234));
+        assert_eq!(number_after(br#"{"replyToken":"other"}"#, TOKEN_MARK), None);
+        let push = br#"{"to":"U1","messages":[{"type":"text","text":"echo: hello #n=77"}]}"#;
+        assert_eq!(number_after(push, TEXT_MARK.as_bytes()), Some(77));
+    }
+
+    #[test]
+    fn a_reply_token_works_once() {
+        let s = state();
+        let body = br#"{"replyToken":"rt-5","messages":[]}"#;
+        assert_eq!(s.reply(body).status(), StatusCode::OK);
+        assert_eq!(s.reply(body).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            s.reply(br#"{"replyToken":"nope"}"#).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!((s.replies(), s.reused_tokens(), s.unmatched()), (1, 1, 1));
+        assert_eq!(s.answered(), 1);
+        assert!(s.was_answered(5) && !s.was_answered(6));
+    }
+
+    #[test]
+    fn a_retry_key_is_accepted_once_and_a_push_after_a_reply_is_a_second_answer() {
+        let s = state();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-line-retry-key", "k1".parse().unwrap());
+        let body = br#"{"to":"U1","messages":[{"type":"text","text":"echo: hello #n=9"}]}"#;
+        assert_eq!(s.push(&headers, body).status(), StatusCode::OK);
+        assert_eq!(s.push(&headers, body).status(), StatusCode::CONFLICT);
+        assert_eq!((s.fallback_pushes(), s.push_conflicts()), (1, 1));
+        assert_eq!((s.answered(), s.answered_twice()), (1, 0));
+        // A fresh token for the same event: LINE accepts it, and the user sees two answers.
+        assert_eq!(
+            s.reply(br#"{"replyToken":"rt-9"}"#).status(),
+            StatusCode::OK
+        );
+        assert_eq!((s.answered(), s.answered_twice()), (1, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thousands_of_delayed_calls_wait_at_once() {
+        const CALLS: usize = 2000;
+        let latency = Duration::from_millis(300);
+        let mock = start(&Options {
+            latency,
+            capacity: 64,
+            notify_answers: false,
+        })
+        .await
+        .unwrap();
+        let addr = mock.url.trim_start_matches("http://").to_owned();
+        let began = Instant::now();
+        let calls: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let addr = addr.clone();
+                tokio::spawn(async move {
+                    let mut sender = crate::load::connect(&addr).await.unwrap();
+                    let request = hyper::Request::get(format!("{PROFILE_PREFIX}Ubenchuser{i:06}"))
+                        .header(hyper::header::HOST, addr.as_str())
+                        .body(http_body_util::Full::new(Bytes::new()))
+                        .unwrap();
+                    crate::load::send(&mut sender, request).await.unwrap()
+                })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap(), 200);
+        }
+        let took = began.elapsed();
+        assert_eq!(mock.state.profiles(), CALLS as u64);
+        assert!(took >= latency, "{took:?}");
+        // One after the other they would take 10 minutes.
+        assert!(took < latency * 10, "{took:?}");
     }
 }

@@ -1,8 +1,113 @@
-//! The Markdown table: one column per connection count, one row per measurement, and the
-//! project's target beside each.
+//! The Markdown report: a line naming the scenario, then a table with one column per connection
+//! count, one row per measurement, and the project's target (DESIGN.md) beside each, with ✓ or ✗
+//! on every value that has one.
 
 use std::fmt::Write as _;
 use std::time::Duration;
+
+/// What was run: the same for every column of one table.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub latency_ms: u64,
+    pub script: &'static str,
+    pub users: u64,
+    pub seconds: u64,
+    /// The daemon ran with `LINEBOTD_LINE_RATE_LIMIT=0`; otherwise with its defaults.
+    pub rate_limit_off: bool,
+    /// Offered webhooks a second; 0: as fast as the 200s come back.
+    pub rate_per_s: f64,
+    /// Most acknowledged events left unanswered before the generator waits; 0: no cap.
+    pub max_backlog: u64,
+}
+
+impl Scenario {
+    /// One sentence for above the table.
+    pub fn describe(&self) -> String {
+        let line = if self.latency_ms == 0 {
+            "mock LINE API answers at once".to_owned()
+        } else {
+            format!(
+                "mock LINE API answers every call after {} ms",
+                thousands(self.latency_ms)
+            )
+        };
+        let limit = if self.rate_limit_off {
+            "client-side LINE rate limits off (`LINEBOTD_LINE_RATE_LIMIT=0`)"
+        } else {
+            "daemon in its default configuration (LINE rate limits on)"
+        };
+        let pace = if self.rate_per_s > 0.0 {
+            format!(
+                "paced at {} webhooks/s",
+                thousands(self.rate_per_s.round() as u64)
+            )
+        } else {
+            "each connection sends its next webhook when the last one's 200 arrives".to_owned()
+        };
+        let backlog = if self.max_backlog > 0 {
+            format!(
+                ", and waits while {} acknowledged events are unanswered",
+                thousands(self.max_backlog)
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "Script `{}`, {} users, {} s per run; {line}; {limit}; load: {pace}{backlog}.",
+            self.script,
+            thousands(self.users),
+            self.seconds,
+        )
+    }
+
+    /// DESIGN.md's targets for this scenario, if it is one the design names.
+    pub fn targets(&self) -> Targets {
+        let mut t = Targets {
+            reload_ms: Some(300),
+            ..Targets::default()
+        };
+        if self.script != "echo" {
+            return t;
+        }
+        match self.latency_ms {
+            0 if self.rate_limit_off => {
+                t.name = "instant mock";
+                t.acked_per_s = Some(15_000.0);
+                t.replies_per_s = Some(15_000.0);
+                t.p99_ms = Some((5.0, Some(8)));
+                t.rss_mb = Some(40.0);
+            }
+            100 => {
+                t.name = "100 ms";
+                t.replies_per_s = Some(1_900.0);
+                t.no_fallback = true;
+                t.p99_ms = Some((10.0, None));
+                t.rss_mb = Some(64.0);
+            }
+            1000 if self.users == 512 => {
+                t.name = "1,000 ms, 512 users";
+                t.replies_per_s = Some(450.0);
+                t.p99_ms = Some((10.0, None));
+            }
+            _ => {}
+        }
+        t
+    }
+}
+
+/// Targets from DESIGN.md; `None` where the design names none for the scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    pub name: &'static str,
+    pub acked_per_s: Option<f64>,
+    /// Replies a second until the last reply.
+    pub replies_per_s: Option<f64>,
+    pub no_fallback: bool,
+    /// p99 time to 200 below this many ms, at this connection count only (or at all).
+    pub p99_ms: Option<(f64, Option<usize>)>,
+    pub rss_mb: Option<f64>,
+    pub reload_ms: Option<u64>,
+}
 
 /// Everything measured for one connection count.
 #[derive(Default)]
@@ -11,22 +116,36 @@ pub struct RunReport {
     pub acked: u64,
     pub failed: u64,
     pub acked_per_s: f64,
+    /// Replies accepted by the mock during the load, a second.
     pub replies_in_window_per_s: f64,
+    /// All replies over the time from the start of the load to the last reply.
     pub replies_total_per_s: f64,
-    /// Acknowledged events whose reply reached the mock, once drained.
-    pub replied: u64,
-    pub duplicate_replies: u64,
+    pub replies: u64,
+    /// Pushes accepted by the mock: the daemon's fallback when a reply failed.
+    pub fallback_pushes: u64,
+    /// Pushes the mock answered 409 (retry key already accepted).
+    pub push_conflicts: u64,
+    /// Replies the mock answered 400 because their token had been used.
+    pub reused_tokens: u64,
+    pub profiles: u64,
+    /// Acknowledged events answered by a reply or a push, once drained.
+    pub answered: u64,
+    /// Events answered more than once.
+    pub answered_twice: u64,
+    pub busiest_second_replies: u64,
     pub p50_us: u32,
     pub p90_us: u32,
     pub p99_us: u32,
     pub max_us: u32,
     pub peak_rss_kb: u64,
-    /// CPU time per acknowledged webhook during the load: the daemon's, and this process's
-    /// (load generator and mock LINE API).
+    /// CPU time per answered webhook from the start of the load until the replies drained:
+    /// the daemon's, and this process's (load generator and mock LINE API).
     pub daemon_cpu_us: Option<f64>,
     pub bench_cpu_us: Option<f64>,
-    /// The machine's CPU time taken by the hypervisor during the load, in percent.
+    /// The machine's CPU time taken by the hypervisor over the same time, in percent.
     pub stolen_percent: Option<f64>,
+    /// Share of the load window connections spent waiting at the backlog cap.
+    pub held_back_percent: f64,
     /// Median reload latency and how many saves showed up (of how many).
     pub reload_median: Option<Duration>,
     pub reloads_seen: usize,
@@ -36,11 +155,11 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    pub fn replied_share(&self) -> f64 {
+    pub fn answered_share(&self) -> f64 {
         if self.acked == 0 {
             return 0.0;
         }
-        100.0 * self.replied as f64 / self.acked as f64
+        100.0 * self.answered as f64 / self.acked as f64
     }
 }
 
@@ -52,10 +171,8 @@ fn micros(us: Option<f64>) -> String {
     us.map_or_else(|| "unknown".into(), |us| format!("{us:.0} µs"))
 }
 
-fn per_s(v: f64) -> String {
-    let v = v.round() as u64;
+fn thousands(v: u64) -> String {
     let s = v.to_string();
-    // Thousands separators: 23456 → 23,456.
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
         if i > 0 && (s.len() - i) % 3 == 0 {
@@ -66,59 +183,169 @@ fn per_s(v: f64) -> String {
     out
 }
 
-/// The Markdown table for `runs`.
-pub fn markdown(runs: &[RunReport]) -> String {
-    type Row = (&'static str, &'static str, fn(&RunReport) -> String);
-    let rows: Vec<Row> = vec![
-        ("webhooks acknowledged (200) /s", "≥ 20,000", |r| {
-            per_s(r.acked_per_s)
+fn per_s(v: f64) -> String {
+    thousands(v.max(0.0).round() as u64)
+}
+
+type Value = Box<dyn Fn(&RunReport) -> String>;
+type Check = Box<dyn Fn(&RunReport) -> Option<bool>>;
+
+struct Row {
+    name: &'static str,
+    target: String,
+    value: Value,
+    /// `Some(met)` where the row has a target for this run.
+    check: Check,
+}
+
+fn row(name: &'static str, value: impl Fn(&RunReport) -> String + 'static) -> Row {
+    Row {
+        name,
+        target: String::new(),
+        value: Box::new(value),
+        check: Box::new(|_| None),
+    }
+}
+
+impl Row {
+    fn target(
+        mut self,
+        target: impl Into<String>,
+        check: impl Fn(&RunReport) -> Option<bool> + 'static,
+    ) -> Self {
+        self.target = target.into();
+        self.check = Box::new(check);
+        self
+    }
+}
+
+fn rows(scenario: &Scenario, runs: &[RunReport]) -> Vec<Row> {
+    let t = scenario.targets();
+    let mut rows = Vec::new();
+    let acked = row("webhooks acknowledged (200) /s", |r| per_s(r.acked_per_s));
+    rows.push(match t.acked_per_s {
+        Some(min) => acked.target(format!("≥ {}", per_s(min)), move |r| {
+            Some(r.acked_per_s >= min)
         }),
-        ("replies delivered to mock /s, during load", "", |r| {
-            per_s(r.replies_in_window_per_s)
+        None => acked,
+    });
+    rows.push(row("replies delivered", |r| thousands(r.replies)));
+    rows.push(row("replies delivered /s, during the load", |r| {
+        per_s(r.replies_in_window_per_s)
+    }));
+    let total = row("replies delivered /s, until the last reply", |r| {
+        per_s(r.replies_total_per_s)
+    });
+    rows.push(match t.replies_per_s {
+        Some(min) => total.target(format!("≥ {}", per_s(min)), move |r| {
+            Some(r.replies_total_per_s >= min)
         }),
-        (
-            "replies delivered /s, until the last reply",
-            "≥ 20,000",
-            |r| per_s(r.replies_total_per_s),
-        ),
-        ("acknowledged events replied to", "100 %", |r| {
-            format!("{:.3} % ({} of {})", r.replied_share(), r.replied, r.acked)
+        None => total,
+    });
+    rows.push(
+        row("events answered (by reply or fallback push)", |r| {
+            format!(
+                "{:.3} % ({} of {})",
+                r.answered_share(),
+                r.answered,
+                r.acked
+            )
+        })
+        .target("100 %", |r| Some(r.acked > 0 && r.answered == r.acked)),
+    );
+    let fallback = row("fallback pushes (answered 409)", |r| {
+        format!("{} ({})", r.fallback_pushes, r.push_conflicts)
+    });
+    rows.push(if t.no_fallback {
+        fallback.target("0", |r| Some(r.fallback_pushes == 0))
+    } else {
+        fallback
+    });
+    rows.push(
+        row("failed requests / events answered twice", |r| {
+            format!("{} / {}", r.failed, r.answered_twice)
+        })
+        .target("0 / 0", |r| Some(r.failed == 0 && r.answered_twice == 0)),
+    );
+    rows.push(row("reply tokens used again (answered 400)", |r| {
+        r.reused_tokens.to_string()
+    }));
+    if runs.iter().any(|r| r.profiles > 0) || scenario.script == "profile" {
+        rows.push(row("profile calls", |r| r.profiles.to_string()));
+    }
+    rows.push(row("reply calls in the busiest second", |r| {
+        thousands(r.busiest_second_replies)
+    }));
+    rows.push(row("time to 200, p50", |r| ms(r.p50_us)));
+    rows.push(row("time to 200, p90", |r| ms(r.p90_us)));
+    let p99 = row("time to 200, p99", |r| ms(r.p99_us));
+    rows.push(match t.p99_ms {
+        Some((max, at)) => {
+            let text = match at {
+                Some(c) => format!("< {max} ms at {c} conn."),
+                None => format!("< {max} ms"),
+            };
+            p99.target(text, move |r| {
+                (at.is_none() || at == Some(r.connections))
+                    .then(|| f64::from(r.p99_us) < max * 1000.0)
+            })
+        }
+        None => p99,
+    });
+    rows.push(row("time to 200, max", |r| ms(r.max_us)));
+    let rss = row("daemon peak resident memory", |r| {
+        format!("{:.1} MB", r.peak_rss_kb as f64 / 1024.0)
+    });
+    rows.push(match t.rss_mb {
+        Some(max) => rss.target(format!("< {max} MB"), move |r| {
+            Some((r.peak_rss_kb as f64 / 1024.0) < max)
         }),
-        ("failed requests / duplicate replies", "0 / 0", |r| {
-            format!("{} / {}", r.failed, r.duplicate_replies)
+        None => rss,
+    });
+    rows.push(row("daemon CPU per answered webhook", |r| {
+        micros(r.daemon_cpu_us)
+    }));
+    rows.push(row("load generator + mock CPU per answered webhook", |r| {
+        micros(r.bench_cpu_us)
+    }));
+    rows.push(row("CPU stolen by the host", |r| {
+        r.stolen_percent
+            .map_or_else(|| "unknown".into(), |p| format!("{p:.1} %"))
+    }));
+    if scenario.max_backlog > 0 {
+        rows.push(row("load held back by the backlog cap", |r| {
+            format!("{:.0} % of the time", r.held_back_percent)
+        }));
+    }
+    let reload = row("saved script live (median)", |r| match r.reload_median {
+        Some(d) => format!("{} ms ({} saves)", d.as_millis(), r.reloads_seen),
+        None => format!("never ({} saves)", r.reloads_tried),
+    });
+    rows.push(match t.reload_ms {
+        Some(max) => reload.target(format!("< {max} ms"), move |r| {
+            (r.reloads_tried > 0).then(|| {
+                r.reloads_seen == r.reloads_tried
+                    && r.reload_median
+                        .is_some_and(|d| d.as_millis() < u128::from(max))
+            })
         }),
-        ("time to 200, p50", "", |r| ms(r.p50_us)),
-        ("time to 200, p90", "", |r| ms(r.p90_us)),
-        ("time to 200, p99", "< 5 ms at 8 conn.", |r| ms(r.p99_us)),
-        ("time to 200, max", "", |r| ms(r.max_us)),
-        ("daemon peak resident memory", "< 40 MB", |r| {
-            format!("{:.1} MB", r.peak_rss_kb as f64 / 1024.0)
-        }),
-        ("daemon CPU per webhook", "", |r| micros(r.daemon_cpu_us)),
-        ("load generator + mock CPU per webhook", "", |r| {
-            micros(r.bench_cpu_us)
-        }),
-        ("CPU stolen by the host during the load", "", |r| {
-            r.stolen_percent
-                .map_or_else(|| "unknown".into(), |p| format!("{p:.1} %"))
-        }),
-        ("saved script live (median)", "< 300 ms", |r| {
-            match r.reload_median {
-                Some(d) => format!("{} ms ({} saves)", d.as_millis(), r.reloads_seen),
-                None => format!("never ({} saves)", r.reloads_tried),
-            }
-        }),
-    ];
-    let mut rows = rows;
+        None => reload,
+    });
     if runs.iter().any(|r| r.baseline_per_s.is_some()) {
-        rows.push(("bare axum handler, same load /s", "", |r| {
+        rows.push(row("bare axum handler, same load /s", |r| {
             r.baseline_per_s.map(per_s).unwrap_or_default()
         }));
-        rows.push(("linebotd ÷ bare axum", "", |r| match r.baseline_per_s {
+        rows.push(row("linebotd ÷ bare axum", |r| match r.baseline_per_s {
             Some(b) if b > 0.0 => format!("{:.0} %", 100.0 * r.acked_per_s / b),
             _ => String::new(),
         }));
     }
+    rows
+}
+
+/// The Markdown table for `runs` of `scenario`, then one line per run on the targets.
+pub fn markdown(scenario: &Scenario, runs: &[RunReport]) -> String {
+    let rows = rows(scenario, runs);
     let mut out = String::new();
     let _ = write!(out, "| measurement |");
     for r in runs {
@@ -130,12 +357,38 @@ pub fn markdown(runs: &[RunReport]) -> String {
         let _ = write!(out, "---:|");
     }
     let _ = writeln!(out, "---|");
-    for (name, target, value) in rows {
-        let _ = write!(out, "| {name} |");
+    for row in &rows {
+        let _ = write!(out, "| {} |", row.name);
         for r in runs {
-            let _ = write!(out, " {} |", value(r));
+            let mark = match (row.check)(r) {
+                Some(true) => " ✓",
+                Some(false) => " ✗",
+                None => "",
+            };
+            let _ = write!(out, " {}{mark} |", (row.value)(r));
         }
-        let _ = writeln!(out, " {target} |");
+        let _ = writeln!(out, " {} |", row.target);
+    }
+    let name = scenario.targets().name;
+    let _ = writeln!(out);
+    for r in runs {
+        let missed: Vec<&str> = rows
+            .iter()
+            .filter(|row| (row.check)(r) == Some(false))
+            .map(|row| row.name)
+            .collect();
+        let whose = if name.is_empty() {
+            "correctness and reload targets (DESIGN.md names no throughput target for this scenario)"
+                .to_owned()
+        } else {
+            format!("DESIGN.md targets ({name})")
+        };
+        let verdict = if missed.is_empty() {
+            "all met".to_owned()
+        } else {
+            format!("NOT met: {}", missed.join("; "))
+        };
+        let _ = writeln!(out, "- {} connections, {whose}: {verdict}", r.connections);
     }
     out
 }
@@ -143,6 +396,18 @@ pub fn markdown(runs: &[RunReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scenario(latency_ms: u64, users: u64) -> Scenario {
+        Scenario {
+            latency_ms,
+            script: "echo",
+            users,
+            seconds: 10,
+            rate_limit_off: latency_ms == 0,
+            rate_per_s: 0.0,
+            max_backlog: 0,
+        }
+    }
 
     #[test]
     fn thousands_separators() {
@@ -164,10 +429,40 @@ mod tests {
                 ..RunReport::default()
             },
         ];
-        let table = markdown(&runs);
+        let table = markdown(&scenario(0, 512), &runs);
         assert!(table.starts_with("| measurement | 8 connections | 64 connections | target |"));
         assert!(table
             .lines()
+            .take_while(|l| l.starts_with('|'))
             .all(|l| l.matches('|').count() == runs.len() + 3));
+    }
+
+    #[test]
+    fn targets_follow_the_scenario() {
+        assert_eq!(scenario(0, 512).targets().acked_per_s, Some(15_000.0));
+        let t = scenario(100, 512).targets();
+        assert_eq!((t.replies_per_s, t.no_fallback), (Some(1_900.0), true));
+        assert_eq!(scenario(1000, 512).targets().replies_per_s, Some(450.0));
+        assert_eq!(scenario(1000, 64).targets().replies_per_s, None);
+        assert_eq!(scenario(250, 512).targets().name, "");
+    }
+
+    #[test]
+    fn values_are_marked_against_their_target() {
+        let run = RunReport {
+            connections: 64,
+            acked: 20_000,
+            answered: 20_000,
+            replies_total_per_s: 1_950.0,
+            fallback_pushes: 3,
+            p99_us: 4_000,
+            peak_rss_kb: 30 * 1024,
+            ..RunReport::default()
+        };
+        let table = markdown(&scenario(100, 512), &[run]);
+        assert!(table.contains("| 1,950 ✓ | ≥ 1,900 |"), "{table}");
+        assert!(table.contains("| 3 (0) ✗ | 0 |"), "{table}");
+        assert!(table.contains("| 4.00 ms ✓ | < 10 ms |"), "{table}");
+        assert!(table.contains("NOT met: fallback pushes"), "{table}");
     }
 }
