@@ -271,7 +271,7 @@ fn rows(scenario: &Scenario, runs: &[RunReport]) -> Vec<Row> {
         r.reused_tokens.to_string()
     }));
     if runs.iter().any(|r| r.profiles > 0) || scenario.script == "profile" {
-        rows.push(row("profile calls", |r| r.profiles.to_string()));
+        rows.push(row("profile calls", |r| thousands(r.profiles)));
     }
     rows.push(row("reply calls in the busiest second", |r| {
         thousands(r.busiest_second_replies)
