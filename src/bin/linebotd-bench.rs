@@ -10,7 +10,10 @@
 //!
 //! With the instant mock (the default) the daemon runs with its client-side LINE rate limits off;
 //! with a latency it runs in its default configuration, limits included. Replies and fallback
-//! pushes (the daemon's push when a reply failed) are counted apart.
+//! pushes (the daemon's push when a reply failed) are counted apart. The generator never waits
+//! for a reply, only for the 200; with a latency it offers 2,500 webhooks/s by default (`--rate`)
+//! and holds back while 4 × users events are unanswered (`--max-backlog`), so the answers drain
+//! in bounded time.
 //!
 //! Under `cargo run` it first builds the release daemon, so one command measures the current
 //! source.
