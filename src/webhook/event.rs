@@ -15,7 +15,15 @@ pub enum ParseError {
     NoEvents,
     #[error("event {index} is not an object with a string `type`")]
     BadEvent { index: usize },
+    #[error("event {index} nests objects and arrays more than {MAX_EVENT_DEPTH} levels deep")]
+    TooDeep { index: usize },
 }
+
+/// How deeply an event may nest objects and arrays, the event itself being level 1. LINE's
+/// events nest about five levels; a script receives the event as a map built by serde_json,
+/// which gives up at 128 levels, so a deeper event would reach its handler as `()`. Refusing it
+/// before it is stored keeps that from ever happening.
+pub const MAX_EVENT_DEPTH: usize = 64;
 
 /// Where an event came from: a user's one-to-one chat, a group or a room.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -168,12 +176,50 @@ pub fn parse_body(body: &[u8]) -> Result<WebhookBody, ParseError> {
     let events = raw_events
         .into_iter()
         .enumerate()
-        .map(|(index, raw)| Event::from_raw(raw.to_owned()).ok_or(ParseError::BadEvent { index }))
+        .map(|(index, raw)| {
+            // Before building anything from it: serde_json skips values it does not build
+            // without counting levels, so the body parsed whatever its depth.
+            if nests_deeper_than(raw.get(), MAX_EVENT_DEPTH) {
+                return Err(ParseError::TooDeep { index });
+            }
+            Event::from_raw(raw.to_owned()).ok_or(ParseError::BadEvent { index })
+        })
         .collect::<Result<_, _>>()?;
     Ok(WebhookBody {
         destination: string(parsed.destination),
         events,
     })
+}
+
+/// Whether valid JSON `text` nests objects and arrays more than `limit` levels. One pass, no
+/// recursion, stops at the first level too many.
+fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Maps a LINE event type to the script handler that receives it:
@@ -330,6 +376,56 @@ mod tests {
         let body = parse_body(br#" {"destination":"Uxxx","events":[]}"#).unwrap();
         assert_eq!(body.destination.as_deref(), Some("Uxxx"));
         assert!(body.events.is_empty());
+    }
+
+    /// An event whose `message.data` nests `depth - 2` arrays: the event itself is level 1,
+    /// `message` level 2.
+    fn event_nested(depth: usize) -> String {
+        let inner = depth - 2;
+        format!(
+            r#"{{"type":"message","source":{{"type":"user","userId":"U1"}},"message":{{"type":"text","text":"{{[\"","data":{}1{}}}}}"#,
+            "[".repeat(inner),
+            "]".repeat(inner)
+        )
+    }
+
+    #[test]
+    fn event_at_the_depth_limit_is_kept_and_reaches_scripts_as_a_map() {
+        let text = event_nested(MAX_EVENT_DEPTH);
+        assert!(!nests_deeper_than(&text, MAX_EVENT_DEPTH));
+        assert!(nests_deeper_than(&text, MAX_EVENT_DEPTH - 1));
+        let body = parse_body(format!(r#"{{"events":[{text}]}}"#).as_bytes()).unwrap();
+        let event = crate::script::host::from_json_text(body.events[0].raw.get());
+        assert!(event.is_map(), "scripts would get {}", event.type_name());
+    }
+
+    #[test]
+    fn refuses_an_event_nested_deeper_than_the_limit() {
+        let deep = event_nested(MAX_EVENT_DEPTH + 1);
+        let body = format!(r#"{{"events":[{},{deep}]}}"#, event_nested(3));
+        let err = parse_body(body.as_bytes()).unwrap_err();
+        assert_eq!(err, ParseError::TooDeep { index: 1 });
+        assert!(err.to_string().contains("64 levels"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_hundred_thousand_levels_without_overflowing_the_stack() {
+        let levels = 100_000;
+        let body = format!(
+            r#"{{"events":[{{"type":"message","x":{}1{}}}]}}"#,
+            "{\"a\":".repeat(levels),
+            "}".repeat(levels)
+        );
+        assert_eq!(
+            parse_body(body.as_bytes()).unwrap_err(),
+            ParseError::TooDeep { index: 0 }
+        );
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count_as_levels() {
+        assert!(!nests_deeper_than(r#"{"a":"[[[{{{","b":"\"[["}"#, 1));
+        assert!(nests_deeper_than(r#"{"a":"\\","b":[1]}"#, 1));
     }
 
     proptest::proptest! {
