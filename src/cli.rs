@@ -124,6 +124,26 @@ pub struct Settings {
     /// Refuse to start when any script fails to compile.
     #[arg(long, env = "LINEBOTD_STRICT")]
     pub strict: bool,
+
+    /// Seconds a client has to send a request's head, from connecting or from the first byte
+    /// of a later request on the connection; then it is closed [default: 10].
+    #[arg(long, env = "LINEBOTD_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+
+    /// Seconds a client has to send a request's whole body after its head; then it gets 408
+    /// and the connection is closed [default: 10].
+    #[arg(long, env = "LINEBOTD_BODY_READ_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+
+    /// Seconds a kept-alive connection may wait for its next request; 0 closes each
+    /// connection after one request [default: 60].
+    #[arg(long, env = "LINEBOTD_KEEP_ALIVE_IDLE_SECS", value_name = "SECS")]
+    pub keep_alive_idle_secs: Option<u64>,
+
+    /// Client connections open at once; more are answered 503 and closed. Lowered at start
+    /// when the open-file limit leaves too few descriptors for it [default: 512].
+    #[arg(long, env = "LINEBOTD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::Settings;
+use crate::webhook::ClientLimits;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_API_BASE: &str = "https://api.line.me";
@@ -15,6 +16,19 @@ pub const DEFAULT_DATA_API_BASE: &str = "https://api-data.line.me";
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// LINE's published rate limit for the Messaging API, requests per second.
 pub const DEFAULT_LINE_RATE_LIMIT: u32 = 2000;
+/// What one client may hold. LINE sends small webhooks and waits at most 2 s for the answer,
+/// so 10 s for a head or a body is generous; 60 s of keep-alive spares LINE new connections
+/// between bursts. LINE needs tens of connections at its full rate: 512 leaves room for probes
+/// and scrapes, bounds what slow clients hold (about 20 KB each, 10 MB in all), and with the
+/// descriptors kept for the store and LINE fits the common open-file limit of 1,024.
+pub const DEFAULT_CLIENT_LIMITS: ClientLimits = ClientLimits {
+    header_read_timeout: Duration::from_secs(10),
+    body_read_timeout: Duration::from_secs(10),
+    keep_alive_idle: Duration::from_secs(60),
+    max_connections: 512,
+};
+/// The longest timeout accepted, a day: longer ones are mistakes.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// A start-up error: printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +116,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub schedule_grace: Duration,
     pub limits: Limits,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub clients: ClientLimits,
 }
 
 /// The file's shape: every key optional, unknown keys are errors (a typo must not pass silently).
@@ -127,6 +143,10 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     schedule_grace_secs: Option<u64>,
     limits: Option<Limits>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    keep_alive_idle_secs: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 impl Config {
@@ -275,6 +295,15 @@ impl Config {
             }
         };
 
+        let clients = client_limits(
+            settings,
+            ClientLimitsFile {
+                header_read_timeout_secs: file.header_read_timeout_secs,
+                body_read_timeout_secs: file.body_read_timeout_secs,
+                keep_alive_idle_secs: file.keep_alive_idle_secs,
+                max_connections: file.max_connections,
+            },
+        )?;
         let limits = file.limits.unwrap_or_default();
         if limits.workers == 0 || limits.max_call_ms == 0 {
             return Err(ConfigError::Invalid {
@@ -306,8 +335,68 @@ impl Config {
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
             schedule_grace: Duration::from_secs(file.schedule_grace_secs.unwrap_or(600)),
             limits,
+            clients,
         })
     }
+}
+
+/// The file's client-limit keys (the rest of the file is consumed by then).
+struct ClientLimitsFile {
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    keep_alive_idle_secs: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+fn client_limits(settings: &Settings, file: ClientLimitsFile) -> Result<ClientLimits, ConfigError> {
+    let d = DEFAULT_CLIENT_LIMITS;
+    let secs = |setting: &'static str, value: Option<u64>, default: Duration, min: u64| {
+        let Some(secs) = value else {
+            return Ok(default);
+        };
+        if !(min..=MAX_TIMEOUT_SECS).contains(&secs) {
+            return Err(ConfigError::Invalid {
+                setting,
+                message: format!("{secs} is not between {min} and {MAX_TIMEOUT_SECS} seconds"),
+            });
+        }
+        Ok(Duration::from_secs(secs))
+    };
+    let max_connections = settings
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(d.max_connections);
+    if max_connections == 0 {
+        return Err(ConfigError::Invalid {
+            setting: "--max-connections",
+            message: "0 would refuse every connection; use at least 1".into(),
+        });
+    }
+    Ok(ClientLimits {
+        header_read_timeout: secs(
+            "--header-read-timeout-secs",
+            settings
+                .header_read_timeout_secs
+                .or(file.header_read_timeout_secs),
+            d.header_read_timeout,
+            1,
+        )?,
+        body_read_timeout: secs(
+            "--body-read-timeout-secs",
+            settings
+                .body_read_timeout_secs
+                .or(file.body_read_timeout_secs),
+            d.body_read_timeout,
+            1,
+        )?,
+        keep_alive_idle: secs(
+            "--keep-alive-idle-secs",
+            settings.keep_alive_idle_secs.or(file.keep_alive_idle_secs),
+            d.keep_alive_idle,
+            0,
+        )?,
+        max_connections,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -396,6 +485,49 @@ mod tests {
         assert_eq!(c.scripts_dir, PathBuf::from("scripts"));
         assert_eq!(c.store, "linebotd.db");
         assert!(c.watch && c.reply_fallback_push && !c.strict);
+        assert_eq!(c.clients, DEFAULT_CLIENT_LIMITS);
+    }
+
+    #[test]
+    fn client_limits_come_from_file_and_flags_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linebotd.toml");
+        std::fs::write(
+            &path,
+            "header_read_timeout_secs = 3\nbody_read_timeout_secs = 4\nkeep_alive_idle_secs = 0\nmax_connections = 7\n",
+        )
+        .unwrap();
+        let s = Settings {
+            config: Some(path),
+            max_connections: Some(9),
+            ..creds()
+        };
+        let c = Config::load(&s, None).unwrap();
+        assert_eq!(
+            c.clients,
+            ClientLimits {
+                header_read_timeout: Duration::from_secs(3),
+                body_read_timeout: Duration::from_secs(4),
+                keep_alive_idle: Duration::ZERO,
+                max_connections: 9,
+            }
+        );
+        let bad = |s: Settings| Config::load(&s, None).unwrap_err().to_string();
+        assert!(bad(Settings {
+            header_read_timeout_secs: Some(0),
+            ..creds()
+        })
+        .starts_with("--header-read-timeout-secs is invalid"));
+        assert!(bad(Settings {
+            body_read_timeout_secs: Some(u64::MAX),
+            ..creds()
+        })
+        .starts_with("--body-read-timeout-secs is invalid"));
+        assert!(bad(Settings {
+            max_connections: Some(0),
+            ..creds()
+        })
+        .starts_with("--max-connections is invalid"));
     }
 
     #[test]

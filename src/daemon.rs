@@ -312,6 +312,9 @@ pub async fn serve(
     let drain = pipeline.dispatcher.clone();
     let stop = async move {
         shutdown_signal().await;
+        // Handlers and clients share one grace period: whatever a client is doing, the server
+        // closes its connection when the period ends.
+        let deadline = tokio::time::Instant::now() + grace;
         // Keep answering (503) while handlers finish, so LINE redelivers instead of seeing a
         // dropped connection; a second signal exits at once.
         shutting_down.store(true, Ordering::SeqCst);
@@ -326,11 +329,9 @@ pub async fn serve(
                 "grace period over; unfinished events are handled after restart"
             );
         }
+        deadline
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(DaemonError::Serve)?;
+    webhook::server::serve(listener, app, client_limits(&config), stop).await;
     finish(&pipeline).await;
     Ok(())
 }
@@ -384,4 +385,22 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// The configured client limits, with the connection cap lowered when the open-file limit
+/// cannot hold it beside the store and the connections to LINE.
+fn client_limits(config: &Config) -> webhook::ClientLimits {
+    let mut limits = config.clients;
+    let nofile = webhook::server::open_file_limit();
+    let (cap, lowered) = webhook::server::fitting_cap(limits.max_connections, nofile);
+    if lowered {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            open_file_limit = nofile,
+            using = cap,
+            "max_connections lowered to fit the open-file limit; raise it (ulimit -n, systemd LimitNOFILE=) to allow more"
+        );
+    }
+    limits.max_connections = cap;
+    limits
 }

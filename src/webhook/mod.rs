@@ -4,7 +4,9 @@
 //! [`EventSink`] (the durable inbox) and answers at once: LINE times out after 2 s, so no script
 //! ever runs before the answer.
 
+pub mod conn;
 pub mod event;
+pub mod server;
 pub mod signature;
 
 use std::future::Future;
@@ -22,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+pub use conn::{BodyTimeout, ClientLimits};
 pub use event::{handler_name, parse_body, Event, ParseError, Source, WebhookBody};
 pub use signature::{sign, verify, SignatureError};
 
@@ -45,6 +48,8 @@ pub enum Outcome {
     BadSignature,
     TooLarge,
     BadJson,
+    /// The body did not arrive within the body read timeout.
+    SlowBody,
     /// Every event was a redelivery already taken in. Never returned by the handler itself:
     /// only the sink knows, so the daemon's sink reports it.
     Duplicate,
@@ -58,6 +63,7 @@ impl Outcome {
             Self::BadSignature => "bad_signature",
             Self::TooLarge => "too_large",
             Self::BadJson => "bad_json",
+            Self::SlowBody => "slow_body",
             Self::Duplicate => "duplicate",
             Self::Unavailable => "unavailable",
         }
@@ -130,7 +136,17 @@ async fn handle(
     }
     let bytes = match axum::body::to_bytes(body, state.max_body).await {
         Ok(b) => b,
-        Err(e) if is_length_limit(&e) => return too_large(),
+        Err(e) if caused_by::<http_body_util::LengthLimitError>(&e) => return too_large(),
+        Err(e) if caused_by::<BodyTimeout>(&e) => {
+            tracing::debug!(error = %e, "webhook body too slow");
+            let mut response = error(StatusCode::REQUEST_TIMEOUT, &e.to_string());
+            // The rest of the body may still come: the connection cannot carry another request.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return (Outcome::SlowBody, 0, response);
+        }
         Err(e) => {
             tracing::debug!(error = %e, "webhook body could not be read");
             return (
@@ -178,10 +194,10 @@ async fn handle(
     }
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
+fn caused_by<T: std::error::Error + 'static>(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
+        if err.is::<T>() {
             return true;
         }
         source = err.source();
@@ -220,4 +236,53 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    struct NoSink;
+
+    impl EventSink for NoSink {
+        fn accept(
+            &self,
+            _: Vec<Event>,
+        ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + '_>> {
+            Box::pin(async { panic!("a body that never arrived was stored") })
+        }
+    }
+
+    #[tokio::test]
+    async fn body_past_its_deadline_gets_408_and_closes_the_connection() {
+        let state = WebhookState {
+            channel_secret: b"secret".as_slice().into(),
+            max_body: 64 * 1024,
+            sink: Arc::new(NoSink),
+            shutting_down: Arc::default(),
+            on_outcome: None,
+        };
+        let first = Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(
+            bytes::Bytes::from_static(b"{\"events\":["),
+        ));
+        let trickle = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
+        let timeout = Duration::from_millis(100);
+        let body = conn::DeadlineBody::new(
+            http_body_util::StreamBody::new(trickle),
+            tokio::time::Instant::now() + timeout,
+            timeout,
+        );
+        let request = Request::post("/callback")
+            .header("x-line-signature", "c2ln")
+            .body(Body::new(body))
+            .unwrap();
+        let response = router(state, "/callback").oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()["connection"], "close");
+    }
 }
