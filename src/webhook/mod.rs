@@ -4,6 +4,7 @@
 //! [`EventSink`] (the durable inbox) and answers at once: LINE times out after 2 s, so no script
 //! ever runs before the answer.
 
+pub mod body;
 pub mod conn;
 pub mod event;
 pub mod server;
@@ -24,7 +25,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-pub use conn::{BodyTimeout, ClientLimits};
+pub use body::{BodyTimeout, DeadlineBody};
+pub use conn::ClientLimits;
 pub use event::{handler_name, parse_body, Event, ParseError, Source, WebhookBody};
 pub use signature::{sign, verify, SignatureError};
 
@@ -272,7 +274,7 @@ mod tests {
         ));
         let trickle = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
         let timeout = Duration::from_millis(100);
-        let body = conn::DeadlineBody::new(
+        let body = DeadlineBody::new(
             http_body_util::StreamBody::new(trickle),
             tokio::time::Instant::now() + timeout,
             timeout,
