@@ -190,7 +190,7 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
     let line = line_client(config)?;
     let outbox = Outbox::new(store.clone());
     let host = Arc::new(Host {
-        line: line.clone(),
+        line: Host::line_client(line.clone()),
         runtime: tokio::runtime::Handle::current(),
         reply_fallback_push: config.reply_fallback_push,
         store: store.clone(),

@@ -14,16 +14,20 @@
 //!
 //! **Handlers wait without holding the bot up.** A handler is a synchronous Rhai call, and
 //! `reply` blocks it until LINE answers; the request itself runs on the shared async client. So
-//! each running handler holds a thread, and threads are started when an event is ready and no
-//! thread is idle, up to `max_handlers`, and exit after `idle_exit` without work. Memory is
-//! bounded by `max_handlers` threads (their stacks hold only what a script touches) plus
-//! `window` events in memory.
+//! each handler holds a thread while it runs or waits. The pool keeps about one thread per core
+//! running script code: a thread that starts waiting on the network tells the pool (a wait
+//! hook, see [`crate::script::context::waiting`]), which then starts or wakes another for the
+//! next ready event. So at an instant mock a handful of threads do all the work, and at LINE's
+//! real latency the threads grow with the handlers waiting at once, up to `max_handlers`.
+//! Idle threads exit after `idle_exit`. Memory is bounded by `max_handlers` threads (their
+//! stacks hold only what a script touches) plus `window` events in memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::time::Duration;
 
+use crate::script::context::{self, WaitHook};
 use crate::script::{Dispatched, Provenance, Runtime};
 use crate::store::{Mark, Store, Stored};
 use crate::webhook::Event;
@@ -55,6 +59,8 @@ pub struct Limits {
     pub window: usize,
     /// An idle handler thread exits after this long without work.
     pub idle_exit: Duration,
+    /// Handler threads running script code (not waiting) that the pool aims for.
+    pub running: usize,
 }
 
 impl Limits {
@@ -66,6 +72,7 @@ impl Limits {
             max_handlers,
             window: (max_handlers * 2).max(1024),
             idle_exit: Duration::from_secs(10),
+            running: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
         }
     }
 }
@@ -101,6 +108,8 @@ struct State {
     threads: usize,
     /// Threads waiting for a ready job.
     idle: usize,
+    /// Threads whose handler waits on the network (or a commit).
+    waiting: usize,
     /// Events past the window wait in the store; the feeder brings them in.
     backlogged: bool,
     /// Highest `seq` handed to memory.
@@ -234,14 +243,28 @@ impl Shared {
         }
     }
 
-    /// Queues a ready job and makes sure a thread will take it: an idle one, or a new one when
-    /// every idle thread already has a ready job coming to it.
+    /// Queues a ready job and gets a thread to take it.
     fn make_ready(self: &Arc<Self>, state: &mut State, job: Job) {
         state.ready.push_back(job);
-        if state.ready.len() > state.idle && state.threads < self.limits.max_handlers {
-            self.spawn_thread(state);
-        } else if state.idle > 0 {
+        self.staff(state);
+    }
+
+    /// While jobs are ready: wakes an idle thread, or starts one when fewer than
+    /// `limits.running` threads are running script code (the others wait on the network). With
+    /// enough running, a ready job waits for one of them to finish or start waiting.
+    fn staff(self: &Arc<Self>, state: &mut State) {
+        if state.ready.is_empty() {
+            return;
+        }
+        if state.idle > 0 {
             self.work.notify_one();
+        }
+        let running = state.threads.saturating_sub(state.idle + state.waiting);
+        if state.ready.len() > state.idle
+            && running < self.limits.running
+            && state.threads < self.limits.max_handlers
+        {
+            self.spawn_thread(state);
         }
     }
 
@@ -283,8 +306,24 @@ impl Shared {
     }
 }
 
+/// Tells the pool when a handler starts and stops waiting.
+struct Waits(Arc<Shared>);
+
+impl WaitHook for Waits {
+    fn begin(&self) {
+        let mut state = self.0.lock();
+        state.waiting += 1;
+        self.0.staff(&mut state);
+    }
+
+    fn end(&self) {
+        self.0.lock().waiting -= 1;
+    }
+}
+
 /// A handler thread: takes ready jobs until it has been idle for `idle_exit`.
 fn work(shared: &Arc<Shared>) {
+    context::set_wait_hook(Arc::new(Waits(shared.clone())));
     let mut state = shared.lock();
     loop {
         if let Some(job) = state.ready.pop_front() {

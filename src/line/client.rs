@@ -40,6 +40,32 @@ pub fn chunk_retry_key(retry_key: Uuid, chunk: usize) -> Uuid {
 #[derive(Clone)]
 pub struct LineClient {
     pub(super) inner: Arc<Inner>,
+    on_wait: Option<OnWait>,
+}
+
+/// Told `true` when a call starts waiting on LINE (its request sent, or a retry's backoff) and
+/// `false` when that wait ends, on the thread driving the call. Waiting for a rate-limit token
+/// is not reported: more callers would only wait longer for the same tokens.
+pub type OnWait = Arc<dyn Fn(bool) + Send + Sync>;
+
+/// Reports the end of a wait however the wait ends (answered, failed, or the call dropped).
+struct Waiting<'a>(Option<&'a OnWait>);
+
+impl<'a> Waiting<'a> {
+    fn begin(on_wait: Option<&'a OnWait>) -> Self {
+        if let Some(f) = on_wait {
+            f(true);
+        }
+        Self(on_wait)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0 {
+            f(false);
+        }
+    }
 }
 
 pub(super) struct Inner {
@@ -140,7 +166,14 @@ impl LineClient {
                 retry: config.retry,
                 limits: Limiter::new(config.rate_limit_per_sec, config.loading_rate_limit_per_sec),
             }),
+            on_wait: None,
         })
+    }
+
+    /// The same client (same pool and limits), telling `on_wait` when its calls wait on LINE.
+    pub fn observing_waits(mut self, on_wait: OnWait) -> Self {
+        self.on_wait = Some(on_wait);
+        self
     }
 
     /// Sends `call` until it succeeds, fails permanently, or its retry budget is spent.
@@ -164,7 +197,10 @@ impl LineClient {
                 return Err(give_up(call.endpoint, attempt - 1, limited));
             }
             let sent_at = Instant::now();
-            let answer = self.send_once(&call).await;
+            let answer = {
+                let _waiting = Waiting::begin(self.on_wait.as_ref());
+                self.send_once(&call).await
+            };
             crate::observe::LineCall {
                 endpoint: call.endpoint,
                 status: answer.as_ref().ok().map(|(raw, _)| raw.status),
@@ -213,6 +249,7 @@ impl LineClient {
                 error: &err,
             }
             .emit();
+            let _waiting = Waiting::begin(self.on_wait.as_ref());
             tokio::time::sleep(wait).await;
         }
     }

@@ -28,7 +28,7 @@ mod wire;
 
 use std::time::Duration;
 
-pub use client::{chunk_retry_key, LineClient, MULTICAST_CHUNK};
+pub use client::{chunk_retry_key, LineClient, OnWait, MULTICAST_CHUNK};
 pub use error::LineError;
 pub use message::{flex, image, quick_reply, sticker, text, validate, MessageError};
 pub use rate::TokenBucket;

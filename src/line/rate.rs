@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::limits::{Rate, LIMITS};
 
-/// A token bucket refilled at `count` tokens per window, holding at most one window's worth.
+/// A token bucket refilled at `count` tokens per window. A per-second bucket holds at most a
+/// twentieth of a second's worth, so no second ever sees more than about 5 % above the limit
+/// (a bucket holding a whole second's worth let twice the limit through in the first second);
+/// longer windows (60 an hour) hold their whole allowance, as LINE counts them.
 ///
 /// A caller that finds no token takes one on credit (the count goes negative) and sleeps until
 /// its token would have arrived; callers are thus served in arrival order with one sleep each.
@@ -34,19 +37,24 @@ impl TokenBucket {
         Self::per_window(per_sec, Duration::from_secs(1))
     }
 
-    /// `count` requests per `per` (60 an hour…), the whole window's allowance available at
-    /// once; a `count` of 0 or an empty window turns limiting off.
+    /// `count` requests per `per` (60 an hour…); a `count` of 0 or an empty window turns
+    /// limiting off.
     pub fn per_window(count: u32, per: Duration) -> Self {
         let rate = if per.is_zero() {
             0.0
         } else {
             f64::from(count) / per.as_secs_f64()
         };
+        let capacity = if per <= Duration::from_secs(1) {
+            (f64::from(count) * per.as_secs_f64() / 20.0).max(1.0)
+        } else {
+            f64::from(count)
+        };
         Self {
             rate,
-            capacity: f64::from(count),
+            capacity,
             state: Mutex::new(State {
-                tokens: f64::from(count),
+                tokens: capacity,
                 last: Instant::now(),
             }),
         }
@@ -170,27 +178,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn burst_of_rate_passes_then_callers_wait_in_turn() {
-        let b = TokenBucket::new(10);
+    fn a_small_burst_passes_then_callers_wait_in_turn() {
+        let b = TokenBucket::new(2000);
         let t0 = Instant::now();
-        for _ in 0..10 {
+        // A twentieth of a second's worth at once, then one every 0.5 ms.
+        for _ in 0..100 {
             assert_eq!(b.reserve(t0), Duration::ZERO);
         }
         let w1 = b.reserve(t0);
         let w2 = b.reserve(t0);
-        assert!((w1.as_secs_f64() - 0.1).abs() < 1e-6, "{w1:?}");
-        assert!((w2.as_secs_f64() - 0.2).abs() < 1e-6, "{w2:?}");
+        assert!((w1.as_secs_f64() - 0.0005).abs() < 1e-9, "{w1:?}");
+        assert!((w2.as_secs_f64() - 0.001).abs() < 1e-9, "{w2:?}");
+    }
+
+    #[test]
+    fn no_second_sees_much_more_than_the_limit() {
+        let b = TokenBucket::new(2000);
+        let t0 = Instant::now();
+        let within_a_second = (0..3000)
+            .take_while(|_| b.reserve(t0) < Duration::from_secs(1))
+            .count();
+        assert!(
+            (2000..=2100).contains(&within_a_second),
+            "{within_a_second} calls in the first second"
+        );
     }
 
     #[test]
     fn refills_with_time() {
-        let b = TokenBucket::new(10);
+        let b = TokenBucket::new(20);
         let t0 = Instant::now();
-        for _ in 0..10 {
-            b.reserve(t0);
-        }
-        assert_eq!(b.reserve(t0 + Duration::from_millis(100)), Duration::ZERO);
-        assert!(b.reserve(t0 + Duration::from_millis(100)) > Duration::ZERO);
+        assert_eq!(b.reserve(t0), Duration::ZERO);
+        assert!(b.reserve(t0) > Duration::ZERO);
+        assert_eq!(b.reserve(t0 + Duration::from_millis(150)), Duration::ZERO);
     }
 
     #[test]
@@ -252,9 +272,10 @@ mod tests {
         for _ in 0..22 {
             b.acquire().await;
         }
-        // Two tokens beyond the burst at 20/s: about 100 ms.
+        assert!(t0.elapsed() <= Duration::from_millis(1_500));
+        // 21 tokens beyond the burst of one at 20/s: about a second.
         assert!(
-            t0.elapsed() >= Duration::from_millis(90),
+            t0.elapsed() >= Duration::from_millis(1_000),
             "{:?}",
             t0.elapsed()
         );

@@ -46,8 +46,48 @@ pub struct CallContext {
     pub calls: Vec<(&'static str, u32)>,
 }
 
+/// Told when the handler on this thread starts and stops waiting on the network, so the
+/// thread pool can run another handler meanwhile (see `crate::dispatch`).
+pub trait WaitHook: Send + Sync {
+    fn begin(&self);
+    fn end(&self);
+}
+
 thread_local! {
     static CURRENT: RefCell<Option<CallContext>> = const { RefCell::new(None) };
+    static WAIT_HOOK: RefCell<Option<Arc<dyn WaitHook>>> = const { RefCell::new(None) };
+}
+
+/// Sets the hook told about waits on this thread (a handler thread sets it once).
+pub fn set_wait_hook(hook: Arc<dyn WaitHook>) {
+    WAIT_HOOK.with(|h| *h.borrow_mut() = Some(hook));
+}
+
+/// Tells this thread's wait hook, if any, that its handler starts (`true`) or stops waiting.
+/// The LINE client calls it around each request ([`crate::line::OnWait`]).
+pub fn report_wait(begins: bool) {
+    let hook = WAIT_HOOK.with(|h| h.borrow().clone());
+    if let Some(hook) = hook {
+        if begins {
+            hook.begin();
+        } else {
+            hook.end();
+        }
+    }
+}
+
+/// Runs `f`, which blocks this thread on something outside (a commit), telling the thread's
+/// wait hook before and after.
+pub fn waiting<R>(f: impl FnOnce() -> R) -> R {
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            report_wait(false);
+        }
+    }
+    report_wait(true);
+    let _end = End;
+    f()
 }
 
 /// Installs `ctx` for the duration of `f` on this thread.

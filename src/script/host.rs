@@ -39,9 +39,16 @@ pub struct Host {
 impl Host {
     /// Waits on a LINE call from the handler's thread. The call runs on the shared runtime's
     /// reqwest client, so a handler waiting on LINE holds only its own thread, never an async
-    /// worker, and every handler shares one connection pool.
+    /// worker, and every handler shares one connection pool. The client reports its waits on
+    /// LINE to the thread pool (see [`Host::line_client`]).
     fn wait<T, F: Future<Output = T>>(&self, call: impl FnOnce(LineClient) -> F) -> T {
         self.runtime.block_on(call(self.line.clone()))
+    }
+
+    /// `line` set up for handlers: its waits on LINE reach the handler thread's pool, which
+    /// then runs another handler meanwhile.
+    pub fn line_client(line: LineClient) -> LineClient {
+        line.observing_waits(Arc::new(context::report_wait))
     }
 }
 
@@ -261,7 +268,7 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
         return fallback(TokenProblem::Expired, age);
     }
     if let Some(before_reply) = &provenance.before_reply {
-        before_reply();
+        context::waiting(|| before_reply());
     }
     let sent = host.wait(|line| {
         let messages = &messages;

@@ -278,7 +278,8 @@ fn write_loop<T>(
 fn without_finished(marks: Vec<Mark>) -> Vec<Mark> {
     let done: std::collections::HashSet<i64> = marks
         .iter()
-        .filter_map(|m| matches!(m, Mark::Done { .. }).then(|| m.seq()))
+        .filter(|m| matches!(m, Mark::Done { .. }))
+        .map(Mark::seq)
         .collect();
     if done.is_empty() {
         return marks;
