@@ -100,6 +100,13 @@ pub struct Settings {
     #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE")]
     pub store: Option<String>,
 
+    /// `full`: the events of a webhook reach the disk before LINE gets its 200, so acknowledged
+    /// events survive a power cut or an OS crash. `normal`: faster, and still safe against the
+    /// daemon crashing, but a power cut can lose the last events LINE was told we received
+    /// [default: full].
+    #[arg(long, env = "LINEBOTD_STORE_SYNC", value_name = "MODE")]
+    pub store_sync: Option<String>,
+
     /// Default IANA time zone for schedules, e.g. Asia/Tokyo [default: UTC].
     #[arg(long, env = "LINEBOTD_TIMEZONE", value_name = "ZONE")]
     pub timezone: Option<String>,

@@ -104,6 +104,8 @@ pub struct Config {
     pub webhook_path: String,
     pub max_body: usize,
     pub store: String,
+    /// Whether a store commit waits for the disk (`full`, the default) or only for the OS.
+    pub store_sync: crate::store::SyncMode,
     pub timezone: String,
     pub log_format: LogFormat,
     pub admin_token: Option<String>,
@@ -133,6 +135,7 @@ struct FileConfig {
     webhook_path: Option<String>,
     max_body: Option<usize>,
     store: Option<String>,
+    store_sync: Option<String>,
     timezone: Option<String>,
     log_format: Option<String>,
     admin_token: Option<String>,
@@ -270,6 +273,14 @@ impl Config {
                 .into_owned()
         });
 
+        let store_sync = match settings.store_sync.clone().or(file.store_sync) {
+            None => crate::store::SyncMode::Full,
+            Some(mode) => mode.parse().map_err(|e| ConfigError::Invalid {
+                setting: "--store-sync",
+                message: format!("{e}: `full` survives a power cut, `normal` only a crash"),
+            })?,
+        };
+
         let timezone = settings
             .timezone
             .clone()
@@ -322,6 +333,7 @@ impl Config {
             webhook_path,
             max_body,
             store,
+            store_sync,
             timezone,
             log_format,
             admin_token: non_empty(settings.admin_token.clone().or(file.admin_token)),
@@ -528,6 +540,40 @@ mod tests {
             ..creds()
         })
         .starts_with("--max-connections is invalid"));
+    }
+
+    #[test]
+    fn store_sync_is_full_unless_normal_is_asked_for() {
+        use crate::store::SyncMode;
+        assert_eq!(
+            Config::load(&creds(), None).unwrap().store_sync,
+            SyncMode::Full
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linebotd.toml");
+        std::fs::write(&path, "store_sync = \"normal\"\n").unwrap();
+        let from_file = Settings {
+            config: Some(path),
+            ..creds()
+        };
+        assert_eq!(
+            Config::load(&from_file, None).unwrap().store_sync,
+            SyncMode::Normal
+        );
+        let flag = Settings {
+            store_sync: Some("full".into()),
+            ..from_file
+        };
+        assert_eq!(
+            Config::load(&flag, None).unwrap().store_sync,
+            SyncMode::Full
+        );
+        let bad = Settings {
+            store_sync: Some("off".into()),
+            ..creds()
+        };
+        let err = Config::load(&bad, None).unwrap_err().to_string();
+        assert!(err.starts_with("--store-sync is invalid"), "{err}");
     }
 
     #[test]

@@ -51,9 +51,12 @@ pub fn line_client(config: &Config) -> Result<LineClient, crate::line::LineError
 }
 
 /// Opens the store off the async threads.
-pub async fn open_store(path: &str) -> Result<Arc<dyn Store>, store::StoreError> {
+pub async fn open_store(
+    path: &str,
+    options: store::Options,
+) -> Result<Arc<dyn Store>, store::StoreError> {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || store::open(&path))
+    tokio::task::spawn_blocking(move || store::open_with(&path, options))
         .await
         .map_err(|e| store::StoreError::Sqlite(e.to_string()))?
 }
@@ -186,7 +189,8 @@ fn schedule_runner(runtime: Arc<Runtime>) -> RunFn {
 /// Builds everything between the webhook and LINE, and re-queues events that were acknowledged
 /// but not handled before the last stop.
 pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
-    let store = open_store(&config.store).await?;
+    let sync = config.store_sync;
+    let store = open_store(&config.store, store::Options { sync }).await?;
     let line = line_client(config)?;
     let outbox = Outbox::new(store.clone());
     let host = Arc::new(Host {

@@ -8,12 +8,15 @@
 mod batch;
 mod migrations;
 mod sqlite;
+mod sqlite_file;
 mod sqlite_outbox;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_batch;
+#[cfg(test)]
+mod tests_file;
 #[cfg(test)]
 mod tests_open;
 
@@ -304,15 +307,63 @@ pub enum StoreError {
     Closed,
 }
 
-/// Opens (creating if needed) the SQLite store at `path` and brings its schema up to date.
-/// `":memory:"` gives a private in-memory store, for tests.
+/// When a commit counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// SQLite's `synchronous=FULL`: a commit is flushed to the disk (fsync) before it returns,
+    /// so an acknowledged event survives a power cut or an OS crash. The default.
+    #[default]
+    Full,
+    /// SQLite's `synchronous=NORMAL`: a commit survives the process dying (`kill -9`), but a
+    /// power cut or an OS crash can lose the last commits, events LINE was already told were
+    /// received. Faster; opt-in only.
+    Normal,
+}
+
+impl FromStr for SyncMode {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "full" => Ok(Self::Full),
+            "normal" => Ok(Self::Normal),
+            _ => Err(UnknownName {
+                what: "store sync mode",
+                value: s.to_owned(),
+                expected: "full, normal",
+            }),
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    pub sync: SyncMode,
+}
+
+/// Opens (creating if needed, readable by its owner only) the SQLite store at `path` and brings
+/// its schema up to date. `":memory:"` gives a private in-memory store, for tests.
 pub fn open(path: &str) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(sqlite::SqliteStore::open(path, CURRENT_VERSION)?))
+    open_with(path, Options::default())
+}
+
+/// [`open`] with other [`Options`].
+pub fn open_with(path: &str, options: Options) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(sqlite::SqliteStore::open(
+        path,
+        CURRENT_VERSION,
+        options,
+    )?))
 }
 
 /// Opens a store migrated only up to `version`: lets tests build a store as an older linebotd
 /// left it. Not for production use.
 #[doc(hidden)]
 pub fn open_at_version(path: &str, version: u32) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(sqlite::SqliteStore::open(path, version)?))
+    Ok(Arc::new(sqlite::SqliteStore::open(
+        path,
+        version,
+        Options::default(),
+    )?))
 }

@@ -2,27 +2,26 @@
 //! outbox, followers and schedules in `sqlite_outbox.rs`.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 use serde_json::Value;
 
 use super::{
-    migrations, Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError,
+    Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError, SyncMode,
     MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 
 /// Inbox rows deleted per transaction when pruning.
 const PRUNE_CHUNK: usize = 5_000;
 
-/// How long a statement waits for another process's lock before failing with "busy".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 pub(crate) struct SqliteStore {
     // One connection for reads and writes: SQLite has a single writer anyway, the daemon's reads
     // are short, and ":memory:" databases exist per connection, so a second one would see an
     // empty database.
-    conn: Mutex<Connection>,
+    pub(super) conn: Mutex<Connection>,
+    /// How inbox transactions commit; everything else commits with NORMAL.
+    pub(super) inbox_sync: SyncMode,
 }
 
 /// Turns a rusqlite error into ours, telling damage apart from ordinary failures.
@@ -64,46 +63,14 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Opens `path` and migrates it to `version`.
-    pub(crate) fn open(path: &str, version: u32) -> Result<Self, StoreError> {
-        let open_err = |e: rusqlite::Error| match sql_err(e) {
-            StoreError::Sqlite(message) => StoreError::Open {
-                path: path.to_owned(),
-                message,
-            },
-            other => other,
-        };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        // WAL: readers never block the writer, and a commit is one sequential append.
-        let _mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(open_err)?;
-        // NORMAL in WAL mode does not fsync at each commit, only at checkpoints. That is enough
-        // for our promise "every acknowledged event survives kill -9": a committed transaction
-        // is in the WAL file in the OS page cache the moment commit returns, and the kernel
-        // writes it out even if the process dies. Only a power loss or kernel crash can lose the
-        // last commits; FULL would cover that too at one fsync per batch.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        // A checkpoint (copying the WAL back into the database, with two fsyncs) runs inside
-        // the commit that crosses this many WAL pages, and that commit's webhooks wait for it.
-        // Each group commit appends a few whole pages, so SQLite's default of 1,000 pages meant
-        // several checkpoints a second under load and set the p99 time to the 200 (4.5 ms at 8
-        // connections); 4,000 pages (a WAL of up to ~16 MB) brings it under 1 ms.
-        conn.pragma_update(None, "wal_autocheckpoint", 4_000)
-            .map_err(open_err)?;
-        conn.set_prepared_statement_cache_capacity(64);
-        migrations::migrate(&mut conn, path, version).map_err(|e| match e {
-            StoreError::Sqlite(message) => StoreError::Open {
-                path: path.to_owned(),
-                message,
-            },
-            other => other,
-        })?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+    /// The transaction behind [`Store::inbox_write`].
+    fn write_inbox(
+        &self,
+        new: &[NewInboxEvent],
+        marks: &[Mark],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut conn = self.lock();
+        self.with_inbox_sync(&mut conn, |conn| inbox_transaction(conn, new, marks))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -115,45 +82,53 @@ impl SqliteStore {
     }
 }
 
+/// Inserts new events and applies marks, in one transaction.
+fn inbox_transaction(
+    conn: &mut Connection,
+    new: &[NewInboxEvent],
+    marks: &[Mark],
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let mut out = Vec::with_capacity(new.len());
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    if !marks.is_empty() {
+        write_marks(&tx, marks)?;
+    }
+    if !new.is_empty() {
+        // Claiming the id and storing the event are one row in one transaction: a duplicate
+        // can never slip in between, even across daemon instances.
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO inbox (webhook_event_id, conversation, payload, received_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (webhook_event_id) DO NOTHING",
+            )
+            .map_err(sql_err)?;
+        for item in new {
+            let id = item.webhook_event_id.as_deref().filter(|id| !id.is_empty());
+            let inserted = insert
+                .execute(params![
+                    id,
+                    item.conversation,
+                    item.payload,
+                    item.received_ms
+                ])
+                .map_err(sql_err)?;
+            out.push((inserted == 1).then(|| tx.last_insert_rowid()));
+        }
+    }
+    tx.commit().map_err(sql_err)?;
+    Ok(out)
+}
+
 impl Store for SqliteStore {
     fn inbox_write(
         &self,
         new: &[NewInboxEvent],
         marks: &[Mark],
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        let mut out = Vec::with_capacity(new.len());
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        if !marks.is_empty() {
-            write_marks(&tx, marks)?;
-        }
-        if !new.is_empty() {
-            // Claiming the id and storing the event are one row in one transaction: a
-            // duplicate can never slip in between, even across daemon instances.
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO inbox (webhook_event_id, conversation, payload, received_ms)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (webhook_event_id) DO NOTHING",
-                )
-                .map_err(sql_err)?;
-            for item in new {
-                let id = item.webhook_event_id.as_deref().filter(|id| !id.is_empty());
-                let inserted = insert
-                    .execute(params![
-                        id,
-                        item.conversation,
-                        item.payload,
-                        item.received_ms
-                    ])
-                    .map_err(sql_err)?;
-                out.push((inserted == 1).then(|| tx.last_insert_rowid()));
-            }
-        }
-        tx.commit().map_err(sql_err)?;
-        Ok(out)
+        self.write_inbox(new, marks)
     }
 
     fn inbox_sent_calls(&self, seq: i64) -> Result<Vec<String>, StoreError> {
