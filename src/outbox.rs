@@ -1,6 +1,15 @@
 //! The durable outbox: `push`, `multicast` and `broadcast` are stored with their retry key, then
 //! delivered by one sender task that keeps per-recipient order and retries transient failures
 //! until LINE answers. A delivery LINE rejects (4xx) is kept as failed and reported.
+//!
+//! Deliveries go in lanes ([`crate::store::lane`]: a push's recipient; each multicast or broadcast on
+//! its own). A lane sends one delivery at a time, oldest first, because LINE shows a chat's
+//! messages in the order it accepted them. The sender goes round the lanes that have work, one
+//! delivery per lane per turn, so a backlog in one chat never holds another chat back.
+//!
+//! Only the task holding a lane reads that lane's next delivery, and it reads it after the
+//! lane's previous delivery was recorded as sent or failed: a delivery that just finished can
+//! never be read again from an older snapshot and sent (or reported failed) twice.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,10 +21,14 @@ use tokio::sync::{Notify, Semaphore};
 use crate::line::{LineClient, LineError, Sent};
 use crate::store::{now_ms, Delivery, DeliveryKind, NewDelivery, Store, StoreError};
 
-/// Deliveries sent at once (different recipients; one recipient's deliveries go one by one).
+/// Lanes sending at once (each one delivery at a time).
 const PARALLEL_SENDS: usize = 16;
+/// Lanes looked up per round; a round is one cheap index walk, whatever the lanes hold.
+const LANES_PER_ROUND: usize = 64;
 /// Longest wait between two rounds of retries while LINE keeps failing.
 const MAX_ROUND_BACKOFF: Duration = Duration::from_secs(60);
+/// Wait after a failed read of the outbox before the lane is tried again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Called when LINE rejected a delivery for good.
 pub type FailedHook = Arc<dyn Fn(&Delivery, &str) + Send + Sync>;
@@ -24,7 +37,7 @@ pub type FailedHook = Arc<dyn Fn(&Delivery, &str) + Send + Sync>;
 pub struct Outbox {
     store: Arc<dyn Store>,
     wake: Notify,
-    /// Recipients (or retry keys, for multicast/broadcast) with a delivery being sent.
+    /// Lanes held by a sending task (or about to be): nobody else reads or sends their rows.
     busy: Mutex<HashSet<String>>,
 }
 
@@ -58,36 +71,26 @@ impl Outbox {
         Ok(())
     }
 
-    /// Delivers until the process ends. Pending deliveries from before a restart go first.
+    /// Delivers until the process ends, starting with what was pending before a restart.
     pub async fn run(self: Arc<Self>, line: LineClient, on_failed: FailedHook) {
         let slots = Arc::new(Semaphore::new(PARALLEL_SENDS));
+        // The lane last given a turn: each round starts after it, so lanes take turns.
+        let mut cursor = String::new();
         loop {
-            let store = self.store.clone();
-            let due = tokio::task::spawn_blocking(move || store.outbox_due(i64::MAX, 1000)).await;
-            let due = match due {
-                Ok(Ok(due)) => due,
-                Ok(Err(e)) => {
+            let lanes = match self.lanes_after(&cursor).await {
+                Some(Ok(lanes)) => lanes,
+                Some(Err(e)) => {
                     tracing::error!(error = %e, "cannot read the outbox; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(STORE_RETRY).await;
                     continue;
                 }
-                Err(_) => return,
+                None => return,
             };
-            let mut claimed_this_round = HashSet::new();
-            for delivery in due {
-                let lane = lane(&delivery);
-                // Oldest first: only the first pending delivery of a recipient may go.
-                if !claimed_this_round.insert(lane.clone()) {
+            for lane in lanes {
+                if !self.hold(&lane) {
                     continue;
                 }
-                if !self
-                    .busy
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(lane.clone())
-                {
-                    continue;
-                }
+                cursor.clone_from(&lane);
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
                 };
@@ -95,7 +98,7 @@ impl Outbox {
                 let line = line.clone();
                 let on_failed = on_failed.clone();
                 tokio::spawn(async move {
-                    this.deliver(&line, delivery, &on_failed).await;
+                    this.send_next(&line, &lane, &on_failed).await;
                     this.busy
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -109,6 +112,47 @@ impl Outbox {
         }
     }
 
+    /// The lanes with work after `cursor`, then from the first lane round to `cursor`. `None`
+    /// when the runtime is shutting down.
+    async fn lanes_after(&self, cursor: &str) -> Option<Result<Vec<String>, StoreError>> {
+        let store = self.store.clone();
+        let after = cursor.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut lanes = store.outbox_lanes(&after, LANES_PER_ROUND)?;
+            if lanes.len() < LANES_PER_ROUND && !after.is_empty() {
+                let wrapped = store.outbox_lanes("", LANES_PER_ROUND - lanes.len())?;
+                lanes.extend(wrapped.into_iter().filter(|l| *l <= after));
+            }
+            Ok(lanes)
+        })
+        .await
+        .ok()
+    }
+
+    /// Takes `lane` for one task; false if another holds it.
+    fn hold(&self, lane: &str) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if busy.contains(lane) {
+            return false;
+        }
+        busy.insert(lane.to_owned());
+        true
+    }
+
+    /// Sends the oldest pending delivery of `lane`, which this task holds.
+    async fn send_next(&self, line: &LineClient, lane: &str, on_failed: &FailedHook) {
+        let store = self.store.clone();
+        let key = lane.to_owned();
+        match tokio::task::spawn_blocking(move || store.outbox_next(&key)).await {
+            Ok(Ok(Some(delivery))) => self.deliver(line, delivery, on_failed).await,
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, lane, "cannot read the outbox; retrying in 1 s");
+                tokio::time::sleep(STORE_RETRY).await;
+            }
+        }
+    }
+
     /// Sends one delivery until LINE accepts or rejects it.
     async fn deliver(&self, line: &LineClient, delivery: Delivery, on_failed: &FailedHook) {
         let mut attempts = delivery.attempts;
@@ -116,12 +160,11 @@ impl Outbox {
         loop {
             attempts += 1;
             let result = send(line, &delivery).await;
-            let store = self.store.clone();
             let key = delivery.retry_key.clone();
             match result {
                 Ok(sent) => {
                     let request_id = sent.request_id.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
+                    self.record(&delivery.retry_key, move |store| {
                         store.outbox_mark_sent(&key, request_id.as_deref(), now_ms())
                     })
                     .await;
@@ -138,7 +181,7 @@ impl Outbox {
                     }
                     .emit();
                     let msg = message.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
+                    self.record(&delivery.retry_key, move |store| {
                         store.outbox_mark_failed(&key, &msg, now_ms())
                     })
                     .await;
@@ -148,8 +191,11 @@ impl Outbox {
                 Err(e) => {
                     let message = e.to_string();
                     tracing::warn!(retry_key = %delivery.retry_key, attempts, "delivery not accepted yet, retrying in {pause:?}: {message}");
+                    let store = self.store.clone();
+                    let next = now_ms().saturating_add(pause.as_millis() as i64);
+                    // Only bookkeeping (attempts, last error): the row stays pending either way.
                     let _ = tokio::task::spawn_blocking(move || {
-                        store.outbox_mark_retry(&key, attempts, now_ms(), &message)
+                        store.outbox_mark_retry(&key, attempts, next, &message)
                     })
                     .await;
                     tokio::time::sleep(pause).await;
@@ -158,20 +204,31 @@ impl Outbox {
             }
         }
     }
-}
 
-/// Deliveries in one lane go out one at a time, in order: a push lane is its recipient.
-fn lane(delivery: &Delivery) -> String {
-    match delivery.kind {
-        DeliveryKind::Push => format!(
-            "to:{}",
-            delivery
-                .payload
-                .get("to")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        ),
-        _ => format!("key:{}", delivery.retry_key),
+    /// Records a delivery's outcome, trying again until the store takes it. The lane stays
+    /// held meanwhile, so the delivery cannot be read as pending and sent again.
+    async fn record<F>(&self, retry_key: &str, mark: F)
+    where
+        F: Fn(&dyn Store) -> Result<(), StoreError> + Send + Sync + 'static,
+    {
+        let mark = Arc::new(mark);
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let store = self.store.clone();
+            let attempt = mark.clone();
+            match tokio::task::spawn_blocking(move || attempt(store.as_ref())).await {
+                Ok(Ok(())) | Err(_) => return,
+                // Nothing left to send again.
+                Ok(Err(StoreError::UnknownDelivery(_))) => return,
+                Ok(Err(e)) => tracing::error!(
+                    retry_key,
+                    error = %e,
+                    "cannot record a delivery's outcome; its recipient's next messages wait until the store takes it"
+                ),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_ROUND_BACKOFF);
+        }
     }
 }
 

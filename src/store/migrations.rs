@@ -106,6 +106,46 @@ const STEPS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sent_calls_seq ON sent_calls(seq);
     "#,
+    // Version 5: a fair outbox and a smaller inbox.
+    // - Each delivery names its lane (a push's recipient; multicast and broadcast each their
+    //   own), indexed among pending rows, so the sender goes round the lanes and reads a lane's
+    //   oldest delivery directly: one recipient's backlog no longer hides every other one.
+    // - An event's payload (and conversation) moves to `inbox_payload`, deleted when the event
+    //   is done. A handled event then keeps only what deduplication needs, its id and times,
+    //   in a row of ~50 bytes: ~500 bytes an event used to stay for the whole dedupe window.
+    //   Emptying the payload in place would not do: SQLite leaves the freed bytes inside
+    //   pages that only older rows use, whereas deleted rows give their pages back.
+    r#"
+    ALTER TABLE outbox ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET lane = CASE kind
+        WHEN 'push' THEN 'to:' || coalesce(json_extract(payload, '$.to'), '')
+        ELSE 'key:' || retry_key END;
+    CREATE INDEX outbox_lane ON outbox(lane, created_ms) WHERE status = 'pending';
+
+    CREATE TABLE inbox_v5 (
+        seq              INTEGER PRIMARY KEY,
+        webhook_event_id TEXT UNIQUE,
+        received_ms      INTEGER NOT NULL,
+        done_ms          INTEGER,
+        error            TEXT,
+        started_ms       INTEGER
+    );
+    -- One row per event not done yet, under the same seq.
+    CREATE TABLE inbox_payload (
+        seq          INTEGER PRIMARY KEY,
+        conversation TEXT NOT NULL,
+        payload      TEXT NOT NULL
+    );
+    INSERT INTO inbox_v5 (seq, webhook_event_id, received_ms, done_ms, error, started_ms)
+        SELECT seq, webhook_event_id, received_ms, done_ms, error,
+               CASE WHEN done_ms IS NULL THEN started_ms END
+        FROM inbox;
+    INSERT INTO inbox_payload (seq, conversation, payload)
+        SELECT seq, conversation, payload FROM inbox WHERE done_ms IS NULL;
+    DROP TABLE inbox;
+    ALTER TABLE inbox_v5 RENAME TO inbox;
+    CREATE INDEX inbox_pending ON inbox(seq) WHERE done_ms IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

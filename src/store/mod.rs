@@ -18,6 +18,8 @@ mod tests_batch;
 #[cfg(test)]
 mod tests_file;
 #[cfg(test)]
+mod tests_lanes;
+#[cfg(test)]
 mod tests_open;
 
 use std::fmt;
@@ -66,7 +68,8 @@ pub trait Store: Send + Sync + 'static {
     /// How many events are accepted but not done.
     fn inbox_backlog(&self) -> Result<u64, StoreError>;
     /// Drops done inbox rows (and so their dedupe ids) received before `now_ms - dedupe_keep_ms`, and
-    /// sent outbox rows last updated before then.
+    /// sent outbox rows last updated before then. (A done row already holds only its id and
+    /// times: the payload goes when the event is marked done.)
     fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError>;
 
     /// Queues a delivery. Idempotent on `retry_key`: the same key again is `Ok(false)` and the
@@ -74,6 +77,11 @@ pub trait Store: Send + Sync + 'static {
     fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError>;
     /// Pending deliveries whose next attempt is due at `now_ms`, oldest first.
     fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Up to `limit` lanes ([`lane`]) holding a pending delivery, in byte order, each after
+    /// `after`: the sender goes round them, so one lane's backlog cannot hide another lane.
+    fn outbox_lanes(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// The oldest pending delivery of `lane`: the only one of its lane that may be sent now.
+    fn outbox_next(&self, lane: &str) -> Result<Option<Delivery>, StoreError>;
     fn outbox_mark_sent(
         &self,
         retry_key: &str,
@@ -148,7 +156,8 @@ pub enum Mark {
     Started(i64),
     /// LINE accepted call `call` (a reply's key) of event `seq`: a replay skips it.
     Sent { seq: i64, call: String },
-    /// Event `seq` is handled, with the script's error text if it failed.
+    /// Event `seq` is handled, with the script's error text if it failed. Its payload is
+    /// dropped: from now on the row only remembers the event's id for deduplication.
     Done { seq: i64, error: Option<String> },
 }
 
@@ -248,6 +257,22 @@ impl FromStr for DeliveryStatus {
                 expected: "pending, sent, failed",
             }),
         }
+    }
+}
+
+/// The lane of a delivery: deliveries of one lane go out one at a time, oldest first. A push's
+/// lane is its recipient, so one chat sees its messages in order; a multicast or broadcast is
+/// a lane of its own.
+pub fn lane(kind: DeliveryKind, payload: &serde_json::Value, retry_key: &str) -> String {
+    match kind {
+        DeliveryKind::Push => format!(
+            "to:{}",
+            payload
+                .get("to")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+        ),
+        DeliveryKind::Multicast | DeliveryKind::Broadcast => format!("key:{retry_key}"),
     }
 }
 

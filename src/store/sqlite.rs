@@ -100,22 +100,27 @@ fn inbox_transaction(
         // can never slip in between, even across daemon instances.
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO inbox (webhook_event_id, conversation, payload, received_ms)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO inbox (webhook_event_id, received_ms) VALUES (?1, ?2)
                  ON CONFLICT (webhook_event_id) DO NOTHING",
+            )
+            .map_err(sql_err)?;
+        let mut payload = tx
+            .prepare_cached(
+                "INSERT INTO inbox_payload (seq, conversation, payload) VALUES (?1, ?2, ?3)",
             )
             .map_err(sql_err)?;
         for item in new {
             let id = item.webhook_event_id.as_deref().filter(|id| !id.is_empty());
             let inserted = insert
-                .execute(params![
-                    id,
-                    item.conversation,
-                    item.payload,
-                    item.received_ms
-                ])
+                .execute(params![id, item.received_ms])
                 .map_err(sql_err)?;
-            out.push((inserted == 1).then(|| tx.last_insert_rowid()));
+            let seq = (inserted == 1).then(|| tx.last_insert_rowid());
+            if let Some(seq) = seq {
+                payload
+                    .execute(params![seq, item.conversation, item.payload])
+                    .map_err(sql_err)?;
+            }
+            out.push(seq);
         }
     }
     tx.commit().map_err(sql_err)?;
@@ -144,8 +149,9 @@ impl Store for SqliteStore {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, payload, received_ms, started_ms IS NOT NULL FROM inbox
-                 WHERE done_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT i.seq, p.payload, i.received_ms, i.started_ms IS NOT NULL
+                 FROM inbox i JOIN inbox_payload p ON p.seq = i.seq
+                 WHERE i.done_ms IS NULL AND i.seq > ?1 ORDER BY i.seq LIMIT ?2",
             )
             .map_err(sql_err)?;
         let rows = stmt
@@ -214,6 +220,14 @@ impl Store for SqliteStore {
 
     fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         self.due(now_ms, limit)
+    }
+
+    fn outbox_lanes(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.lanes(after, limit)
+    }
+
+    fn outbox_next(&self, lane: &str) -> Result<Option<Delivery>, StoreError> {
+        self.next_in_lane(lane)
     }
 
     fn outbox_mark_sent(
@@ -352,15 +366,16 @@ impl Store for SqliteStore {
     }
 }
 
-/// Applies handler marks in order. A done event's sent calls are dropped with it: nothing will
-/// replay it any more.
+/// Applies handler marks in order. A done event's payload and sent calls are dropped with it:
+/// nothing will replay it any more.
 fn write_marks(tx: &rusqlite::Transaction<'_>, marks: &[Mark]) -> Result<(), StoreError> {
     let now = now_ms();
     for mark in marks {
         match mark {
             Mark::Started(seq) => {
                 tx.prepare_cached(
-                    "UPDATE inbox SET started_ms = ?2 WHERE seq = ?1 AND started_ms IS NULL",
+                    "UPDATE inbox SET started_ms = ?2
+                     WHERE seq = ?1 AND started_ms IS NULL AND done_ms IS NULL",
                 )
                 .and_then(|mut s| s.execute(params![seq, now]))
                 .map_err(sql_err)?;
@@ -373,11 +388,17 @@ fn write_marks(tx: &rusqlite::Transaction<'_>, marks: &[Mark]) -> Result<(), Sto
                 .map_err(sql_err)?;
             }
             Mark::Done { seq, error } => {
+                // The payload goes now: nothing reads a done event again, and deduplication
+                // needs only its id and a time.
                 tx.prepare_cached(
-                    "UPDATE inbox SET done_ms = ?2, error = ?3 WHERE seq = ?1 AND done_ms IS NULL",
+                    "UPDATE inbox SET done_ms = ?2, error = ?3, started_ms = NULL
+                     WHERE seq = ?1 AND done_ms IS NULL",
                 )
                 .and_then(|mut s| s.execute(params![seq, now, error]))
                 .map_err(sql_err)?;
+                tx.prepare_cached("DELETE FROM inbox_payload WHERE seq = ?1")
+                    .and_then(|mut s| s.execute([seq]))
+                    .map_err(sql_err)?;
                 tx.prepare_cached("DELETE FROM sent_calls WHERE seq = ?1")
                     .and_then(|mut s| s.execute([seq]))
                     .map_err(sql_err)?;

@@ -64,6 +64,12 @@ impl Store for Counting {
     fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         self.inner.outbox_due(now_ms, limit)
     }
+    fn outbox_lanes(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.inner.outbox_lanes(after, limit)
+    }
+    fn outbox_next(&self, lane: &str) -> Result<Option<Delivery>, StoreError> {
+        self.inner.outbox_next(lane)
+    }
     fn outbox_mark_sent(&self, k: &str, r: Option<&str>, now: i64) -> Result<(), StoreError> {
         self.inner.outbox_mark_sent(k, r, now)
     }

@@ -1,4 +1,4 @@
-//! The store file on disk: its mode, durability setting and WAL size.
+//! The store file on disk: its mode, durability setting, size per handled event and WAL size.
 
 use serde_json::json;
 
@@ -69,6 +69,79 @@ fn inbox_commits_are_flushed_to_disk_unless_normal_is_asked_for() {
     assert_eq!(sync_levels(&normal), (1, 1));
     assert_eq!("normal".parse::<SyncMode>(), Ok(SyncMode::Normal));
     assert!("fast".parse::<SyncMode>().is_err());
+}
+
+/// A LINE text message event as LINE sends it: about 500 bytes.
+fn line_event(i: usize) -> NewInboxEvent {
+    let id = format!("01HZX{i:021}");
+    NewInboxEvent {
+        webhook_event_id: Some(id.clone()),
+        conversation: format!("U{:032x}", i % 50),
+        payload: json!({
+            "type": "message", "mode": "active", "timestamp": 1_700_000_000_000_i64 + i as i64,
+            "source": {"type": "user", "userId": format!("U{:032x}", i % 50)},
+            "webhookEventId": id, "deliveryContext": {"isRedelivery": false},
+            "replyToken": format!("{:032x}", i * 7919),
+            "message": {"id": format!("{}", 500_000_000_000_000_000_u64 + i as u64),
+                        "type": "text", "quoteToken": format!("q{:0120x}", i),
+                        "text": "Hello, how are you doing today? 今日はいい天気ですね"}
+        })
+        .to_string(),
+        received_ms: 1_700_000_000_000 + i as i64,
+    }
+}
+
+/// Bytes the database file holds in use (pages not on the free list), after a checkpoint.
+fn used_bytes(store: &SqliteStore) -> i64 {
+    store
+        .lock()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    (pragma(store, "page_count") - pragma(store, "freelist_count")) * pragma(store, "page_size")
+}
+
+#[test]
+fn a_handled_event_keeps_only_its_id_and_times() {
+    const EVENTS: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = file_store(&dir, Options::default());
+    let empty = used_bytes(&store);
+    // As the daemon does: batches of events arrive and are marked done a little later.
+    for batch in 0..EVENTS / 500 {
+        let events: Vec<_> = (batch * 500..(batch + 1) * 500).map(line_event).collect();
+        let seqs: Vec<i64> = store
+            .inbox_insert(&events)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect();
+        let done: Vec<_> = seqs.into_iter().map(|seq| (seq, None)).collect();
+        store.inbox_mark_done(&done).unwrap();
+    }
+    let per_event = (used_bytes(&store) - empty) / EVENTS as i64;
+    println!(
+        "{per_event} bytes per handled event (payload {} bytes)",
+        line_event(0).payload.len()
+    );
+    assert!(per_event <= 120, "{per_event} bytes stay per handled event");
+    // What stays still deduplicates.
+    assert_eq!(store.inbox_insert(&[line_event(7)]).unwrap(), vec![None]);
+    assert_eq!(store.inbox_backlog().unwrap(), 0);
+}
+
+#[test]
+fn pending_events_keep_their_payload_until_done() {
+    let store = open(":memory:").unwrap();
+    let seqs: Vec<i64> = store
+        .inbox_insert(&[line_event(1), line_event(2)])
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    store.inbox_mark_done(&[(seqs[0], None)]).unwrap();
+    let pending = store.inbox_pending(0, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].payload, line_event(2).payload);
 }
 
 #[test]

@@ -79,6 +79,58 @@ fn store_created_by_schema_v1_opens_with_current_version_keeping_data_and_dedupe
 }
 
 #[test]
+fn store_at_schema_v4_gets_outbox_lanes_and_drops_handled_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let path = path.to_str().unwrap();
+    drop(open_at_version(path, 4).unwrap());
+    {
+        // Rows as version 4 wrote them: two pushes to one user and a multicast; a handled
+        // event, and one a handler started on before the daemon stopped.
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO outbox (retry_key, kind, payload, source, status, next_attempt_ms,
+                                   created_ms, updated_ms) VALUES
+                 ('new', 'push', '{"to":"U1","messages":[]}', 's', 'pending', 0, 2, 2),
+                 ('old', 'push', '{"to":"U1","messages":[]}', 's', 'pending', 0, 1, 1),
+                 ('multi', 'multicast', '{"to":["U1","U2"],"messages":[]}', 's', 'pending', 0, 3, 3);
+               INSERT INTO inbox (seq, webhook_event_id, conversation, payload, received_ms,
+                                  done_ms, started_ms) VALUES
+                 (1, 'e1', 'U1', 'handled', 1, 2, 1),
+                 (2, 'e2', 'U1', 'waiting', 2, NULL, 3);"#,
+        )
+        .unwrap();
+    }
+    let s = open(path).unwrap();
+    // Pending deliveries found their lanes, oldest first within one.
+    assert_eq!(s.outbox_lanes("", 10).unwrap(), ["key:multi", "to:U1"]);
+    assert_eq!(s.outbox_next("to:U1").unwrap().unwrap().retry_key, "old");
+    // The waiting event keeps its payload and its started mark.
+    let waiting = s.inbox_pending(0, 10).unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        (waiting[0].seq, waiting[0].payload.as_str()),
+        (2, "waiting")
+    );
+    assert!(waiting[0].started);
+    // The handled one keeps only what deduplication needs.
+    assert_eq!(
+        s.inbox_insert(&[ev(Some("e1"), "again", 3)]).unwrap(),
+        vec![None]
+    );
+    drop(s);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let payloads: Vec<i64> = conn
+        .prepare("SELECT seq FROM inbox_payload ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(payloads, [2]);
+}
+
+#[test]
 fn store_from_a_newer_build_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.db");
