@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -22,6 +23,9 @@ use serde_json::{json, Value};
 use crate::metrics;
 use crate::script::Runtime;
 use crate::store::Store;
+
+/// An inbox commit this recent that succeeded shows the store is writable without a probe.
+const INBOX_FRESH: Duration = Duration::from_secs(5);
 
 /// What the admin endpoints look at.
 #[derive(Clone)]
@@ -156,9 +160,11 @@ async fn problems(state: &AdminState) -> Vec<Value> {
     if state.shutting_down.load(Ordering::Relaxed) {
         problems.push(json!({ "shutdown": "shutting down" }));
     }
-    // A cheap query proves the store is open and answering.
+    // Ready means webhooks can be acknowledged, so the inbox must be able to commit: a store
+    // that answers reads but refuses writes (a full disk, damaged pages) is not ready. Under
+    // load the last commit answers this for free; when idle, a probe commit does.
     let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.inbox_backlog()).await {
+    match tokio::task::spawn_blocking(move || store.inbox_writable(INBOX_FRESH)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => problems.push(json!({ "store": e.to_string() })),
         Err(e) => problems.push(json!({ "store": e.to_string() })),

@@ -63,6 +63,9 @@ impl Store for SlowReads {
     fn inbox_backlog(&self) -> Result<u64, StoreError> {
         self.inner.inbox_backlog()
     }
+    fn inbox_writable(&self, fresh: Duration) -> Result<(), StoreError> {
+        self.inner.inbox_writable(fresh)
+    }
     fn prune(&self, now_ms: i64, keep: i64) -> Result<(), StoreError> {
         self.inner.prune(now_ms, keep)
     }

@@ -25,6 +25,7 @@ mod tests_open;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use batch::{CommitHook, InboxWriter, Stored};
 pub use migrations::CURRENT_VERSION;
@@ -67,6 +68,11 @@ pub trait Store: Send + Sync + 'static {
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
     /// How many events are accepted but not done.
     fn inbox_backlog(&self) -> Result<u64, StoreError>;
+    /// Whether the inbox can commit right now: `Ok` when its last commit succeeded less than
+    /// `fresh` ago, otherwise the outcome of a probe commit made now, which leaves nothing
+    /// behind. A failed inbox commit is remembered, so a full disk or a damaged file shows
+    /// here until a commit succeeds again.
+    fn inbox_writable(&self, fresh: Duration) -> Result<(), StoreError>;
     /// Drops done inbox rows (and so their dedupe ids) received before `now_ms - dedupe_keep_ms`, and
     /// sent outbox rows last updated before then. (A done row already holds only its id and
     /// times: the payload goes when the event is marked done.)

@@ -2,11 +2,12 @@
 //! outbox, followers and schedules in `sqlite_outbox.rs`.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 use serde_json::Value;
 
+use super::sqlite_file::LastCommit;
 use super::{
     Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError, SyncMode,
     MAX_KEY_BYTES, MAX_VALUE_BYTES,
@@ -20,6 +21,8 @@ pub(crate) struct SqliteStore {
     // are short, and ":memory:" databases exist per connection, so a second one would see an
     // empty database.
     pub(super) conn: Mutex<Connection>,
+    /// How the inbox's last commit went: readiness reports a failure until one succeeds.
+    pub(super) last_commit: Mutex<Option<LastCommit>>,
     /// How inbox transactions commit; everything else commits with NORMAL.
     pub(super) inbox_sync: SyncMode,
 }
@@ -133,7 +136,13 @@ impl Store for SqliteStore {
         new: &[NewInboxEvent],
         marks: &[Mark],
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        self.write_inbox(new, marks)
+        let outcome = self.write_inbox(new, marks);
+        self.note_commit(outcome.as_ref().map(drop));
+        outcome
+    }
+
+    fn inbox_writable(&self, fresh: Duration) -> Result<(), StoreError> {
+        self.writable(fresh)
     }
 
     fn inbox_sent_calls(&self, seq: i64) -> Result<Vec<String>, StoreError> {

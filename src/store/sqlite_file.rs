@@ -1,10 +1,10 @@
-//! The SQLite file itself: created readable by its owner only, and opened with the settings
-//! that decide durability and size.
+//! The SQLite file itself: created readable by its owner only, opened with the settings that
+//! decide durability and size, and checked for whether the inbox can commit right now.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::sqlite::{sql_err, SqliteStore};
 use super::{migrations, Options, StoreError, SyncMode};
@@ -15,6 +15,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the WAL file is cut back to after a checkpoint, in bytes. Without a limit it keeps the
 /// largest size it ever reached (about 16 MB, see `wal_autocheckpoint`) for good.
 pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
+/// The outcome of the inbox's last commit (or probe), for readiness.
+pub(crate) struct LastCommit {
+    at: Instant,
+    error: Option<StoreError>,
+}
 
 impl SyncMode {
     fn pragma(self) -> &'static str {
@@ -70,6 +76,7 @@ impl SqliteStore {
         })?;
         Ok(Self {
             conn: Mutex::new(conn),
+            last_commit: Mutex::new(None),
             inbox_sync: options.sync,
         })
     }
@@ -100,6 +107,64 @@ impl SqliteStore {
         let _ = conn.execute_batch("PRAGMA synchronous = NORMAL");
         outcome
     }
+
+    /// Remembers how the inbox's latest commit went.
+    pub(crate) fn note_commit(&self, outcome: Result<(), &StoreError>) {
+        let mut last = self
+            .last_commit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *last = Some(LastCommit {
+            at: Instant::now(),
+            error: outcome.err().cloned(),
+        });
+    }
+
+    /// See [`super::Store::inbox_writable`].
+    pub(crate) fn writable(&self, fresh: Duration) -> Result<(), StoreError> {
+        {
+            let last = self
+                .last_commit
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(LastCommit { at, error: None }) = &*last {
+                if at.elapsed() < fresh {
+                    return Ok(());
+                }
+            }
+        }
+        let outcome = self.probe();
+        self.note_commit(outcome.as_ref().copied());
+        outcome
+    }
+
+    /// Commits what an incoming event commits, into the same table and indexes, and takes it
+    /// back in the same transaction: the commit still writes those pages to the WAL and flushes
+    /// it, so a full disk, a read-only file or damaged inbox pages fail here as they would for
+    /// a webhook.
+    fn probe(&self) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        self.with_inbox_sync(&mut conn, probe_transaction)
+    }
+}
+
+fn probe_transaction(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    tx.execute("INSERT INTO inbox (received_ms) VALUES (0)", [])
+        .map_err(sql_err)?;
+    let seq = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO inbox_payload (seq, conversation, payload) VALUES (?1, '', '')",
+        [seq],
+    )
+    .map_err(sql_err)?;
+    tx.execute("DELETE FROM inbox_payload WHERE seq = ?1", [seq])
+        .map_err(sql_err)?;
+    tx.execute("DELETE FROM inbox WHERE seq = ?1", [seq])
+        .map_err(sql_err)?;
+    tx.commit().map_err(sql_err)
 }
 
 /// Creates the database file readable and writable by its owner only (`0600`): it holds user

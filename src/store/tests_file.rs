@@ -1,4 +1,7 @@
-//! The store file on disk: its mode, durability setting, size per handled event and WAL size.
+//! The store file on disk: its mode, durability setting, size per handled event, WAL size, and
+//! whether readiness sees a store that refuses writes.
+
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -166,4 +169,32 @@ fn the_wal_shrinks_back_after_a_checkpoint() {
         wal <= super::sqlite_file::JOURNAL_SIZE_LIMIT as u64,
         "the WAL stayed at {wal} bytes"
     );
+}
+
+#[test]
+fn a_store_that_refuses_writes_is_not_writable_until_it_takes_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = file_store(&dir, Options::default());
+    assert_eq!(store.inbox_writable(Duration::from_secs(5)), Ok(()));
+    // A full disk, as SQLite sees it: the file may not grow any more.
+    let pages = pragma(&store, "page_count");
+    store
+        .lock()
+        .execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+        .unwrap();
+    // Fill it to the last byte with events as small as the probe's.
+    let filled = (0..100_000_i64).find(|i| store.inbox_insert(&[ev(None, "", *i)]).is_err());
+    let filled = filled.expect("the disk should be full");
+    // The failed commit is remembered: not writable, even right after a success would count.
+    let err = store.inbox_writable(Duration::from_secs(3600)).unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    // Space again: the probe commit succeeds, and so does the inbox.
+    store
+        .lock()
+        .execute_batch("PRAGMA max_page_count = 1073741823")
+        .unwrap();
+    assert_eq!(store.inbox_writable(Duration::from_secs(3600)), Ok(()));
+    // The probe left nothing behind.
+    assert_eq!(store.inbox_backlog().unwrap(), filled as u64);
+    assert!(store.inbox_insert(&[line_event(1)]).is_ok());
 }
