@@ -14,9 +14,9 @@
 //!
 //! **Handlers wait without holding the bot up.** A handler is a synchronous Rhai call, and
 //! `reply` blocks it until LINE answers; the request itself runs on the shared async client. So
-//! each handler holds a thread while it runs or waits. The pool keeps about one thread per core
+//! each handler holds a thread while it runs or waits. The pool keeps about two threads per core
 //! running script code: a thread that starts waiting on the network tells the pool (a wait
-//! hook, see [`crate::script::context::waiting`]), which then starts or wakes another for the
+//! hook, see [`crate::script::context::report_wait`]), which then starts or wakes another for the
 //! next ready event. So at an instant mock a handful of threads do all the work, and at LINE's
 //! real latency the threads grow with the handlers waiting at once, up to `max_handlers`.
 //! Idle threads exit after `idle_exit`. Memory is bounded by `max_handlers` threads (their
@@ -59,7 +59,9 @@ pub struct Limits {
     pub window: usize,
     /// An idle handler thread exits after this long without work.
     pub idle_exit: Duration,
-    /// Handler threads running script code (not waiting) that the pool aims for.
+    /// Handler threads running script code (not waiting on LINE) that the pool aims for: two
+    /// per core, so a handler blocked briefly elsewhere (a commit, a rate-limit token, the
+    /// store) leaves the cores busy.
     pub running: usize,
 }
 
@@ -72,7 +74,7 @@ impl Limits {
             max_handlers,
             window: (max_handlers * 2).max(1024),
             idle_exit: Duration::from_secs(10),
-            running: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            running: std::thread::available_parallelism().map_or(4, |n| n.get() * 2),
         }
     }
 }
@@ -256,14 +258,13 @@ impl Shared {
         if state.ready.is_empty() {
             return;
         }
+        let running = state.threads.saturating_sub(state.idle + state.waiting);
+        if running >= self.limits.running {
+            return;
+        }
         if state.idle > 0 {
             self.work.notify_one();
-        }
-        let running = state.threads.saturating_sub(state.idle + state.waiting);
-        if state.ready.len() > state.idle
-            && running < self.limits.running
-            && state.threads < self.limits.max_handlers
-        {
+        } else if state.threads < self.limits.max_handlers {
             self.spawn_thread(state);
         }
     }
@@ -326,11 +327,17 @@ fn work(shared: &Arc<Shared>) {
     context::set_wait_hook(Arc::new(Waits(shared.clone())));
     let mut state = shared.lock();
     loop {
-        if let Some(job) = state.ready.pop_front() {
-            drop(state);
-            run(shared, job);
-            state = shared.lock();
-            continue;
+        // This thread counts as running. Past `limits.running`, the others are busy with script
+        // code or queued for a rate-limit token: one more would only queue too, holding a
+        // thread, so the job waits until a thread starts waiting on LINE (see `staff`).
+        let running = state.threads.saturating_sub(state.idle + state.waiting);
+        if running <= shared.limits.running {
+            if let Some(job) = state.ready.pop_front() {
+                drop(state);
+                run(shared, job);
+                state = shared.lock();
+                continue;
+            }
         }
         state.idle += 1;
         let (next, timeout) = shared
@@ -339,7 +346,9 @@ fn work(shared: &Arc<Shared>) {
             .unwrap_or_else(|p| p.into_inner());
         state = next;
         state.idle -= 1;
-        if timeout.timed_out() && state.ready.is_empty() {
+        let needed = !state.ready.is_empty()
+            && state.threads.saturating_sub(state.idle + state.waiting) <= shared.limits.running;
+        if timeout.timed_out() && !needed {
             state.threads -= 1;
             return;
         }

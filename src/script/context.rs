@@ -76,20 +76,6 @@ pub fn report_wait(begins: bool) {
     }
 }
 
-/// Runs `f`, which blocks this thread on something outside (a commit), telling the thread's
-/// wait hook before and after.
-pub fn waiting<R>(f: impl FnOnce() -> R) -> R {
-    struct End;
-    impl Drop for End {
-        fn drop(&mut self) {
-            report_wait(false);
-        }
-    }
-    report_wait(true);
-    let _end = End;
-    f()
-}
-
 /// Installs `ctx` for the duration of `f` on this thread.
 pub fn with_context<R>(ctx: CallContext, f: impl FnOnce() -> R) -> R {
     struct Reset;

@@ -134,8 +134,8 @@ impl<T: Send + 'static> InboxWriter<T> {
         self.mark(Mark::Done { seq, error });
     }
 
-    /// Queues a handler mark and blocks this (non-async) thread until it is committed. Marks
-    /// that others wait on at the same moment share the commit.
+    /// Queues a handler mark and blocks this (non-async) thread until it is committed: at
+    /// once, sharing the commit with whatever else is queued.
     pub fn mark_durably(&self, mark: Mark) {
         self.mark(mark);
         let (tx, rx) = oneshot::channel();
