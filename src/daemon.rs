@@ -322,6 +322,8 @@ pub async fn serve(
         // Keep answering (503) while handlers finish, so LINE redelivers instead of seeing a
         // dropped connection; a second signal exits at once.
         shutting_down.store(true, Ordering::SeqCst);
+        // Said only now, so that whoever reads it knows new webhooks get 503.
+        tracing::info!("shutdown signal received");
         tokio::spawn(async {
             shutdown_signal().await;
             tracing::warn!("second signal: exiting now");
@@ -388,7 +390,6 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown signal received");
 }
 
 /// The configured client limits, with the connection cap lowered when the open-file limit

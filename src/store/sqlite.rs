@@ -25,6 +25,8 @@ pub(crate) struct SqliteStore {
     pub(super) last_commit: Mutex<Option<LastCommit>>,
     /// How inbox transactions commit; everything else commits with NORMAL.
     pub(super) inbox_sync: SyncMode,
+    /// Copies the WAL into the database beside the writer (none for `:memory:`).
+    pub(super) _checkpointer: Option<super::sqlite_file::Checkpointer>,
 }
 
 /// Turns a rusqlite error into ours, telling damage apart from ordinary failures.

@@ -16,6 +16,61 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// largest size it ever reached (about 16 MB, see `wal_autocheckpoint`) for good.
 pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies committed WAL frames into the database file on a connection and thread of its own
+/// (a PASSIVE checkpoint never blocks the writer). The writer's own checkpoint at
+/// `wal_autocheckpoint` pages, which restarts the WAL, then finds nearly everything copied
+/// already, so the commit it runs in (and the webhooks waiting on that commit) no longer
+/// stalls for the whole 16 MB copy.
+pub(crate) struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Checkpointer {
+    /// `None` for in-memory stores, or when the file cannot be opened a second time (the
+    /// writer then checkpoints alone, as SQLite does by default).
+    fn start(path: &str) -> Option<Self> {
+        if path == ":memory:" || path.is_empty() {
+            return None;
+        }
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(BUSY_TIMEOUT).ok()?;
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("linebotd-checkpoint".to_owned())
+            .spawn(move || {
+                let (stopped, wake) = &*flag;
+                let mut guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    guard = wake
+                        .wait_timeout(guard, CHECKPOINT_EVERY)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                    if *guard {
+                        return;
+                    }
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!(error = %e, "background checkpoint failed");
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        wake.notify_all();
+    }
+}
+
 /// The outcome of the inbox's last commit (or probe), for readiness.
 pub(crate) struct LastCommit {
     at: Instant,
@@ -78,6 +133,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             last_commit: Mutex::new(None),
             inbox_sync: options.sync,
+            _checkpointer: Checkpointer::start(path),
         })
     }
 
