@@ -110,8 +110,9 @@ struct State {
     threads: usize,
     /// Threads waiting for a ready job.
     idle: usize,
-    /// Threads whose handler waits on the network (or a commit).
+    /// Threads whose handler waits on the network, or on a commit (counted in `commit_waits`).
     waiting: usize,
+    commit_waits: usize,
     /// Events past the window wait in the store; the feeder brings them in.
     backlogged: bool,
     /// Highest `seq` handed to memory.
@@ -319,6 +320,27 @@ impl WaitHook for Waits {
 
     fn end(&self) {
         self.0.lock().waiting -= 1;
+    }
+
+    fn begin_commit(&self) -> bool {
+        let mut state = self.0.lock();
+        // Commits are shared: a few threads waiting on the writer keep handlers going while
+        // it fsyncs, but when commits stall (a checkpoint) more would all stall the same way.
+        if state.commit_waits >= self.0.limits.running * 4 {
+            return false;
+        }
+        state.commit_waits += 1;
+        state.waiting += 1;
+        self.0.staff(&mut state);
+        true
+    }
+
+    fn end_commit(&self, made_up_for: bool) {
+        if made_up_for {
+            let mut state = self.0.lock();
+            state.commit_waits -= 1;
+            state.waiting -= 1;
+        }
     }
 }
 

@@ -46,11 +46,16 @@ pub struct CallContext {
     pub calls: Vec<(&'static str, u32)>,
 }
 
-/// Told when the handler on this thread starts and stops waiting on the network, so the
-/// thread pool can run another handler meanwhile (see `crate::dispatch`).
+/// Told when the handler on this thread starts and stops waiting, so the thread pool can run
+/// another handler meanwhile (see `crate::dispatch`).
 pub trait WaitHook: Send + Sync {
+    /// A wait on the network (LINE).
     fn begin(&self);
     fn end(&self);
+    /// A wait on the store's commit. All such waits queue on one writer, so the pool makes up
+    /// for only a few at once; returns whether it made up for this one.
+    fn begin_commit(&self) -> bool;
+    fn end_commit(&self, made_up_for: bool);
 }
 
 thread_local! {
@@ -74,6 +79,24 @@ pub fn report_wait(begins: bool) {
             hook.end();
         }
     }
+}
+
+/// Runs `f`, which waits on the store's commit, telling this thread's wait hook.
+pub fn commit_waiting<R>(f: impl FnOnce() -> R) -> R {
+    struct End(Option<(Arc<dyn WaitHook>, bool)>);
+    impl Drop for End {
+        fn drop(&mut self) {
+            if let Some((hook, made_up_for)) = &self.0 {
+                hook.end_commit(*made_up_for);
+            }
+        }
+    }
+    let hook = WAIT_HOOK.with(|h| h.borrow().clone());
+    let _end = End(hook.map(|hook| {
+        let made_up_for = hook.begin_commit();
+        (hook, made_up_for)
+    }));
+    f()
 }
 
 /// Installs `ctx` for the duration of `f` on this thread.

@@ -268,9 +268,7 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
         return fallback(TokenProblem::Expired, age);
     }
     if let Some(before_reply) = &provenance.before_reply {
-        // Not a wait the pool makes up for with another thread: while commits stall (a WAL
-        // checkpoint), every new handler would stall on them too.
-        before_reply();
+        context::commit_waiting(|| before_reply());
     }
     let sent = host.wait(|line| {
         let messages = &messages;
