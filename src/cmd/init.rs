@@ -48,8 +48,17 @@ pub const CONFIG: &str = r#"# linebotd configuration. Every key is optional: the
 # strict = false
 # When a reply token is missing, used or expired, push the reply to the chat instead.
 # reply_fallback_push = true
-# Requests per second to LINE's API (LINE's published limit); 0 turns the limit off.
+# Requests per second to each LINE endpoint (LINE's published limit); 0 turns every limit off.
 # line_rate_limit = 2000
+# "full" flushes each inbox commit to disk (survives a power cut); "normal" is faster but
+# survives only a crash of the daemon itself.
+# store_sync = "full"
+# Slow or idle clients: seconds for a request's head, for its body, and for an idle
+# kept-alive connection; and the most client connections open at once.
+# header_read_timeout_secs = 10
+# body_read_timeout_secs = 10
+# keep_alive_idle_secs = 60
+# max_connections = 512
 # Seconds to let running handlers finish on shutdown.
 # shutdown_grace_secs = 10
 # A scheduled run missed while the daemon was down is made up if it is at most this old.
