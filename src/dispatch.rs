@@ -485,6 +485,11 @@ fn feed(shared: &Arc<Shared>) {
                 }),
                 None => {
                     tracing::error!(seq = row.seq, "stored event is unreadable; skipped");
+                    // Marked done with the reason, so no restart reads it again.
+                    shared.journal.record(Mark::Done {
+                        seq: row.seq,
+                        error: Some("the stored event is not a LINE event".to_owned()),
+                    });
                     None
                 }
             })

@@ -220,3 +220,32 @@ async fn an_event_whose_webhook_request_was_dropped_still_runs() {
     );
     assert_eq!(mock.texts("/v2/bot/message/reply"), vec!["dropped Udrop"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_stored_event_is_marked_done_instead_of_read_at_every_start() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("echo.rhai", ECHO)]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("bot.db");
+    let db = db.to_str().expect("utf-8 path");
+    let store = linebotd::store::open(db).expect("store");
+    let garbage = linebotd::store::NewInboxEvent {
+        webhook_event_id: Some("bad".into()),
+        conversation: "U1".into(),
+        payload: "not an event".into(),
+        received_ms: linebotd::store::now_ms(),
+    };
+    store.inbox_insert(&[garbage]).expect("insert");
+    assert_eq!(store.inbox_backlog().expect("backlog"), 1);
+
+    let d = start(&scripts, &mock, &[("LINEBOTD_STORE", db)]);
+    assert!(
+        eventually(Duration::from_secs(10), || store.inbox_backlog().ok()
+            == Some(0))
+        .await,
+        "the unreadable event is still pending\n{}",
+        d.stderr.text()
+    );
+    assert!(d.stderr.text().contains("stored event is unreadable"));
+    assert!(mock.recorded().is_empty());
+}
