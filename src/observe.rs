@@ -227,7 +227,8 @@ impl TokenProblem {
         }
     }
 
-    fn explain(self) -> &'static str {
+    /// The reason in words, for logs and script errors.
+    pub fn explain(self) -> &'static str {
         match self {
             Self::Missing => "the event has no reply token",
             Self::Expired => "the reply token expired before the handler replied",

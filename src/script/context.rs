@@ -47,7 +47,7 @@ pub struct CallContext {
 }
 
 /// Told when the handler on this thread starts and stops waiting, so the thread pool can run
-/// another handler meanwhile (see `crate::dispatch`).
+/// another handler meanwhile (the dispatcher's handler threads set one).
 pub trait WaitHook: Send + Sync {
     /// A wait on the network (LINE).
     fn begin(&self);

@@ -237,31 +237,17 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
                     age,
                 }
                 .emit();
-                let payload = serde_json::json!({ "to": chat, "messages": messages });
-                queue(
-                    &host,
-                    DeliveryKind::Push,
-                    payload,
-                    &messages,
-                    retry_key(call.as_deref()),
-                )
+                // Named after the reply, so it can never take a `push` call's retry key.
+                send_push(&host, chat, messages.clone(), retry_key(call.as_deref()))
             }
-            _ => Err(script_error(format!(
-                "reply failed: {} (the reply token is {})",
-                match reason {
-                    TokenProblem::Missing => "the event has no reply token",
-                    TokenProblem::Expired => "the event waited too long",
-                    TokenProblem::Used => "LINE says the reply token is invalid or already used",
-                },
-                reason.as_str()
-            ))),
+            _ => Err(script_error(format!("reply failed: {}", reason.explain()))),
         }
     };
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return fallback(TokenProblem::Missing, None);
     };
-    let age = context::current(|ctx| ctx.provenance.received_ms)
-        .flatten()
+    let age = provenance
+        .received_ms
         .map(|at| Duration::from_millis(crate::store::now_ms().saturating_sub(at).max(0) as u64));
     // LINE would refuse the token anyway: save the round trip and reach the user sooner.
     if age.is_some_and(|age| age >= REPLY_TOKEN_LIFETIME) {
@@ -304,9 +290,8 @@ fn queue(
     Ok(Dynamic::from(key))
 }
 
-fn send_push(host: &Host, to: &str, messages: Vec<Value>) -> HostResult<Dynamic> {
+fn send_push(host: &Host, to: &str, messages: Vec<Value>, key: Uuid) -> HostResult<Dynamic> {
     let payload = serde_json::json!({ "to": to, "messages": messages });
-    let key = retry_key(next_call("push").as_deref());
     queue(host, DeliveryKind::Push, payload, &messages, key)
 }
 
@@ -318,7 +303,13 @@ fn push(to: Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
             "push needs a user, group or room id; got an empty string",
         ));
     }
-    send_push(&host, &to, to_messages(&messages)?)
+    let messages = to_messages(&messages)?;
+    send_push(
+        &host,
+        &to,
+        messages,
+        retry_key(next_call("push").as_deref()),
+    )
 }
 
 fn multicast(ids: Array, messages: Dynamic) -> HostResult<Dynamic> {
