@@ -15,26 +15,27 @@
 //! and holds back while 4 × users events are unanswered (`--max-backlog`), so the answers drain
 //! in bounded time.
 //!
-//! Under `cargo run` it first builds the release daemon, so one command measures the current
-//! source.
+//! It is a bench target (`harness = false`) rather than a binary, so `cargo install` installs
+//! only `linebotd`. `cargo bench` builds the `linebotd` binary with the same optimised profile
+//! before this one, so one command measures the current source.
 //!
 //! ```text
-//! cargo run --release --bin linebotd-bench -- --seconds 10 --connections 8,64 --baseline
-//! cargo run --release --bin linebotd-bench -- --line-latency-ms 100 --seconds 10 --connections 64
-//! cargo run --release --bin linebotd-bench -- --line-latency-ms 100 --script profile --connections 64
-//! cargo run --release --bin linebotd-bench -- --line-latency-ms 1000 --users 512 --connections 64
-//! cargo run --release --bin linebotd-bench -- --smoke   # what CI runs
+//! cargo bench --bench e2e -- --seconds 10 --connections 8,64 --baseline
+//! cargo bench --bench e2e -- --line-latency-ms 100 --seconds 10 --connections 64
+//! cargo bench --bench e2e -- --line-latency-ms 100 --script profile --connections 64
+//! cargo bench --bench e2e -- --line-latency-ms 1000 --users 512 --connections 64
+//! cargo bench --bench e2e -- --smoke   # what CI runs
 //! ```
 
-#[path = "linebotd_bench/cpu.rs"]
+// `cargo test --benches` and `clippy --all-targets` build this with `cfg(test)` but, as
+// `harness = false`, drop its `#[test]` functions: the test modules' helpers look unused here.
+// Those tests run from `unit_tests.rs`.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
+
 mod cpu;
-#[path = "linebotd_bench/daemon.rs"]
 mod daemon;
-#[path = "linebotd_bench/load.rs"]
 mod load;
-#[path = "linebotd_bench/mock.rs"]
 mod mock;
-#[path = "linebotd_bench/report.rs"]
 mod report;
 
 use std::process::ExitCode;
@@ -64,7 +65,7 @@ const WEBHOOK_PATH: &str = "/callback";
 
 /// End-to-end benchmark of the release `linebotd` binary against an in-process mock LINE API.
 #[derive(Parser, Debug)]
-#[command(name = "linebotd-bench")]
+#[command(name = "linebotd-bench", bin_name = "cargo bench --bench e2e --")]
 struct Args {
     /// Seconds of load per connection count.
     #[arg(long, default_value_t = 10)]
@@ -102,6 +103,9 @@ struct Args {
     /// fails if a request failed or an event went unanswered or was answered twice.
     #[arg(long)]
     smoke: bool,
+    /// Added by `cargo bench` to every bench's arguments; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 /// One table: a scenario and the connection counts to run it at.
@@ -236,10 +240,10 @@ async fn bench(args: &Args) -> Result<bool, String> {
     Ok(ok)
 }
 
-/// The command that produced the tables, as `cargo run` would take it.
+/// The command that produced the tables, as `cargo bench` would take it.
 fn command_line() -> String {
-    let mut cmd = String::from("cargo run --release --bin linebotd-bench --");
-    for arg in std::env::args().skip(1) {
+    let mut cmd = String::from("cargo bench --bench e2e --");
+    for arg in std::env::args().skip(1).filter(|arg| arg != "--bench") {
         cmd.push(' ');
         if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
             cmd.push_str(&format!("'{}'", arg.replace('\'', r"'\''")));

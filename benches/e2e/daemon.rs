@@ -56,26 +56,30 @@ pub struct Settings<'a> {
     pub rate_limit_off: bool,
 }
 
-/// The release `linebotd` to measure. Under `cargo run` it is built first (a no-op when it is up
-/// to date), so the one documented command always measures the current source. Run directly,
-/// it is the `linebotd` next to this executable.
+/// The release `linebotd` to measure: `cargo bench` builds it with the bench's own (release)
+/// profile before it builds this, so the one documented command always measures the current
+/// source.
 pub fn binary() -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO");
-    match (cargo, std::env::var_os("CARGO_MANIFEST_DIR")) {
-        (Some(cargo), Some(dir)) => build(cargo.as_ref(), &Path::new(&dir).join("Cargo.toml")),
-        _ => sibling(),
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_linebotd"));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found: start the benchmark with `cargo bench --bench e2e`, which builds it",
+            bin.display()
+        ))
     }
 }
 
 /// The commit the daemon's source is at, and how many of its files differ from it
-/// (`871cc99`, `871cc99 + 3 file(s) not committed`), when `git` can say; only under `cargo run`,
-/// which names the source folder. The benchmark's own files do not count.
+/// (`871cc99`, `871cc99 + 3 file(s) not committed`), when `git` can say. The benchmark's own
+/// files (under `benches/`) do not count.
 pub fn source_revision() -> Option<String> {
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR")?;
+    let dir = env!("CARGO_MANIFEST_DIR");
     let git = |args: &[&str]| -> Option<String> {
         let out = Command::new("git")
             .arg("-C")
-            .arg(&dir)
+            .arg(dir)
             .args(args)
             .stdin(Stdio::null())
             .stderr(Stdio::null())
@@ -93,8 +97,6 @@ pub fn source_revision() -> Option<String> {
         "src",
         "Cargo.toml",
         "Cargo.lock",
-        ":(exclude)src/bin/linebotd-bench.rs",
-        ":(exclude)src/bin/linebotd_bench",
     ])?;
     Some(if changed.is_empty() {
         commit
@@ -106,102 +108,6 @@ pub fn source_revision() -> Option<String> {
     })
 }
 
-/// Runs `cargo build --release --bin linebotd` and returns the executable cargo reports.
-fn build(cargo: &Path, manifest: &Path) -> Result<PathBuf, String> {
-    eprintln!("linebotd-bench: cargo build --release --bin linebotd");
-    let mut command = Command::new(cargo);
-    // `cargo run` gave this process the package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*…).
-    // Build scripts such as ring's rebuild when those change, so the inner build would undo the
-    // outer one each time: it gets the environment the outer `cargo` had.
-    for (name, _) in std::env::vars_os() {
-        if set_by_cargo_run(&name.to_string_lossy()) {
-            command.env_remove(&name);
-        }
-    }
-    let output = command
-        .args(["build", "--release", "--bin", "linebotd", "--manifest-path"])
-        .arg(manifest)
-        .args(["--message-format", "json-render-diagnostics"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", cargo.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the daemon failed ({}): see cargo's output above",
-            output.status
-        ));
-    }
-    built_executable(&String::from_utf8_lossy(&output.stdout))
-        .ok_or_else(|| "cargo built linebotd but did not say where the executable is".to_owned())
-}
-
-/// Whether `name` is one of the package's variables that `cargo run` adds for the binary.
-fn set_by_cargo_run(name: &str) -> bool {
-    const PREFIXES: [&str; 4] = [
-        "CARGO_PKG_",
-        "CARGO_MANIFEST_",
-        "CARGO_CRATE_",
-        "CARGO_BIN_",
-    ];
-    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
-        || name == "CARGO_PRIMARY_PACKAGE"
-        || name == "OUT_DIR"
-}
-
-/// The `linebotd` executable named in cargo's `--message-format json` output.
-fn built_executable(messages: &str) -> Option<PathBuf> {
-    messages
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "linebotd")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-}
-
-/// `linebotd` next to this benchmark's own executable.
-fn sibling() -> Result<PathBuf, String> {
-    let me = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let dir = me.parent().ok_or("this executable has no parent folder")?;
-    let bin = dir.join(format!("linebotd{}", std::env::consts::EXE_SUFFIX));
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} not found: run `cargo build --release` first, or start the benchmark with \
-             `cargo run --release --bin linebotd-bench`, which builds it",
-            bin.display()
-        ))
-    }
-}
-
-/// A temp folder removed on drop (the bin cannot use the `tempfile` dev-dependency).
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> std::io::Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "linebotd-bench-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&path)?;
-        Ok(Self(path))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A running daemon; killed on drop.
 pub struct Daemon {
     child: Child,
@@ -210,13 +116,16 @@ pub struct Daemon {
     script: Script,
     /// Its stderr (warnings and errors only: it runs with `RUST_LOG=warn`).
     pub log: Arc<Mutex<Vec<String>>>,
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Daemon {
     /// Starts `bin` against the mock LINE API and waits until it listens.
     pub fn start(bin: &Path, settings: &Settings<'_>) -> Result<Self, String> {
-        let dir = TempDir::new(settings.tag).map_err(|e| format!("temp folder: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("linebotd-bench-{}-", settings.tag))
+            .tempdir()
+            .map_err(|e| format!("temp folder: {e}"))?;
         let scripts = dir.path().join("scripts");
         std::fs::create_dir_all(&scripts).map_err(|e| format!("scripts folder: {e}"))?;
         let script = settings.script;
@@ -364,29 +273,4 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..].split_whitespace().next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_executable_is_read_from_cargos_messages() {
-        // Shortened lines of `cargo build --message-format json`: the library shares the
-        // binary's name but has no executable; other crates' artifacts come first.
-        let messages = r#"{"reason":"compiler-artifact","target":{"name":"serde","kind":["lib"]},"executable":null}
-{"reason":"build-script-executed","package_id":"ring 0.17.14"}
-{"reason":"compiler-artifact","target":{"name":"linebotd","kind":["lib"]},"executable":null}
-{"reason":"compiler-artifact","target":{"name":"linebotd","kind":["bin"]},"executable":"/t/release/linebotd"}
-{"reason":"build-finished","success":true}"#;
-        assert_eq!(
-            built_executable(messages),
-            Some(PathBuf::from("/t/release/linebotd"))
-        );
-        assert_eq!(
-            built_executable(&messages.replace("linebotd\"", "x\"")),
-            None
-        );
-        assert_eq!(built_executable("not json\n"), None);
-    }
 }
