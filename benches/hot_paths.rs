@@ -90,6 +90,7 @@ fn scripts_runtime(
         store: store.clone(),
         outbox: Outbox::new(store),
         on_log: None,
+        web: Arc::new(linebotd::script::web::Web::fake(Default::default())),
     });
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("echo.rhai"), script).expect("write script");

@@ -151,6 +151,56 @@ pub struct Settings {
     /// when the open-file limit leaves too few descriptors for it [default: 512].
     #[arg(long, env = "LINEBOTD_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// What scripts may reach with `http_get`, `http_post`, `http_request` and `env`. The same for
+/// `run`, `dev`, `simulate` and `test`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WebArgs {
+    /// Hosts scripts may call, comma-separated: `api.example.com`, `host:port`, `*.example.com`,
+    /// or `*` for any https host. Plain http and loopback or private addresses are refused
+    /// unless a host is listed by name or address [default: any https host at a public address].
+    #[arg(
+        long,
+        env = "LINEBOTD_HTTP_ALLOW",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub http_allow: Option<Vec<String>>,
+
+    /// Environment variables scripts may read with `env(NAME)`, comma-separated. Their values
+    /// are redacted from logs and error messages.
+    #[arg(
+        long,
+        env = "LINEBOTD_SCRIPT_ENV",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub script_env: Option<Vec<String>>,
+
+    /// Default timeout of a script's web call in ms, at most `limits.max_call_ms`
+    /// [default: 10000].
+    #[arg(long, env = "LINEBOTD_HTTP_TIMEOUT_MS", value_name = "MS")]
+    pub http_timeout_ms: Option<u64>,
+
+    /// Largest answer a script's web call accepts, in bytes [default: 5242880].
+    #[arg(long, env = "LINEBOTD_HTTP_MAX_RESPONSE_BYTES", value_name = "BYTES")]
+    pub http_max_response_bytes: Option<usize>,
+}
+
+/// The settings `dev`, `simulate` and `test` share with `run`: the scripts' web access, from
+/// flags, the environment, and `linebotd.toml`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LocalSettings {
+    /// TOML config file [default: linebotd.toml beside the scripts folder, if there is one].
+    #[arg(long, env = "LINEBOTD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -272,6 +322,8 @@ pub struct SimulateArgs {
     /// Print one JSON object per LINE call (`{"method","path","body"}`); logs go to stderr.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub local: LocalSettings,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -279,6 +331,8 @@ pub struct TestArgs {
     /// Folder holding the bot's scripts and its `*.test.rhai` files.
     #[arg(value_name = "DIR", default_value = "scripts")]
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub local: LocalSettings,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -307,6 +361,8 @@ pub struct DevArgs {
     /// Chat with the bot in this terminal instead of printing every LINE call.
     #[arg(long)]
     pub chat: bool,
+    #[command(flatten)]
+    pub local: LocalSettings,
 }
 
 #[derive(Debug, Clone, Args)]

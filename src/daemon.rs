@@ -16,6 +16,7 @@ use crate::line::{LineClient, LineConfig};
 use crate::observe;
 use crate::outbox::Outbox;
 use crate::schedule::{LastRuns, RunFn, Schedule, Scheduler};
+use crate::script::web::Web;
 use crate::script::{host, watch, Host, Runtime};
 use crate::store::{self, Store};
 use crate::webhook::{self, Outcome, OutcomeHook, WebhookState};
@@ -43,6 +44,8 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Web(#[from] crate::script::web::WebError),
 }
 
 /// The LINE client for `config`.
@@ -200,6 +203,7 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         store: store.clone(),
         outbox: outbox.clone(),
         on_log: None,
+        web: Arc::new(Web::real(config.web.clone())?),
     });
     let runtime = load_runtime(config, host).await?;
 

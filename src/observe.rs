@@ -186,6 +186,34 @@ impl LineCall {
     }
 }
 
+/// A script's call to another web API: answered with `Ok(status)`, or not, with the reason
+/// (`refused`, `timeout`, `error`). The path is already redacted; the query is never shown.
+pub struct HttpCall<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub status: Result<u16, &'static str>,
+    pub duration: Duration,
+}
+
+impl HttpCall<'_> {
+    pub fn emit(&self) {
+        let status = match self.status {
+            Ok(s) => std::borrow::Cow::Owned(s.to_string()),
+            Err(reason) => std::borrow::Cow::Borrowed(reason),
+        };
+        global().http_call(self.host, &status, self.duration);
+        tracing::debug!(
+            method = self.method,
+            host = self.host,
+            path = self.path,
+            status = &*status,
+            duration_ms = self.duration.as_secs_f64() * 1000.0,
+            "http call"
+        );
+    }
+}
+
 /// A LINE API request failed transiently and will be sent again after `wait`.
 pub struct LineRetry<'a> {
     pub endpoint: &'static str,

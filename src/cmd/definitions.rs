@@ -55,6 +55,42 @@ fn line_post(path: String, body: ?) -> ?;
 /// POST an empty JSON object to any Messaging API path. Returns LINE's JSON answer.
 fn line_post(path: String) -> ?;
 
+/// GET another web API. Returns #{status, headers, body, json}: `headers` has lower-case names,
+/// `json` is the parsed body when the answer is JSON, else `()`. A non-2xx status does not
+/// throw; a refused host, no answer, a timeout or an answer over the size cap does.
+/// Hosts are limited by the operator's `http_allow` (any https host by default).
+///
+/// ```rhai
+/// let r = http_get("https://api.example.com/weather");
+/// if r.status == 200 { log(r.json); }
+/// ```
+fn http_get(url: String) -> Map;
+
+/// GET with options: #{headers: #{...}, query: #{...} (URL-encoded), timeout_ms: 5000}.
+fn http_get(url: String, options: Map) -> Map;
+
+/// POST `body`: a string (sent as is), a map or array (sent as JSON), or a blob.
+///
+/// ```rhai
+/// let r = http_post("https://api.example.com/orders", #{item: "tea", count: 2});
+/// ```
+fn http_post(url: String, body: ?) -> Map;
+
+/// POST with options: #{headers: #{...}, query: #{...}, timeout_ms: 5000}.
+fn http_post(url: String, body: ?, options: Map) -> Map;
+
+/// Any method: #{method: "PUT", url: "...", headers: #{...}, body: ..., timeout_ms: 5000,
+/// query: #{...}}. Only `url` is required; `method` defaults to GET.
+fn http_request(request: Map) -> Map;
+
+/// An environment variable the operator exposed with `script_env`, or `()` when it is not set.
+/// Any other name throws. Exposed values are redacted from logs and error messages.
+///
+/// ```rhai
+/// let key = env("OPENAI_API_KEY");
+/// ```
+fn env(name: String) -> ?;
+
 /// A text message: #{type: "text", text: text}.
 fn text(text: String) -> Map;
 

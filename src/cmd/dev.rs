@@ -51,6 +51,8 @@ pub async fn run(args: DevArgs) -> ExitCode {
         line_api_base: Some(fake.url()),
         line_data_api_base: Some(fake.url()),
         store: Some(args.store.clone()),
+        config: crate::config::local_file(args.local.config.as_deref(), &args.scripts),
+        web: args.local.web.clone(),
         ..Settings::default()
     };
     let config = match Config::load(&settings, None) {

@@ -64,6 +64,16 @@ pub const CONFIG: &str = r#"# linebotd configuration. Every key is optional: the
 # A scheduled run missed while the daemon was down is made up if it is at most this old.
 # schedule_grace_secs = 600
 
+# Other web APIs scripts may call with http_get/http_post/http_request. Without this key: any
+# https host at a public address. Plain http and loopback or private addresses only when
+# listed by name or address, e.g. ["api.openai.com", "*.example.com", "127.0.0.1:9000"].
+# http_allow = ["*"]
+# Environment variables scripts may read with env("NAME"); their values are redacted from logs.
+# script_env = ["OPENAI_API_KEY"]
+# A web call's default timeout (at most [limits] max_call_ms), and its largest answer.
+# http_timeout_ms = 10000
+# http_max_response_bytes = 5242880
+
 # Limits for every handler or scheduled call; a script that passes one is stopped with an error.
 # [limits]
 # max_operations = 10000000
@@ -72,7 +82,7 @@ pub const CONFIG: &str = r#"# linebotd configuration. Every key is optional: the
 # max_string_size = 1048576
 # max_array_size = 100000
 # max_map_size = 100000
-# Handlers running or waiting on LINE at once (one conversation's events always run one at a
+# Handlers running or waiting on LINE or a web API at once (one conversation's events always run one at a
 # time). Each waiting handler holds a thread, started on demand and ended when idle.
 # workers = 1024
 "#;

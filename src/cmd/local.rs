@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::cli::LocalSettings;
 use crate::config::Limits;
 use crate::fakeline::{Call, FakeLine};
 use crate::line::{LineClient, LineConfig};
 use crate::outbox::Outbox;
+use crate::script::web::{Web, WebConfig};
 use crate::script::{Host, LoadError, RunError, Runtime};
 use crate::store::{self, Store};
 use crate::webhook::Event;
@@ -33,12 +35,42 @@ pub enum LocalError {
     #[error("cannot start the fake LINE API: {0}")]
     Fake(std::io::Error),
     #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Web(#[from] crate::script::web::WebError),
+    #[error("{0}")]
     Line(#[from] crate::line::LineError),
     #[error("{0}")]
     Store(#[from] store::StoreError),
     /// Scripts that failed to compile, each already rendered with its caret.
     #[error("{}", .0.iter().map(LoadError::render).collect::<Vec<_>>().join("\n"))]
     Load(Vec<LoadError>),
+}
+
+/// What a local bot runs under: the daemon's limits and web settings, from the same flags,
+/// environment variables and `linebotd.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct LocalSetup {
+    pub web: WebConfig,
+    pub limits: Limits,
+    /// `linebotd test`: web calls are answered by `http_fake` only, never the network.
+    pub fake_web: bool,
+}
+
+impl LocalSetup {
+    pub fn load(
+        settings: &LocalSettings,
+        scripts: &Path,
+        fake_web: bool,
+    ) -> Result<Self, LocalError> {
+        let (web, limits) =
+            crate::config::load_local(settings.config.as_deref(), scripts, &settings.web)?;
+        Ok(Self {
+            web,
+            limits,
+            fake_web,
+        })
+    }
 }
 
 /// A script log line, and how many LINE calls had been made when it was written (to print it
@@ -78,7 +110,7 @@ impl Drop for LocalBot {
 impl LocalBot {
     /// Loads the scripts of `dir` with the daemon's engine and limits. Any compile error fails.
     /// Must run inside a tokio runtime; handlers then run on the calling (blocking) thread.
-    pub async fn start(dir: &Path) -> Result<Self, LocalError> {
+    pub async fn start(dir: &Path, setup: &LocalSetup) -> Result<Self, LocalError> {
         let fake = FakeLine::start().await.map_err(LocalError::Fake)?;
         let mut config = LineConfig::new(fake.url(), fake.url(), DEV_TOKEN);
         config.rate_limit_per_sec = 0;
@@ -105,12 +137,18 @@ impl LocalBot {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(line);
             })),
+            web: Arc::new(if setup.fake_web {
+                Web::fake(setup.web.clone())
+            } else {
+                Web::real(setup.web.clone())?
+            }),
         });
-        let runtime =
-            Runtime::new(dir, Limits::default(), host).map_err(|source| LocalError::Scripts {
+        let runtime = Runtime::new(dir, setup.limits.clone(), host).map_err(|source| {
+            LocalError::Scripts {
                 path: dir.to_owned(),
                 source,
-            })?;
+            }
+        })?;
         let errors: Vec<LoadError> = runtime.scripts().errors.values().cloned().collect();
         if !errors.is_empty() {
             return Err(LocalError::Load(errors));
@@ -123,6 +161,16 @@ impl LocalBot {
             logs,
             sender,
         })
+    }
+
+    /// `text` with the exposed environment values redacted, for printing.
+    pub fn redact(&self, text: &str) -> String {
+        self.runtime.host().web.redact(text)
+    }
+
+    /// How the scripts reach the web (the fakes of `linebotd test`).
+    pub fn web(&self) -> Arc<Web> {
+        self.runtime.host().web.clone()
     }
 
     /// Names of the loaded scripts.

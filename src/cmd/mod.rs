@@ -11,3 +11,4 @@ pub mod outbox;
 pub mod schedules;
 pub mod simulate;
 pub mod test;
+mod test_http;

@@ -10,7 +10,7 @@ use crate::cli::{SimulateArgs, SimulatedEvent};
 use crate::fakeline::Call;
 
 use super::events;
-use super::local::{LocalBot, LocalError, LogLine};
+use super::local::{LocalBot, LocalError, LocalSetup, LogLine};
 
 pub async fn run(args: SimulateArgs) -> ExitCode {
     let events = match build_events(&args.event, &args.user) {
@@ -20,7 +20,14 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let bot = match LocalBot::start(&args.scripts).await {
+    let setup = match LocalSetup::load(&args.local, &args.scripts, false) {
+        Ok(setup) => setup,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bot = match LocalBot::start(&args.scripts, &setup).await {
         Ok(bot) => bot,
         Err(e @ LocalError::Load(_)) => {
             eprintln!("{e}");
@@ -38,7 +45,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
         for event in events {
             let kind = event["type"].as_str().unwrap_or("?").to_owned();
             let outcome = bot.send_blocking(event)?;
-            print_outcome(&outcome.calls, &outcome.logs, json_out);
+            print_outcome(&outcome.calls, &outcome.logs, json_out, &|t| bot.redact(t));
             if outcome.handlers_run == 0 {
                 eprintln!(
                     "note: no script in {scripts} handles `{kind}` events (define {} or on_event)",
@@ -104,7 +111,13 @@ fn build_events(event: &SimulatedEvent, user: &str) -> Result<Vec<Value>, String
 }
 
 /// Calls in order, each script log line printed where it was written among them.
-fn print_outcome(calls: &[Call], logs: &[LogLine], json_out: bool) {
+/// Prints the calls and log lines in order, with exposed environment values redacted.
+fn print_outcome(
+    calls: &[Call],
+    logs: &[LogLine],
+    json_out: bool,
+    redact: &dyn Fn(&str) -> String,
+) {
     let mut out = std::io::stdout().lock();
     let print_logs_before = |index: usize, out: &mut std::io::StdoutLock| {
         for log in logs.iter().filter(|l| l.after_calls == index) {
@@ -120,7 +133,7 @@ fn print_outcome(calls: &[Call], logs: &[LogLine], json_out: bool) {
         print_logs_before(i, &mut out);
         if json_out {
             let line = json!({"method": call.method, "path": call.path, "body": call.body, "status": call.status});
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", redact(&line.to_string()));
         } else {
             let status = if call.accepted() {
                 String::new()
@@ -130,7 +143,7 @@ fn print_outcome(calls: &[Call], logs: &[LogLine], json_out: bool) {
             let _ = writeln!(out, "{} {}{status}", call.method, call.path);
             if !call.body.is_null() {
                 let body = serde_json::to_string_pretty(&call.body).unwrap_or_default();
-                let _ = writeln!(out, "{body}");
+                let _ = writeln!(out, "{}", redact(&body));
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::fakeline::Call;
 use crate::script::host::{from_json, to_json};
 
 use super::events;
-use super::local::{LocalBot, Outcome};
+use super::local::{LocalBot, LocalSetup, Outcome};
 
 type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -30,7 +30,14 @@ struct TestState {
 type Shared = Arc<Mutex<TestState>>;
 
 pub async fn run(args: TestArgs) -> ExitCode {
-    match tokio::task::spawn_blocking(move || run_blocking(&args.dir)).await {
+    let setup = match LocalSetup::load(&args.local, &args.dir, true) {
+        Ok(setup) => setup,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match tokio::task::spawn_blocking(move || run_blocking(&args.dir, &setup)).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: the test run crashed: {e}");
@@ -39,7 +46,7 @@ pub async fn run(args: TestArgs) -> ExitCode {
     }
 }
 
-fn run_blocking(dir: &Path) -> ExitCode {
+fn run_blocking(dir: &Path, setup: &LocalSetup) -> ExitCode {
     let files = match test_files(dir) {
         Ok(files) => files,
         Err(e) => {
@@ -57,7 +64,7 @@ fn run_blocking(dir: &Path) -> ExitCode {
     }
     let handle = tokio::runtime::Handle::current();
     // Compile the bot once up front so a broken script is one clear error, not one per test.
-    if let Err(e) = handle.block_on(LocalBot::start(dir)) {
+    if let Err(e) = handle.block_on(LocalBot::start(dir, setup)) {
         eprintln!("{e}");
         println!("0 passed, 1 failed");
         return ExitCode::FAILURE;
@@ -95,7 +102,7 @@ fn run_blocking(dir: &Path) -> ExitCode {
             .collect();
         tests.sort();
         for test in tests {
-            let fresh = match handle.block_on(LocalBot::start(dir)) {
+            let fresh = match handle.block_on(LocalBot::start(dir, setup)) {
                 Ok(bot) => bot,
                 Err(e) => {
                     println!("FAIL {name}::{test} — {e}");
@@ -291,7 +298,7 @@ fn test_engine(file: &str, state: Shared) -> Engine {
     engine.register_fn("run_function", move |function: &str| {
         drive(&s, |bot| bot.call_blocking(function))
     });
-    let s = state;
+    let s = state.clone();
     engine.register_fn("sent_texts", move || -> Array {
         lock(&s)
             .texts
@@ -341,6 +348,10 @@ fn test_engine(file: &str, state: Shared) -> Engine {
             }
         },
     );
+    let s = state.clone();
+    super::test_http::register(&mut engine, move || {
+        lock(&s).bot.as_ref().map(LocalBot::web)
+    });
     let f = file.to_owned();
     engine.on_print(move |text| eprintln!("[{f}] {text}"));
     engine

@@ -65,5 +65,6 @@ fn build_one(limits: &Limits) -> Engine {
         host::script_log(&format!("[line {}] {text}", pos.line().unwrap_or(0)))
     });
     host::register(&mut engine);
+    super::http::register(&mut engine);
     engine
 }

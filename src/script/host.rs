@@ -18,6 +18,7 @@ use crate::outbox::Outbox;
 use crate::store::{DeliveryKind, Store};
 
 use super::context;
+use super::web::Web;
 
 /// Receives `(script, line)` for every script log line.
 pub type LogHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -34,6 +35,8 @@ pub struct Host {
     pub outbox: Arc<Outbox>,
     /// Where script log lines go besides the daemon's log (the simulator prints them).
     pub on_log: Option<LogHook>,
+    /// `http_get` and friends, and `env`.
+    pub web: Arc<Web>,
 }
 
 impl Host {
@@ -78,13 +81,15 @@ pub(super) fn host() -> HostResult<Arc<Host>> {
 }
 
 /// Logs a line from the running script, tagged with its file name.
+/// The values of the environment variables exposed to scripts are redacted.
 pub fn script_log(text: &str) {
-    let tagged = context::current(|ctx| (ctx.script.clone(), ctx.host.on_log.clone()));
+    let tagged = context::current(|ctx| (ctx.script.clone(), ctx.host.clone()));
     match tagged {
-        Some((script, on_log)) => {
+        Some((script, host)) => {
+            let text = host.web.redact(text);
             tracing::info!(target: "linebotd::script", script = %script, "{text}");
-            if let Some(on_log) = on_log {
-                on_log(&script, text);
+            if let Some(on_log) = &host.on_log {
+                on_log(&script, &text);
             }
         }
         None => tracing::info!(target: "linebotd::script", "{text}"),

@@ -5,11 +5,13 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod http;
 pub mod loader;
 pub mod runtime;
 pub mod source;
 pub mod state;
 pub mod watch;
+pub mod web;
 
 pub use context::Provenance;
 pub use error::{LoadError, RunError, RunErrorKind};

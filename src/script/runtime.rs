@@ -77,6 +77,11 @@ impl Runtime {
     }
 
     /// The scripts now in force.
+    /// What the host functions act on.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
     pub fn scripts(&self) -> Arc<ScriptSet> {
         self.scripts.load_full()
     }
@@ -257,6 +262,7 @@ impl Runtime {
         })
         .map_err(|e| {
             let mut err = RunError::from_eval(&script.name, function, &e, &self.limits);
+            err.message = self.host.web.redact(&err.message);
             // Limits stop a script between operations, where Rhai has no position to give.
             err.line = err
                 .line
