@@ -15,6 +15,7 @@ use crate::fakeline::Call;
 
 use super::dev::DEV_SECRET;
 use super::events;
+use super::CommandError;
 
 /// How long a poll for new calls waits on the server.
 const LONG_POLL_MS: u64 = 20_000;
@@ -30,23 +31,26 @@ type a message and press enter to send it as the current user. Commands:
   /help            this text
   /quit            leave (so does end of input, Ctrl-D)";
 
-pub async fn run(args: ChatArgs) -> ExitCode {
-    session(&args.url).await
+pub async fn run(args: ChatArgs) -> Result<ExitCode, CommandError> {
+    chat(&args.url).await
+}
+
+/// [`chat`] for `linebotd dev --chat`, which still reports its own errors.
+pub async fn session(url: &str) -> ExitCode {
+    super::exit(chat(url).await)
 }
 
 /// The chat loop against the dev daemon at `url`, reading stdin until EOF or `/quit`.
-pub async fn session(url: &str) -> ExitCode {
+async fn chat(url: &str) -> Result<ExitCode, CommandError> {
     let url = url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::new();
-    let start = match fetch_calls(&client, &url, 0, 0).await {
-        Ok(calls) => calls.len(),
-        Err(e) => {
-            eprintln!(
-                "error: cannot reach the dev daemon at {url} ({e}); start it with `linebotd dev` in another terminal, or pass --url"
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let start = fetch_calls(&client, &url, 0, 0)
+        .await
+        .map_err(|source| CommandError::DevDaemonUnreachable {
+            url: url.clone(),
+            source,
+        })?
+        .len();
     let seen = Arc::new(AtomicUsize::new(start));
     let poller = tokio::spawn(print_calls(client.clone(), url.clone(), seen.clone()));
     say(&format!(
@@ -98,7 +102,7 @@ pub async fn session(url: &str) -> ExitCode {
         }
     }
     poller.abort();
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 enum Input {

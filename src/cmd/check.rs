@@ -4,14 +4,16 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::script::Script;
 use chrono_tz::Tz;
 
 use crate::cli::CheckArgs;
 use crate::config::Limits;
 use crate::script::engine::{self, Engines};
 use crate::script::loader;
+use crate::script::Script;
 use crate::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
+
+use super::CommandError;
 
 /// Handlers the daemon calls that are not named after a webhook event type.
 const EXTRA_HANDLERS: [&str; 2] = ["on_event", "on_delivery_failed"];
@@ -36,22 +38,15 @@ impl Report {
     }
 }
 
-pub fn run(args: &CheckArgs) -> ExitCode {
+pub fn run(args: &CheckArgs) -> Result<ExitCode, CommandError> {
     let tz = args.zone.timezone;
     if !args.dir.is_dir() {
-        eprintln!(
-            "error: no scripts folder at {} (pass the folder that holds your .rhai files: linebotd check DIR)",
-            args.dir.display()
-        );
-        return ExitCode::from(2);
+        return Err(CommandError::NoScriptsFolder(args.dir.clone()));
     }
-    let report = match check_dir(&args.dir, tz) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", args.dir.display());
-            return ExitCode::from(2);
-        }
-    };
+    let report = check_dir(&args.dir, tz).map_err(|source| CommandError::ReadDir {
+        path: args.dir.clone(),
+        source,
+    })?;
     for e in &report.errors {
         println!("{e}");
     }
@@ -59,11 +54,11 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         println!("{w}");
     }
     println!("{}", report.summary());
-    if report.errors.is_empty() {
+    Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 /// Checks every script directly in `dir` with the engines the daemon uses.

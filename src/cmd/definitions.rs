@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use crate::cli::DefinitionsArgs;
 
+use super::CommandError;
+
 /// The host API in Rhai's definition format (`module static;` = functions callable unqualified).
 pub const DEFINITIONS: &str = r##"module static;
 
@@ -136,23 +138,18 @@ fn followers() -> Array;
 fn follower_count() -> int;
 "##;
 
-pub fn run(args: &DefinitionsArgs) -> ExitCode {
+pub fn run(args: &DefinitionsArgs) -> Result<ExitCode, CommandError> {
     match &args.out {
-        None => {
-            print!("{DEFINITIONS}");
-            ExitCode::SUCCESS
+        None => print!("{DEFINITIONS}"),
+        Some(path) => {
+            std::fs::write(path, DEFINITIONS).map_err(|source| CommandError::WriteFile {
+                path: path.clone(),
+                source,
+            })?;
+            println!("wrote {}", path.display());
         }
-        Some(path) => match std::fs::write(path, DEFINITIONS) {
-            Ok(()) => {
-                println!("wrote {}", path.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
-                ExitCode::FAILURE
-            }
-        },
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `(name, parameter count)` of every function the definitions declare.

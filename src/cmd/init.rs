@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use crate::cli::InitArgs;
 
+use super::CommandError;
+
 /// The shipped echo bot and its tests, so a new folder starts from what the repository tests.
 const ECHO: &str = include_str!("../../scripts/echo.rhai");
 const ECHO_TEST: &str = include_str!("../../scripts/echo.test.rhai");
@@ -97,7 +99,7 @@ pub fn files() -> [(&'static str, &'static str); 4] {
     ]
 }
 
-pub fn run(args: &InitArgs) -> ExitCode {
+pub fn run(args: &InitArgs) -> Result<ExitCode, CommandError> {
     let dir = &args.dir;
     let existing: Vec<PathBuf> = files()
         .iter()
@@ -109,25 +111,24 @@ pub fn run(args: &InitArgs) -> ExitCode {
             eprintln!("error: {} already exists", p.display());
         }
         eprintln!("init writes nothing when any of its files exist; move them away or pick another folder");
-        return ExitCode::FAILURE;
+        return Ok(ExitCode::FAILURE);
     }
-    if let Err(e) = write_all(dir) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
+    write_all(dir)?;
     for (name, _) in files() {
         println!("created {}", dir.join(name).display());
     }
     print!("{}", next_steps(dir));
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
-fn write_all(dir: &Path) -> Result<(), String> {
+fn write_all(dir: &Path) -> Result<(), CommandError> {
     for (name, content) in files() {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|source| CommandError::CreateDir {
+                path: parent.to_owned(),
+                source,
+            })?;
         }
         // create_new: a file that appeared since the check above is still not overwritten.
         std::fs::OpenOptions::new()
@@ -135,7 +136,7 @@ fn write_all(dir: &Path) -> Result<(), String> {
             .create_new(true)
             .open(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, content.as_bytes()))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|source| CommandError::WriteFile { path, source })?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod chat;
 pub mod check;
 pub mod definitions;
 pub mod dev;
+mod error;
 pub mod events;
 pub mod init;
 pub mod local;
@@ -12,3 +13,5 @@ pub mod schedules;
 pub mod simulate;
 pub mod test;
 mod test_http;
+
+pub use error::{exit, CommandError};

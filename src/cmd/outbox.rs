@@ -6,21 +6,13 @@ use std::process::ExitCode;
 use crate::cli::OutboxArgs;
 use crate::store::{self, Delivery};
 
-pub fn run(args: &OutboxArgs) -> ExitCode {
+use super::CommandError;
+
+pub fn run(args: &OutboxArgs) -> Result<ExitCode, CommandError> {
     if args.store != ":memory:" && !std::path::Path::new(&args.store).exists() {
-        eprintln!(
-            "error: no store at {} (pass --store with the daemon's store file)",
-            args.store
-        );
-        return ExitCode::from(2);
+        return Err(CommandError::NoStore(args.store.clone()));
     }
-    let deliveries = match store::open(&args.store).and_then(|s| s.outbox_list(args.limit)) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let deliveries = store::open(&args.store).and_then(|s| s.outbox_list(args.limit))?;
     if args.json {
         for d in &deliveries {
             println!("{}", to_json(d));
@@ -28,7 +20,7 @@ pub fn run(args: &OutboxArgs) -> ExitCode {
     } else {
         print!("{}", table(&deliveries));
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 fn to_json(d: &Delivery) -> serde_json::Value {

@@ -10,25 +10,20 @@ use crate::cli::SchedulesArgs;
 use crate::config::Limits;
 use crate::script::{engine, loader};
 
-pub fn run(args: &SchedulesArgs) -> ExitCode {
+use super::CommandError;
+
+pub fn run(args: &SchedulesArgs) -> Result<ExitCode, CommandError> {
     let tz = args.zone.timezone;
-    match render(&args.scripts, tz) {
-        Ok((text, errors)) => {
-            print!("{text}");
-            if errors {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(e) => {
-            eprintln!(
-                "error: cannot read the scripts folder {}: {e}",
-                args.scripts.display()
-            );
-            ExitCode::from(2)
-        }
-    }
+    let (text, errors) = render(&args.scripts, tz).map_err(|source| CommandError::ReadScripts {
+        path: args.scripts.clone(),
+        source,
+    })?;
+    print!("{text}");
+    Ok(if errors {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The listing, and whether any script failed to load.
