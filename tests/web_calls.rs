@@ -178,7 +178,7 @@ fn on_message(e) {{
         "more than 5 redirects".into(),
         "caught http_get: `not a url` is not a URL".into(),
         "caught http_get: unknown option `timeot_ms`; options may hold headers, timeout_ms, query".into(),
-        "caught http_post: the body is a i64; pass a string, a map or array (sent as JSON), or a blob".into(),
+        "caught http_post: the body is the number 5; pass a string, a map or array (sent as JSON), or a blob".into(),
     ];
     for want in &wants {
         assert!(out.contains(want.as_str()), "missing `{want}` in:\n{out}");
@@ -350,13 +350,16 @@ fn on_message(e) {{
 fn tests_fake_the_web_and_see_the_calls() {
     let bot = r#"
 fn on_message(e) {
-    let r = http_post("https://api.example.com/v1/ask?lang=en", #{ q: e.message.text }, #{ headers: #{ Authorization: "Bearer k" } });
+    let key = env("MY_API_KEY");
+    let headers = if key == () { #{} } else { #{ Authorization: "Bearer " + key } };
+    let r = http_post("https://api.example.com/v1/ask?lang=en", #{ q: e.message.text }, #{ headers: headers });
     if r.status != 200 { reply(e, `status ${r.status}`); return; }
     reply(e, `answer ${r.json.answer}`);
 }
 "#;
     let tests = r#"
 fn test_a_faked_answer() {
+    env_fake("MY_API_KEY", "k");
     http_fake("https://api.example.com/", #{ status: 500 });
     http_fake("https://api.example.com/v1/", #{ body: #{ answer: 42 } });
     send_text("what is six times seven");
@@ -373,6 +376,12 @@ fn test_an_error_status() {
     http_fake("https://api.example.com/", #{ status: 503, body: "busy" });
     send_text("hi");
     assert_eq(sent_texts(), ["status 503"]);
+    // The shell's value is not read: tests give exposed variables values with env_fake.
+    assert_eq(http_calls()[0].headers.authorization, ());
+}
+
+fn test_env_fake_needs_an_exposed_name() {
+    env_fake("HOME", "/tmp");
 }
 
 fn test_unfaked() {
@@ -383,6 +392,8 @@ fn test_unfaked() {
     let out = Command::new(bin())
         .arg("test")
         .arg(scripts.path())
+        .args(["--script-env", "MY_API_KEY"])
+        .env("MY_API_KEY", SECRET_VALUE)
         .output()
         .expect("run linebotd test");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -399,7 +410,12 @@ fn test_unfaked() {
         text.contains("https://api.example.com/v1/ask: no http_fake matches this POST"),
         "{text}"
     );
-    assert!(text.contains("2 passed, 1 failed"), "{text}");
+    assert!(
+        text.contains("FAIL bot.test.rhai::test_env_fake_needs_an_exposed_name")
+            && text.contains("HOME is not exposed to scripts"),
+        "{text}"
+    );
+    assert!(text.contains("2 passed, 2 failed"), "{text}");
 }
 
 #[test]

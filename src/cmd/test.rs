@@ -276,6 +276,8 @@ fn test_engine(file: &str, state: Shared) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_max_operations(100_000_000)
+        // As deep as the bots' engine: tests build the same nested messages.
+        .set_max_expr_depths(128, 64)
         .set_max_modules(0)
         .set_fail_on_invalid_map_property(false);
     engine.disable_symbol("eval");

@@ -1,6 +1,7 @@
 //! The web in `linebotd test`: `http_fake(url_prefix, answer)` sets up what the bot's
 //! `http_get`/`http_post`/`http_request` calls get, and `http_calls()` lists the calls it made.
-//! No test reaches the network: an unfaked call throws, naming the URL.
+//! No test reaches the network: an unfaked call throws, naming the URL. Nor does a test read
+//! the shell's environment: exposed variables are unset until `env_fake(name, value)`.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 /// The keys an `http_fake` answer may hold.
 const ANSWER_KEYS: [&str; 4] = ["status", "headers", "body", "error"];
 
-/// Registers `http_fake` and `http_calls`; `web` gives the running test's bot's web, if any.
+/// Registers `http_fake`, `env_fake` and `http_calls`; `web` gives the running test's bot's web, if any.
 pub fn register(
     engine: &mut Engine,
     web: impl Fn() -> Option<Arc<Web>> + Clone + Send + Sync + 'static,
@@ -29,6 +30,18 @@ pub fn register(
                 .fakes()
                 .ok_or_else(|| error("http_fake: this bot calls the real network"))?;
             fakes.add(prefix.to_owned(), to_answer(answer).map_err(error)?);
+            Ok(())
+        },
+    );
+    let current = web.clone();
+    engine.register_fn(
+        "env_fake",
+        move |name: &str, value: &str| -> RhaiResult<()> {
+            let web = current().ok_or_else(|| error("env_fake only works inside a test"))?;
+            web.env.get(name).map_err(error)?;
+            if let Some(fakes) = web.fakes() {
+                fakes.set_env_var(name.to_owned(), value.to_owned());
+            }
             Ok(())
         },
     );

@@ -40,8 +40,8 @@ pub fn register(engine: &mut rhai::Engine) {
 
 fn env(name: &str) -> HostResult<Dynamic> {
     let host = host()?;
-    match host.web.env.get(name) {
-        Ok(Some(value)) => Ok(Dynamic::from(value.to_owned())),
+    match host.web.env_var(name) {
+        Ok(Some(value)) => Ok(Dynamic::from(value)),
         Ok(None) => Ok(Dynamic::UNIT),
         Err(message) => Err(script_error(message)),
     }
@@ -58,9 +58,10 @@ fn http_request(spec: Map) -> HostResult<Dynamic> {
     let text = |key: &str| -> HostResult<Option<String>> {
         match spec.get(key) {
             None => Ok(None),
-            Some(v) => v.clone().into_string().map(Some).map_err(|t| {
+            Some(v) => v.clone().into_string().map(Some).map_err(|_| {
                 script_error(format!(
-                    "http_request: `{key}` is a {t}; it must be a string"
+                    "http_request: `{key}` is {}; it must be a string",
+                    described(v)
                 ))
             }),
         }
@@ -160,7 +161,7 @@ fn build(method: &str, url: &str, body: Dynamic, options: &Map) -> Result<Reques
     if let Some(query) = options.get("query") {
         let query = query
             .read_lock::<Map>()
-            .ok_or_else(|| format!("`query` is a {}; it must be a map", query.type_name()))?;
+            .ok_or_else(|| format!("`query` is {}; it must be a map", described(query)))?;
         let mut pairs = url.query_pairs_mut();
         for (k, v) in query.iter() {
             pairs.append_pair(k, &v.to_string());
@@ -170,7 +171,7 @@ fn build(method: &str, url: &str, body: Dynamic, options: &Map) -> Result<Reques
         None => Vec::new(),
         Some(h) => h
             .read_lock::<Map>()
-            .ok_or_else(|| format!("`headers` is a {}; it must be a map", h.type_name()))?
+            .ok_or_else(|| format!("`headers` is {}; it must be a map", described(h)))?
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
@@ -200,9 +201,22 @@ pub fn to_body(body: Dynamic) -> Result<Body, String> {
             .map_err(|e| format!("the body cannot be sent as JSON: {e}"));
     }
     Err(format!(
-        "the body is a {}; pass a string, a map or array (sent as JSON), or a blob",
-        body.type_name()
+        "the body is {}; pass a string, a map or array (sent as JSON), or a blob",
+        described(&body)
     ))
+}
+
+/// A value's kind in words a script author knows: "a number", not "i64".
+fn described(value: &Dynamic) -> String {
+    if value.is_int() || value.is_float() {
+        format!("the number {value}")
+    } else if value.is_bool() {
+        format!("{value} (true or false)")
+    } else if value.is_unit() {
+        "() (nothing)".into()
+    } else {
+        format!("a {}", value.type_name())
+    }
 }
 
 /// `#{ status, headers, body, json }`: `body` a string (a blob when the answer is not UTF-8),

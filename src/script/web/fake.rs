@@ -29,6 +29,8 @@ pub struct RecordedCall {
 pub struct FakeWeb {
     fakes: Mutex<Vec<(String, FakeAnswer)>>,
     calls: Mutex<Vec<RecordedCall>>,
+    /// Values tests gave exposed variables (`env_fake`).
+    env: Mutex<Vec<(String, String)>>,
 }
 
 impl FakeWeb {
@@ -36,6 +38,20 @@ impl FakeWeb {
     /// equal ones the latest.
     pub fn add(&self, prefix: String, answer: FakeAnswer) {
         lock(&self.fakes).push((prefix, answer));
+    }
+
+    /// Gives an exposed variable a value for this test.
+    pub fn set_env_var(&self, name: String, value: String) {
+        let mut env = lock(&self.env);
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+    }
+
+    pub(super) fn env_var(&self, name: &str) -> Option<String> {
+        lock(&self.env)
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
     pub fn calls(&self) -> Vec<RecordedCall> {

@@ -75,10 +75,12 @@ impl Web {
         })
     }
 
-    /// Calls are answered by fakes only (`linebotd test`): an unfaked call is an error.
+    /// Calls are answered by fakes only (`linebotd test`): an unfaked call is an error. The
+    /// exposed variables read as unset unless a test sets them (`env_fake`), so tests do not
+    /// depend on the shell they run in.
     pub fn fake(config: WebConfig) -> Self {
         Self {
-            env: ScriptEnv::from_process(&config.script_env),
+            env: ScriptEnv::from_pairs(config.script_env.iter().map(|n| (n.clone(), None))),
             config,
             mode: Mode::Fake(FakeWeb::default()),
         }
@@ -90,6 +92,16 @@ impl Web {
             Mode::Fake(fake) => Some(fake),
             Mode::Real(_) => None,
         }
+    }
+
+    /// `env(name)`: the value of an exposed variable (`None` when unset), or an error naming
+    /// the setting for a name the operator did not expose.
+    pub fn env_var(&self, name: &str) -> Result<Option<String>, String> {
+        let value = self.env.get(name)?;
+        Ok(match &self.mode {
+            Mode::Fake(fake) => fake.env_var(name),
+            Mode::Real(_) => value.map(str::to_owned),
+        })
     }
 
     /// Sends `request`, giving up after `timeout` (already capped by the handler's deadline).
