@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Where the daemon listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The user local runs (`simulate`, `test`, `chat`) speak as unless told otherwise.
+pub const DEV_USER: &str = "Udev0000000000000000000000000000";
+
 /// Run LINE Messaging API bots written in Rhai scripts.
 #[derive(Debug, Parser)]
 #[command(name = "linebotd", version, about, propagate_version = true)]
@@ -307,7 +312,7 @@ pub struct SimulateArgs {
     pub event: SimulatedEvent,
 
     /// The user the event comes from.
-    #[arg(long, value_name = "ID", default_value = crate::cmd::events::DEV_USER)]
+    #[arg(long, value_name = "ID", default_value = DEV_USER)]
     pub user: String,
 
     /// Folder of `*.rhai` scripts.
@@ -338,7 +343,7 @@ pub struct TestArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DevArgs {
     /// Address to listen on; port 0 picks a free one (the address is printed).
-    #[arg(long, value_name = "ADDR", default_value = crate::config::DEFAULT_LISTEN)]
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: String,
 
     /// Folder of `*.rhai` scripts.

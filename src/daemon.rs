@@ -82,7 +82,8 @@ pub async fn load_runtime(config: &Config, host: Arc<Host>) -> Result<Arc<Runtim
     let set = runtime.scripts();
     for error in set.errors.values() {
         observe::ScriptLoadFailed {
-            error,
+            path: &error.path,
+            rendered: &error.render(),
             kept_previous: false,
         }
         .emit();

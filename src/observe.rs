@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use crate::metrics::global;
-use crate::script::error::{LoadError, RunError};
 use crate::webhook::Outcome;
 
 /// One webhook request answered. Accepted requests that carried events are reported by the
@@ -72,7 +71,14 @@ pub struct HandlerFinished<'a> {
     pub script: &'a str,
     pub handler: &'a str,
     pub duration: Duration,
-    pub error: Option<&'a RunError>,
+    pub error: Option<Failure<'a>>,
+}
+
+/// How a call failed: the kind (`runtime`, `limit`) and the message shown.
+#[derive(Clone, Copy)]
+pub struct Failure<'a> {
+    pub kind: &'static str,
+    pub message: &'a dyn std::fmt::Display,
 }
 
 impl HandlerFinished<'_> {
@@ -85,13 +91,14 @@ impl HandlerFinished<'_> {
         let duration_ms = self.duration.as_secs_f64() * 1000.0;
         match self.error {
             Some(err) => {
-                m.script_errors.inc(&[self.script, err.kind.as_str()]);
+                m.script_errors.inc(&[self.script, err.kind]);
                 tracing::warn!(
                     script = self.script,
                     handler = self.handler,
-                    kind = err.kind.as_str(),
+                    kind = err.kind,
                     duration_ms,
-                    "{err}"
+                    "{}",
+                    err.message
                 );
             }
             None => tracing::debug!(
@@ -106,23 +113,26 @@ impl HandlerFinished<'_> {
 
 /// A script could not be compiled or validated, at start-up or on reload.
 pub struct ScriptLoadFailed<'a> {
-    pub error: &'a LoadError,
+    /// The script's path.
+    pub path: &'a str,
+    /// The error rendered with its line and caret.
+    pub rendered: &'a str,
     /// True on reload: the script's last good version stays in force.
     pub kept_previous: bool,
 }
 
 impl ScriptLoadFailed<'_> {
     pub fn emit(&self) {
-        let script = script_name(&self.error.path);
+        let script = script_name(self.path);
         global().script_errors.inc(&[script, "compile"]);
         if self.kept_previous {
             tracing::error!(
                 script,
                 "script failed to load, keeping its last good version:\n{}",
-                self.error.render()
+                self.rendered
             );
         } else {
-            tracing::error!(script, "script failed to load:\n{}", self.error.render());
+            tracing::error!(script, "script failed to load:\n{}", self.rendered);
         }
     }
 }

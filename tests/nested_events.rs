@@ -52,3 +52,19 @@ async fn deeply_nested_event_is_refused_with_400_and_no_handler_runs() {
     assert!(mock.wait_for(1, Duration::from_secs(10)).await);
     assert_eq!(mock.texts("/v2/bot/message/push"), ["ran: after"]);
 }
+
+/// An event nested exactly as deep as the limit is kept, and reaches scripts as a map.
+#[test]
+fn an_event_at_the_depth_limit_reaches_scripts_as_a_map() {
+    use linebotd::webhook::{event::MAX_EVENT_DEPTH, parse_body};
+    // The event is level 1, `message` level 2, then `depth - 2` nested arrays.
+    let inner = MAX_EVENT_DEPTH - 2;
+    let event = format!(
+        r#"{{"type":"message","source":{{"type":"user","userId":"U1"}},"message":{{"type":"text","text":"hi","data":{}1{}}}}}"#,
+        "[".repeat(inner),
+        "]".repeat(inner)
+    );
+    let body = parse_body(format!(r#"{{"events":[{event}]}}"#).as_bytes()).expect("kept");
+    let value = linebotd::script::host::from_json_text(body.events[0].raw.get());
+    assert!(value.is_map(), "scripts would get {}", value.type_name());
+}

@@ -3,8 +3,7 @@
 
 use serde_json::{json, Value};
 
-/// The user local runs speak as unless told otherwise.
-pub const DEV_USER: &str = "Udev0000000000000000000000000000";
+pub use crate::cli::DEV_USER;
 
 /// A 26-character ULID-like id (Crockford base32: 48-bit time, 80 random bits), like
 /// LINE's `webhookEventId`.

@@ -2,7 +2,7 @@
 
 use rhai::{Dynamic, Engine};
 
-use crate::config::Limits;
+use super::limits::Limits;
 
 use super::{context, host};
 

@@ -122,7 +122,7 @@ impl RunError {
         script: &str,
         function: &str,
         err: &EvalAltResult,
-        limits: &crate::config::Limits,
+        limits: &super::limits::Limits,
     ) -> Self {
         // The innermost error has the real position; outer layers are "in function X" wrappers.
         let mut inner = err;

@@ -9,7 +9,7 @@ use rhai::{CallFnOptions, Dynamic};
 
 use super::engine::Engines;
 
-use crate::config::Limits;
+use super::limits::Limits;
 use crate::webhook::{handler_name, Event};
 
 use super::context::{self, CallContext, Provenance};
@@ -273,7 +273,10 @@ impl Runtime {
             script: &script.name,
             handler: function,
             duration: started.elapsed(),
-            error: result.as_ref().err(),
+            error: result.as_ref().err().map(|e| crate::observe::Failure {
+                kind: e.kind.as_str(),
+                message: e,
+            }),
         }
         .emit();
         result

@@ -72,7 +72,8 @@ pub fn log_report(report: &ReloadReport) {
     .emit();
     for error in &report.errors {
         crate::observe::ScriptLoadFailed {
-            error,
+            path: &error.path,
+            rendered: &error.render(),
             kept_previous: true,
         }
         .emit();

@@ -389,14 +389,14 @@ mod tests {
         )
     }
 
+    /// `tests/nested_events.rs` shows such an event reaches scripts as a map.
     #[test]
-    fn event_at_the_depth_limit_is_kept_and_reaches_scripts_as_a_map() {
+    fn event_at_the_depth_limit_is_kept() {
         let text = event_nested(MAX_EVENT_DEPTH);
         assert!(!nests_deeper_than(&text, MAX_EVENT_DEPTH));
         assert!(nests_deeper_than(&text, MAX_EVENT_DEPTH - 1));
         let body = parse_body(format!(r#"{{"events":[{text}]}}"#).as_bytes()).unwrap();
-        let event = crate::script::host::from_json_text(body.events[0].raw.get());
-        assert!(event.is_map(), "scripts would get {}", event.type_name());
+        assert_eq!(body.events.len(), 1);
     }
 
     #[test]
