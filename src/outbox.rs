@@ -10,6 +10,11 @@
 //! Only the task holding a lane reads that lane's next delivery, and it reads it after the
 //! lane's previous delivery was recorded as sent or failed: a delivery that just finished can
 //! never be read again from an older snapshot and sent (or reported failed) twice.
+//!
+//! A delivery LINE did not take yet waits by [`ROUNDS`], the LINE client's retry policy with
+//! longer waits and no end, or as long as LINE's `Retry-After` when that is longer. The wait
+//! is a function of the stored attempt count and its end is stored as the due time, so a
+//! restart neither sends early nor starts the backoff over.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,15 +23,24 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::line::{LineClient, LineError, Sent};
+use crate::line::{LineClient, LineError, RetryPolicy, Sent};
 use crate::store::{now_ms, Delivery, DeliveryKind, NewDelivery, Store, StoreError};
 
 /// Lanes sending at once (each one delivery at a time).
 const PARALLEL_SENDS: usize = 16;
 /// Lanes looked up per round; a round is one cheap index walk, whatever the lanes hold.
 const LANES_PER_ROUND: usize = 64;
-/// Longest wait between two rounds of retries while LINE keeps failing.
-const MAX_ROUND_BACKOFF: Duration = Duration::from_secs(60);
+/// Waits between rounds of the LINE client's own retries while LINE keeps failing: 0.5–1 s
+/// after the first round, doubling up to 30–60 s. Never given up: a delivery stays pending
+/// until LINE accepts or rejects it.
+pub const ROUNDS: RetryPolicy = RetryPolicy {
+    max_attempts: u32::MAX,
+    initial_backoff: Duration::from_secs(1),
+    max_backoff: Duration::from_secs(60),
+    max_total: Duration::MAX,
+};
+/// Longest wait between two tries at recording an outcome in the store.
+const MAX_RECORD_BACKOFF: Duration = Duration::from_secs(60);
 /// Wait after a failed read of the outbox before the lane is tried again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -156,9 +170,10 @@ impl Outbox {
     /// Sends one delivery until LINE accepts or rejects it.
     async fn deliver(&self, line: &LineClient, delivery: Delivery, on_failed: &FailedHook) {
         let mut attempts = delivery.attempts;
-        let mut pause = Duration::from_secs(1);
+        // Due later when an earlier run stopped in the middle of a wait.
+        tokio::time::sleep(until(delivery.next_attempt_ms)).await;
         loop {
-            attempts += 1;
+            attempts = attempts.saturating_add(1);
             let result = send(line, &delivery).await;
             let key = delivery.retry_key.clone();
             match result {
@@ -190,16 +205,17 @@ impl Outbox {
                 }
                 Err(e) => {
                     let message = e.to_string();
+                    let pause = ROUNDS.wait(attempts, e.retry_after());
                     tracing::warn!(retry_key = %delivery.retry_key, attempts, "delivery not accepted yet, retrying in {pause:?}: {message}");
                     let store = self.store.clone();
-                    let next = now_ms().saturating_add(pause.as_millis() as i64);
-                    // Only bookkeeping (attempts, last error): the row stays pending either way.
+                    let next = now_ms().saturating_add(millis(pause));
+                    // The row stays pending either way; a failed write only loses the due
+                    // time, and the lane still waits out `pause` here.
                     let _ = tokio::task::spawn_blocking(move || {
                         store.outbox_mark_retry(&key, attempts, next, &message)
                     })
                     .await;
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_ROUND_BACKOFF);
                 }
             }
         }
@@ -227,9 +243,18 @@ impl Outbox {
                 ),
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_ROUND_BACKOFF);
+            pause = (pause * 2).min(MAX_RECORD_BACKOFF);
         }
     }
+}
+
+/// The time left until `due_ms` (ms since the epoch); zero when it has passed.
+fn until(due_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(due_ms.saturating_sub(now_ms())).unwrap_or(0))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 async fn send(line: &LineClient, delivery: &Delivery) -> Result<Sent, LineError> {

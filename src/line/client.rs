@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::error::LineError;
 use super::rate::Limiter;
-use super::retry::{backoff, parse_retry_after, RetryPolicy};
+use super::retry::{parse_retry_after, RetryPolicy};
 use super::transport::{self, TransportError, TransportKind};
 use super::wire::{parse_base, Raw};
 use super::LineConfig;
@@ -211,8 +211,7 @@ impl LineClient {
                 Ok((raw, _)) if (200..300).contains(&raw.status) => return Ok(raw),
                 Ok((raw, _)) if raw.status == 409 && call.retry_key.is_some() => return Ok(raw),
                 Ok((raw, retry_after)) => {
-                    let wait =
-                        retry_after.unwrap_or_else(|| backoff(&policy, attempt, fastrand::f64()));
+                    let wait = policy.wait(attempt, retry_after);
                     if raw.status == 429 {
                         // Every caller of this endpoint waits, not only this one: LINE counts
                         // the endpoint's requests together. LINE rarely sends Retry-After, so
@@ -220,8 +219,10 @@ impl LineClient {
                         bucket.pause_until(Instant::now() + wait);
                     }
                     let retry = call.retry.on_status(raw.status);
+                    // Kept in the error: a caller that retries later (the outbox) waits as long.
                     let err =
-                        LineError::rejected(call.endpoint, raw.status, &raw.bytes, raw.request_id);
+                        LineError::rejected(call.endpoint, raw.status, &raw.bytes, raw.request_id)
+                            .with_retry_after(retry_after);
                     if !retry {
                         return Err(err);
                     }
@@ -236,7 +237,7 @@ impl LineClient {
                     if !retry {
                         return Err(err);
                     }
-                    (err, backoff(&policy, attempt, fastrand::f64()))
+                    (err, policy.wait(attempt, None))
                 }
             };
             if attempt >= policy.max_attempts || started.elapsed() + wait > policy.max_total {

@@ -1,5 +1,7 @@
 //! What can go wrong talking to LINE, with LINE's own answer kept in the error.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::message::MessageError;
@@ -19,6 +21,8 @@ pub enum LineError {
         /// `(property, message)` pairs from LINE's `details`.
         details: Vec<(Option<String>, String)>,
         request_id: Option<String>,
+        /// LINE's `Retry-After`: not worth asking again before this much time has passed.
+        retry_after: Option<Duration>,
     },
     /// Refused before sending: LINE would reject it anyway.
     #[error("not sent: {0}")]
@@ -41,7 +45,7 @@ pub enum LineError {
     #[error("not sent to LINE: the rate limit of {endpoint} allows the next request in {} s, later than this call can wait", .wait.as_secs_f64().ceil())]
     RateLimited {
         endpoint: &'static str,
-        wait: std::time::Duration,
+        wait: Duration,
     },
     /// LINE said yes, but its answer could not be read.
     #[error("unreadable answer from LINE for {endpoint} ({status}): {message}")]
@@ -84,6 +88,17 @@ impl LineError {
         }
     }
 
+    /// How long LINE asked to be left alone (a 429's `Retry-After`, or the endpoint's
+    /// rate-limit pause): whoever tries again later should wait at least this long.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Rejected { retry_after, .. } => *retry_after,
+            Self::RateLimited { wait, .. } => Some(*wait),
+            Self::RetriesExhausted { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
     /// True for LINE's answer to a reply token that is unknown, expired or already used,
     /// the case where a reply may fall back to a push.
     pub fn is_invalid_reply_token(&self) -> bool {
@@ -112,7 +127,16 @@ impl LineError {
             message,
             details,
             request_id,
+            retry_after: None,
         }
+    }
+
+    /// The same error, with LINE's `Retry-After` kept in it when it is a rejection.
+    pub(crate) fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        if let Self::Rejected { retry_after, .. } = &mut self {
+            *retry_after = after;
+        }
+        self
     }
 }
 
@@ -198,6 +222,27 @@ mod tests {
         assert!(!e.is_permanent());
         let e = LineError::rejected("reply", 500, b"", None);
         assert!(e.to_string().ends_with("(500): (empty body)"));
+    }
+
+    #[test]
+    fn retry_after_is_kept_through_giving_up() {
+        let e = LineError::rejected("push", 429, b"{}", None)
+            .with_retry_after(Some(Duration::from_secs(30)));
+        let ex = LineError::RetriesExhausted {
+            endpoint: "push",
+            attempts: 5,
+            last: Box::new(e),
+        };
+        assert_eq!(ex.retry_after(), Some(Duration::from_secs(30)));
+        let limited = LineError::RateLimited {
+            endpoint: "push",
+            wait: Duration::from_secs(7),
+        };
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            LineError::rejected("push", 503, b"", None).retry_after(),
+            None
+        );
     }
 
     #[test]

@@ -305,6 +305,9 @@ pub struct Delivery {
     pub status: DeliveryStatus,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// Not to be sent before this (ms since the epoch): the backoff or LINE's `Retry-After`
+    /// after the last failed attempt, kept so a restart does not send early.
+    pub next_attempt_ms: i64,
     pub created_ms: i64,
     pub updated_ms: i64,
     /// LINE's `x-line-request-id` of the successful call.

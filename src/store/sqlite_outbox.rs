@@ -6,7 +6,7 @@ use super::sqlite::{count, now_ms, sql_err, sql_limit, SqliteStore};
 use super::{lane, Delivery, DeliveryKind, DeliveryStatus, NewDelivery, StoreError};
 
 const DELIVERY_COLUMNS: &str = "retry_key, kind, payload, source, status, attempts, last_error, \
-                                created_ms, updated_ms, request_id";
+                                created_ms, updated_ms, request_id, next_attempt_ms";
 
 /// A row as stored; decoded outside rusqlite's closure so a bad value reports as damage.
 struct RawDelivery {
@@ -20,6 +20,7 @@ struct RawDelivery {
     created_ms: i64,
     updated_ms: i64,
     request_id: Option<String>,
+    next_attempt_ms: i64,
 }
 
 impl RawDelivery {
@@ -35,6 +36,7 @@ impl RawDelivery {
             created_ms: r.get(7)?,
             updated_ms: r.get(8)?,
             request_id: r.get(9)?,
+            next_attempt_ms: r.get(10)?,
         })
     }
 
@@ -55,6 +57,7 @@ impl RawDelivery {
             status,
             attempts,
             last_error: self.last_error,
+            next_attempt_ms: self.next_attempt_ms,
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
             request_id: self.request_id,
