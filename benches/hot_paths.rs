@@ -19,9 +19,9 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use linebotd::config::Limits;
 use linebotd::line::{LineClient, LineConfig};
-use linebotd::outbox::Outbox;
-use linebotd::script::{host, Host, Runtime};
-use linebotd::webhook::{parse_body, sign, verify, Event};
+use linebotd::pipeline::outbox::Outbox;
+use linebotd::pipeline::script::{host, Host, Runtime};
+use linebotd::pipeline::webhook::{parse_body, sign, verify, Event};
 
 const SECRET: &[u8] = b"bench_channel_secret";
 
@@ -85,12 +85,14 @@ fn scripts_runtime(
     let line = LineClient::new(config).expect("LINE client");
     let host = Arc::new(Host {
         line,
-        runtime: tokio_rt.handle().clone(),
+        tokio: tokio_rt.handle().clone(),
         reply_fallback_push: false,
         store: store.clone(),
         outbox: Outbox::new(store),
         on_log: None,
-        web: Arc::new(linebotd::script::web::Web::fake(Default::default())),
+        web: Arc::new(linebotd::pipeline::script::web::Web::fake(
+            Default::default(),
+        )),
     });
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("echo.rhai"), script).expect("write script");

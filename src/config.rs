@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cli::{Settings, WebArgs};
-use crate::script::web::{Policy, WebConfig};
-pub use crate::script::Limits;
-use crate::webhook::ClientLimits;
+use crate::pipeline::script::web::{Policy, WebConfig};
+pub use crate::pipeline::script::Limits;
+use crate::pipeline::webhook::ClientLimits;
 
 pub use crate::cli::DEFAULT_LISTEN;
 pub const DEFAULT_API_BASE: &str = "https://api.line.me";

@@ -23,13 +23,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
     match cli.command {
         Command::Run(settings) => {
             let config = Config::load(&settings, std::env::var("PORT").ok().as_deref())?;
-            linebotd::logging::init(config.log_format);
+            linebotd::ops::logging::init(config.log_format);
             linebotd::daemon::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Push(args) => {
             let config = Config::load_for_sending(&args.settings)?;
-            linebotd::logging::init(LogFormat::Text);
+            linebotd::ops::logging::init(LogFormat::Text);
             push(&config, &args.to, &args.text).await
         }
         Command::Outbox(args) => linebotd::cmd::outbox::run(&args),
@@ -37,11 +37,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Check(args) => linebotd::cmd::check::run(&args),
         Command::Init(args) => linebotd::cmd::init::run(&args),
         Command::Definitions(args) => linebotd::cmd::definitions::run(&args),
-        Command::Chat(args) => linebotd::cmd::chat::run(args).await,
+        Command::Chat(args) => linebotd::dev::chat::run(args).await,
         // These four still print their own errors and pick their exit codes.
-        Command::Simulate(args) => Ok(linebotd::cmd::simulate::run(args).await),
-        Command::Test(args) => Ok(linebotd::cmd::test::run(args).await),
-        Command::Dev(args) => Ok(linebotd::cmd::dev::run(args).await),
+        Command::Simulate(args) => Ok(linebotd::dev::simulate::run(args).await),
+        Command::Test(args) => Ok(linebotd::dev::test::run(args).await),
+        Command::Dev(args) => Ok(linebotd::dev::server::run(args).await),
     }
 }
 

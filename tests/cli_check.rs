@@ -246,7 +246,7 @@ fn shipped_scripts_and_every_example_pass_check_without_warnings() {
 /// Test files are not scripts (check skips them), but they must at least compile.
 #[test]
 fn shipped_test_files_compile() {
-    let engines = linebotd::script::engine::build(&linebotd::config::Limits::default());
+    let engines = linebotd::pipeline::script::engine::build(&linebotd::config::Limits::default());
     let mut seen = 0;
     for dir in shipped_script_dirs() {
         for entry in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
@@ -256,7 +256,7 @@ fn shipped_test_files_compile() {
             }
             seen += 1;
             let source = std::fs::read_to_string(&path).unwrap();
-            if let Err(e) = linebotd::script::loader::compile(&engines, &path, &source) {
+            if let Err(e) = linebotd::pipeline::script::loader::compile(&engines, &path, &source) {
                 panic!("{}", e.render());
             }
         }

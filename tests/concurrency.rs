@@ -184,7 +184,7 @@ async fn a_backlog_beyond_memory_waits_in_the_store_and_runs_without_a_restart()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_whose_webhook_request_was_dropped_still_runs() {
-    use linebotd::webhook::{parse_body, EventSink};
+    use linebotd::pipeline::webhook::{parse_body, EventSink};
 
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("echo.rhai", ECHO)]);
@@ -203,7 +203,7 @@ async fn an_event_whose_webhook_request_was_dropped_still_runs() {
     let pipeline = linebotd::daemon::start_pipeline(&config)
         .await
         .expect("pipeline");
-    let sink = linebotd::inbox::InboxSink {
+    let sink = linebotd::pipeline::inbox::InboxSink {
         inbox: Arc::clone(&pipeline.inbox),
     };
     let body = parse_body(one("Udrop", "dropped").as_bytes()).expect("parse");

@@ -47,7 +47,7 @@ fn sample(ty: &str) -> &'static str {
 /// missing, renamed or re-typed host function).
 #[test]
 fn every_defined_function_is_registered_on_the_engine() {
-    let engines = linebotd::script::engine::build(&linebotd::config::Limits::default());
+    let engines = linebotd::pipeline::script::engine::build(&linebotd::config::Limits::default());
     let mut checked = 0;
     for line in DEFINITIONS.lines().filter_map(|l| l.strip_prefix("fn ")) {
         let (name, rest) = line.split_once('(').unwrap();
@@ -76,7 +76,11 @@ fn every_registered_host_function_is_defined() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let names: BTreeSet<String> = declared().into_iter().map(|(n, _)| n).collect();
     let mut registered = BTreeSet::new();
-    for file in ["src/script/host.rs", "src/script/state.rs"] {
+    for file in [
+        "src/pipeline/script/host.rs",
+        "src/pipeline/script/state.rs",
+        "src/pipeline/script/http.rs",
+    ] {
         let source = std::fs::read_to_string(repo.join(file)).unwrap();
         for piece in source.split(".register_fn(").skip(1) {
             let piece = piece.trim_start().strip_prefix('"').unwrap_or_default();

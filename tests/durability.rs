@@ -444,7 +444,8 @@ async fn a_replayed_event_neither_pushes_its_used_reply_nor_resends_its_push() {
         .send()
         .await
         .unwrap();
-    let push_key = linebotd::script::host::retry_key(Some("E1/both.rhai/on_message/push/1"));
+    let push_key =
+        linebotd::pipeline::script::host::retry_key(Some("E1/both.rhai/on_message/push/1"));
     let push = json!({"to": "U1", "messages": [{"type": "text", "text": "p:hello"}]});
     client
         .post(format!("{}{PUSH}", mock.url()))

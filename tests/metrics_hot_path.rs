@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
-use linebotd::metrics::Metrics;
+use linebotd::ops::metrics::Metrics;
 
 /// Counts allocations made by the current thread, so other test threads cannot disturb it.
 struct Counting;

@@ -56,7 +56,7 @@ async fn deeply_nested_event_is_refused_with_400_and_no_handler_runs() {
 /// An event nested exactly as deep as the limit is kept, and reaches scripts as a map.
 #[test]
 fn an_event_at_the_depth_limit_reaches_scripts_as_a_map() {
-    use linebotd::webhook::{event::MAX_EVENT_DEPTH, parse_body};
+    use linebotd::pipeline::webhook::{event::MAX_EVENT_DEPTH, parse_body};
     // The event is level 1, `message` level 2, then `depth - 2` nested arrays.
     let inner = MAX_EVENT_DEPTH - 2;
     let event = format!(
@@ -65,6 +65,6 @@ fn an_event_at_the_depth_limit_reaches_scripts_as_a_map() {
         "]".repeat(inner)
     );
     let body = parse_body(format!(r#"{{"events":[{event}]}}"#).as_bytes()).expect("kept");
-    let value = linebotd::script::host::from_json_text(body.events[0].raw.get());
+    let value = linebotd::pipeline::script::host::from_json_text(body.events[0].raw.get());
     assert!(value.is_map(), "scripts would get {}", value.type_name());
 }

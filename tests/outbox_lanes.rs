@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use linebotd::line::{LineClient, LineConfig};
-use linebotd::outbox::{FailedHook, Outbox};
+use linebotd::pipeline::outbox::{FailedHook, Outbox};
 use linebotd::store::{
     self, Delivery, DeliveryKind, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError,
 };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use linebotd::webhook::{self, Event, EventSink, SinkError, WebhookState};
+use linebotd::pipeline::webhook::{self, Event, EventSink, SinkError, WebhookState};
 use tower::ServiceExt;
 
 const SECRET: &str = "test_secret";

@@ -214,7 +214,7 @@ async fn connection(
                 tokio::time::sleep_until(due.into()).await;
             }
             let body = text_event_body(n, plan.users, &event_text("hello", n));
-            let signature = linebotd::webhook::sign(&target.secret, body.as_bytes());
+            let signature = linebotd::pipeline::webhook::sign(&target.secret, body.as_bytes());
             let request = hyper::Request::post(target.path.as_str())
                 .header(hyper::header::HOST, target.addr.as_str())
                 .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn event_body_parses_as_one_text_event() {
-        let body = linebotd::webhook::parse_body(
+        let body = linebotd::pipeline::webhook::parse_body(
             text_event_body(519, 512, &event_text("hi", 519)).as_bytes(),
         )
         .unwrap();

@@ -484,7 +484,7 @@ async fn reload_latencies(
                 break;
             }
             let body = load::text_event_body(n, users, &load::event_text("probe", n));
-            let signature = linebotd::webhook::sign(&target.secret, body.as_bytes());
+            let signature = linebotd::pipeline::webhook::sign(&target.secret, body.as_bytes());
             let request = hyper::Request::post(target.path.as_str())
                 .header(hyper::header::HOST, target.addr.as_str())
                 .header(hyper::header::CONTENT_TYPE, "application/json")

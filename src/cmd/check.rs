@@ -8,10 +8,10 @@ use chrono_tz::Tz;
 
 use crate::cli::CheckArgs;
 use crate::config::Limits;
-use crate::script::engine::{self, Engines};
-use crate::script::loader;
-use crate::script::Script;
-use crate::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
+use crate::pipeline::script::engine::{self, Engines};
+use crate::pipeline::script::loader;
+use crate::pipeline::script::Script;
+use crate::pipeline::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
 
 use super::CommandError;
 

@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use crate::cli::SchedulesArgs;
 use crate::config::Limits;
-use crate::script::{engine, loader};
+use crate::pipeline::script::{engine, loader};
 
 use super::CommandError;
 

@@ -201,7 +201,7 @@ impl LineClient {
                 let _waiting = Waiting::begin(self.on_wait.as_ref());
                 self.send_once(&call).await
             };
-            crate::observe::LineCall {
+            crate::ops::observe::LineCall {
                 endpoint: call.endpoint,
                 status: answer.as_ref().ok().map(|(raw, _)| raw.status),
                 duration: sent_at.elapsed(),
@@ -243,7 +243,7 @@ impl LineClient {
             if attempt >= policy.max_attempts || started.elapsed() + wait > policy.max_total {
                 return Err(give_up(call.endpoint, attempt, err));
             }
-            crate::observe::LineRetry {
+            crate::ops::observe::LineRetry {
                 endpoint: call.endpoint,
                 attempt,
                 wait,

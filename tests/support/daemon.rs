@@ -141,7 +141,7 @@ impl Drop for Daemon {
 
 /// Signs `body` with the test channel secret.
 pub fn sign(body: &[u8]) -> String {
-    linebotd::webhook::sign(SECRET.as_bytes(), body)
+    linebotd::pipeline::webhook::sign(SECRET.as_bytes(), body)
 }
 
 /// A webhook body with one text message event from `user`.

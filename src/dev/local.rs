@@ -1,0 +1,256 @@
+//! A bot running locally against the fake LINE API: the real runtime, host API and outbox, a
+//! `:memory:` store, and one event at a time. `simulate` and `test` are built on it.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cli::LocalSettings;
+use crate::config::Limits;
+use crate::daemon::{Bot, BotParts, DaemonError};
+use crate::dev::fakeline::{Call, FakeLine};
+use crate::line::{LineClient, LineConfig};
+use crate::pipeline::script::host::LogHook;
+use crate::pipeline::script::web::{Web, WebConfig};
+use crate::pipeline::script::{LoadError, RunError, Runtime};
+use crate::pipeline::webhook::Event;
+use crate::store::{self, Store};
+
+/// How long queued pushes may take to reach the fake before a run gives up waiting.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The token the local LINE client sends; the fake accepts any.
+pub const DEV_TOKEN: &str = "linebotd-dev-token";
+
+/// Why a local bot could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(
+        "cannot read the scripts folder {path}: {source} (pass the folder of your *.rhai files)"
+    )]
+    Scripts {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the fake LINE API: {0}")]
+    Fake(std::io::Error),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Web(#[from] crate::pipeline::script::web::WebError),
+    #[error("{0}")]
+    Bot(String),
+    #[error("{0}")]
+    Line(#[from] crate::line::LineError),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    /// Scripts that failed to compile, each already rendered with its caret.
+    #[error("{}", .0.iter().map(LoadError::render).collect::<Vec<_>>().join("\n"))]
+    Load(Vec<LoadError>),
+}
+
+/// What a local bot runs under: the daemon's limits and web settings, from the same flags,
+/// environment variables and `linebotd.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct LocalSetup {
+    pub web: WebConfig,
+    pub limits: Limits,
+    /// `linebotd test`: web calls are answered by `http_fake` only, never the network.
+    pub fake_web: bool,
+}
+
+impl LocalSetup {
+    pub fn load(
+        settings: &LocalSettings,
+        scripts: &Path,
+        fake_web: bool,
+    ) -> Result<Self, LocalError> {
+        let (web, limits) =
+            crate::config::load_local(settings.config.as_deref(), scripts, &settings.web)?;
+        Ok(Self {
+            web,
+            limits,
+            fake_web,
+        })
+    }
+}
+
+/// A script log line, and how many LINE calls had been made when it was written (to print it
+/// in the right place among the calls).
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub script: String,
+    pub text: String,
+    pub after_calls: usize,
+}
+
+/// What one event did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub handlers_run: usize,
+    pub errors: Vec<RunError>,
+    pub calls: Vec<Call>,
+    pub logs: Vec<LogLine>,
+    /// Pushes still queued when the wait ended (the fake never fails, so this is 0 unless stuck).
+    pub undelivered: u64,
+}
+
+pub struct LocalBot {
+    pub fake: FakeLine,
+    pub runtime: Arc<Runtime>,
+    pub store: Arc<dyn Store>,
+    logs: Arc<Mutex<Vec<LogLine>>>,
+    sender: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LocalBot {
+    fn drop(&mut self) {
+        self.sender.abort();
+    }
+}
+
+impl LocalBot {
+    /// Loads the scripts of `dir` with the daemon's engine and limits. Any compile error fails.
+    /// Must run inside a tokio runtime; handlers then run on the calling (blocking) thread.
+    pub async fn start(dir: &Path, setup: &LocalSetup) -> Result<Self, LocalError> {
+        let fake = FakeLine::start().await.map_err(LocalError::Fake)?;
+        let mut config = LineConfig::new(fake.url(), fake.url(), DEV_TOKEN);
+        config.rate_limit_per_sec = 0;
+        config.loading_rate_limit_per_sec = 0;
+        let line = LineClient::new(config)?;
+        let logs = Arc::new(Mutex::new(Vec::<LogLine>::new()));
+        let (log_sink, calls) = (logs.clone(), fake.calls());
+        let on_log: LogHook = Arc::new(move |script: &str, text: &str| {
+            let line = LogLine {
+                script: script.to_owned(),
+                text: text.to_owned(),
+                after_calls: calls.len(),
+            };
+            log_sink
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(line);
+        });
+        let bot = Bot::build(BotParts {
+            store: store::open(":memory:")?,
+            line,
+            web: if setup.fake_web {
+                Web::fake(setup.web.clone())
+            } else {
+                Web::real(setup.web.clone())?
+            },
+            scripts_dir: dir.to_owned(),
+            limits: setup.limits.clone(),
+            timezone: chrono_tz::UTC,
+            reply_fallback_push: true,
+            on_log: Some(on_log),
+        })
+        .await
+        .map_err(|e| match e {
+            DaemonError::Scripts { path, source } => LocalError::Scripts { path, source },
+            other => LocalError::Bot(other.to_string()),
+        })?;
+        let errors: Vec<LoadError> = bot.runtime.scripts().errors.values().cloned().collect();
+        if !errors.is_empty() {
+            return Err(LocalError::Load(errors));
+        }
+        let sender = bot.deliver();
+        Ok(Self {
+            fake,
+            runtime: bot.runtime,
+            store: bot.store,
+            logs,
+            sender,
+        })
+    }
+
+    /// `text` with the exposed environment values redacted, for printing.
+    pub fn redact(&self, text: &str) -> String {
+        self.runtime.host().web.redact(text)
+    }
+
+    /// How the scripts reach the web (the fakes of `linebotd test`).
+    pub fn web(&self) -> Arc<Web> {
+        self.runtime.host().web.clone()
+    }
+
+    /// Names of the loaded scripts.
+    pub fn script_names(&self) -> Vec<String> {
+        let set = self.runtime.scripts();
+        set.scripts.iter().map(|s| s.name.to_string()).collect()
+    }
+
+    /// Runs one event through every handler and waits until its pushes reached the fake.
+    /// Blocking: call it from a blocking thread (it waits on LINE calls).
+    pub fn send_blocking(&self, event: Value) -> Result<Report, String> {
+        let event =
+            Event::from_value(event).ok_or("an event must be an object with a string `type`")?;
+        self.run_blocking(|runtime| {
+            let dispatched = runtime.dispatch(Arc::new(event), Default::default());
+            (dispatched.handlers_run, dispatched.errors)
+        })
+    }
+
+    /// Calls `function()` of every script that defines it with no arguments, as a schedule
+    /// does, and waits until its pushes reached the fake.
+    pub fn call_blocking(&self, function: &str) -> Result<Report, String> {
+        let set = self.runtime.scripts();
+        let scripts: Vec<_> = set
+            .scripts
+            .iter()
+            .filter(|s| s.defines(function, 0))
+            .collect();
+        if scripts.is_empty() {
+            return Err(format!("no script defines {function}() without parameters"));
+        }
+        self.run_blocking(|runtime| {
+            let errors = scripts
+                .iter()
+                .filter_map(|s| {
+                    let seed = format!("test/{}/{function}", s.name);
+                    runtime.call(s, function, Vec::new(), None, seed).err()
+                })
+                .collect();
+            (scripts.len(), errors)
+        })
+    }
+
+    fn run_blocking(
+        &self,
+        run: impl FnOnce(&Runtime) -> (usize, Vec<crate::pipeline::script::RunError>),
+    ) -> Result<Report, String> {
+        let calls = self.fake.calls();
+        let first_call = calls.len();
+        let first_log = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let (handlers_run, errors) = run(&self.runtime);
+        let undelivered = self.wait_drained()?;
+        let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Report {
+            handlers_run,
+            errors,
+            calls: calls.after(first_call),
+            logs: logs
+                .iter()
+                .skip(first_log)
+                .map(|l| LogLine {
+                    after_calls: l.after_calls.saturating_sub(first_call),
+                    ..l.clone()
+                })
+                .collect(),
+            undelivered,
+        })
+    }
+
+    /// Polls the outbox until nothing is pending; returns what is still pending at the deadline.
+    fn wait_drained(&self) -> Result<u64, String> {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        loop {
+            let (pending, _failed) = self.store.outbox_counts().map_err(|e| e.to_string())?;
+            if pending == 0 || Instant::now() >= deadline {
+                return Ok(pending);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}

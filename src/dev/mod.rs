@@ -1,0 +1,11 @@
+//! The local loop, no LINE account needed: a fake LINE API, `linebotd dev` (the daemon against
+//! it), `chat`, `simulate` (one event) and `test` (`*.test.rhai`), built on one local bot.
+
+pub mod chat;
+pub mod events;
+pub mod fakeline;
+pub mod local;
+pub mod server;
+pub mod simulate;
+pub mod test;
+mod test_http;

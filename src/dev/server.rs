@@ -1,0 +1,258 @@
+//! `linebotd dev`: the real daemon with hot reload, pointed at an in-process fake LINE API, with
+//! a fixed channel secret so `linebotd chat` can sign its webhooks. Needs no LINE account.
+//!
+//! Every call the bot makes is printed as one line and served at `GET /dev/calls?after=N` on the
+//! daemon's own port (that is how `chat` sees the bot's answers).
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::cli::{DevArgs, Settings};
+use crate::config::{Config, LogFormat};
+use crate::dev::fakeline::{Call, Calls, FakeLine};
+
+use super::local::DEV_TOKEN;
+
+/// The channel secret of `linebotd dev`; `chat` signs with it.
+pub const DEV_SECRET: &str = "linebotd-dev-secret";
+
+pub async fn run(args: DevArgs) -> ExitCode {
+    if args.fresh && args.store != ":memory:" {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", args.store);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    eprintln!("error: cannot delete {path} for --fresh: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    let fake = match FakeLine::start().await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot start the fake LINE API: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = Settings {
+        listen: Some(args.listen.clone()),
+        scripts: Some(args.scripts.clone()),
+        channel_secret: Some(DEV_SECRET.to_owned()),
+        channel_access_token: Some(DEV_TOKEN.to_owned()),
+        line_api_base: Some(fake.url()),
+        line_data_api_base: Some(fake.url()),
+        store: Some(args.store.clone()),
+        config: crate::config::local_file(args.local.config.as_deref(), &args.scripts),
+        web: args.local.web.clone(),
+        ..Settings::default()
+    };
+    let config = match Config::load(&settings, None) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::ops::logging::init(LogFormat::Text);
+    let listener = match crate::daemon::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let url = format!("http://{addr}");
+    let chat_hint = if addr.to_string() == crate::config::DEFAULT_LISTEN {
+        "cargo run --release -- chat".to_owned()
+    } else {
+        format!("cargo run --release -- chat --url {url}")
+    };
+    println!("linebotd dev: listening on {url}{}", config.webhook_path);
+    println!(
+        "  scripts: {} (hot reload on)   store: {}   fake LINE API: {}",
+        config.scripts_dir.display(),
+        config.store,
+        fake.url()
+    );
+    println!("  channel secret: {DEV_SECRET}   recorded LINE calls: {url}/dev/calls");
+    if !args.chat {
+        println!("  in another terminal: {chat_hint}");
+    }
+    let _ = std::io::stdout().flush();
+
+    let calls = fake.calls();
+    let webhook_path = config.webhook_path.clone();
+    let max_body = config.max_body;
+    let routes = calls.router();
+    let learn = calls.clone();
+    let customize = move |app: axum::Router| {
+        app.merge(routes).layer(middleware::from_fn_with_state(
+            (learn, webhook_path, max_body),
+            learn_reply_tokens,
+        ))
+    };
+    if args.chat {
+        let server = tokio::spawn(crate::daemon::serve(config, listener, customize));
+        let code = super::chat::session(&url).await;
+        server.abort();
+        drop(fake);
+        return code;
+    }
+    tokio::spawn(print_calls(calls));
+    let result = crate::daemon::serve(config, listener, customize).await;
+    drop(fake);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints each LINE call as it happens.
+async fn print_calls(calls: Calls) {
+    let mut rx = calls.subscribe();
+    loop {
+        match rx.recv().await {
+            Ok(call) => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", summary(&call));
+                let _ = out.flush();
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                println!("… {n} calls not shown (see /dev/calls)");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// One line per call: `→ reply to Udev…: hello`.
+pub fn summary(call: &Call) -> String {
+    let status = if call.accepted() {
+        String::new()
+    } else {
+        let message = call.body.get("message").and_then(Value::as_str);
+        format!(
+            "  ✗ LINE answered {}{}",
+            call.status,
+            message.map(|m| format!(" {m}")).unwrap_or_default()
+        )
+    };
+    let kind = call.path.rsplit('/').next().unwrap_or("");
+    if !call.path.starts_with("/v2/bot/message/") || call.messages().is_empty() {
+        return format!("→ {} {}{status}", call.method, call.path);
+    }
+    let to = match (&call.to, call.body.get("to")) {
+        (Some(chat), _) => format!(" to {}", short(chat)),
+        (None, Some(Value::String(id))) => format!(" to {}", short(id)),
+        (None, Some(Value::Array(ids))) => format!(" to {} users", ids.len()),
+        _ => String::new(),
+    };
+    let texts: Vec<String> = call
+        .messages()
+        .iter()
+        .map(super::chat::describe_message)
+        .collect();
+    format!("→ {kind}{to}: {}{status}", texts.join(" / "))
+}
+
+/// LINE ids are long; the first characters are enough to tell users apart in a terminal.
+fn short(id: &str) -> String {
+    match id.char_indices().nth(10) {
+        Some((i, _)) if id.len() > 14 => format!("{}…", &id[..i]),
+        _ => id.to_owned(),
+    }
+}
+
+/// Tells the fake which chat each incoming reply token belongs to, so the call log can say who
+/// a reply went to. The body is read here and handed on unchanged.
+async fn learn_reply_tokens(
+    State((calls, path, max_body)): State<(Calls, String, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() != path {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
+        // Over the limit (or unreadable): answer as the webhook itself would.
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(serde_json::json!({"error": "body too large"})),
+        )
+            .into_response();
+    };
+    if let Ok(body) = serde_json::from_slice::<Value>(&bytes) {
+        for event in body["events"].as_array().into_iter().flatten() {
+            let token = event["replyToken"].as_str();
+            let source = &event["source"];
+            let chat = ["groupId", "roomId", "userId"]
+                .iter()
+                .find_map(|k| source[*k].as_str());
+            if let (Some(token), Some(chat)) = (token, chat) {
+                calls.expect_reply_token(token, chat);
+            }
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(path: &str, body: Value, to: Option<&str>) -> Call {
+        Call {
+            index: 0,
+            method: "POST".into(),
+            path: path.into(),
+            body,
+            status: 200,
+            at_ms: 0,
+            to: to.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn summaries_name_the_kind_the_recipient_and_the_messages() {
+        let msgs = json!([{"type": "text", "text": "hello"}, {"type": "sticker", "packageId": "1", "stickerId": "2"}]);
+        let reply = call(
+            "/v2/bot/message/reply",
+            json!({"replyToken": "t", "messages": msgs}),
+            Some("Udev0000000000000000000000000000"),
+        );
+        assert_eq!(
+            summary(&reply),
+            "→ reply to Udev000000…: hello / [sticker 1/2]"
+        );
+        let push = call(
+            "/v2/bot/message/push",
+            json!({"to": "U1", "messages": [{"type": "text", "text": "x"}]}),
+            None,
+        );
+        assert_eq!(summary(&push), "→ push to U1: x");
+        let other = call("/v2/bot/richmenu", json!({}), None);
+        assert_eq!(summary(&other), "→ POST /v2/bot/richmenu");
+    }
+}

@@ -1,0 +1,374 @@
+//! `linebotd test [DIR]`: runs every `fn test_*()` of the `*.test.rhai` files in DIR against the
+//! bot scripts of DIR, each test with a fresh bot (fresh `:memory:` store, fresh fake LINE).
+//!
+//! Test files run on their own engine with the test helpers; the bot's scripts run on the
+//! daemon's engine, so a bot behaves in tests exactly as it does in production.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use rhai::{Array, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Scope};
+use serde_json::Value;
+
+use crate::cli::TestArgs;
+use crate::dev::fakeline::Call;
+use crate::pipeline::script::host::{from_json, to_json};
+
+use super::events;
+use super::local::{LocalBot, LocalSetup, Report};
+
+type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// The bot of the running test and the texts it has sent so far.
+#[derive(Default)]
+struct TestState {
+    bot: Option<LocalBot>,
+    texts: Vec<String>,
+}
+
+type TestBot = Arc<Mutex<TestState>>;
+
+pub async fn run(args: TestArgs) -> ExitCode {
+    let setup = match LocalSetup::load(&args.local, &args.dir, true) {
+        Ok(setup) => setup,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match tokio::task::spawn_blocking(move || run_blocking(&args.dir, &setup)).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: the test run crashed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_blocking(dir: &Path, setup: &LocalSetup) -> ExitCode {
+    let files = match test_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    if files.is_empty() {
+        println!(
+            "no test files in {} (write NAME.test.rhai with fn test_something() {{ ... }})",
+            dir.display()
+        );
+        println!("0 passed, 0 failed");
+        return ExitCode::SUCCESS;
+    }
+    let handle = tokio::runtime::Handle::current();
+    // Compile the bot once up front so a broken script is one clear error, not one per test.
+    if let Err(e) = handle.block_on(LocalBot::start(dir, setup)) {
+        eprintln!("{e}");
+        println!("0 passed, 1 failed");
+        return ExitCode::FAILURE;
+    }
+
+    let state: TestBot = Arc::default();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let engine = test_engine(&name, state.clone());
+        let source = match std::fs::read_to_string(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("FAIL {name} — cannot read: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let ast = match engine.compile(&source) {
+            Ok(ast) => ast,
+            Err(e) => {
+                let err = crate::pipeline::script::LoadError::from_parse(&name, &source, &e);
+                println!("FAIL {name} — {}", err.render());
+                failed += 1;
+                continue;
+            }
+        };
+        let mut tests: Vec<String> = ast
+            .iter_functions()
+            .filter(|f| f.name.starts_with("test_") && f.params.is_empty())
+            .map(|f| f.name.to_owned())
+            .collect();
+        tests.sort();
+        for test in tests {
+            let fresh = match handle.block_on(LocalBot::start(dir, setup)) {
+                Ok(bot) => bot,
+                Err(e) => {
+                    println!("FAIL {name}::{test} — {e}");
+                    failed += 1;
+                    continue;
+                }
+            };
+            *lock(&state) = TestState {
+                bot: Some(fresh),
+                texts: Vec::new(),
+            };
+            // Top-level statements run before each test, like a setup block.
+            let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+            let result =
+                engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), &ast, &test, ());
+            *lock(&state) = TestState::default();
+            match result {
+                Ok(_) => {
+                    println!("ok   {name}::{test}");
+                    passed += 1;
+                }
+                Err(e) => {
+                    println!("FAIL {name}::{test} — {}", describe(&name, &e));
+                    failed += 1;
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn lock(state: &TestBot) -> std::sync::MutexGuard<'_, TestState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `*.test.rhai` directly in `dir`, in name order.
+fn test_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.rhai") && !n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A failed test as `file:line: message`: our assertions carry their own position; other errors
+/// are located at the innermost position Rhai knows.
+fn describe(file: &str, err: &EvalAltResult) -> String {
+    let mut inner = err;
+    let mut line = err.position().line();
+    while let EvalAltResult::ErrorInFunctionCall(_, _, next, pos) = inner {
+        line = next.position().line().or(pos.line()).or(line);
+        inner = next;
+    }
+    match inner {
+        EvalAltResult::ErrorRuntime(value, _) if value.is_string() => {
+            let text = value.to_string();
+            if text.starts_with(&format!("{file}:")) {
+                text
+            } else {
+                at(file, line, &text)
+            }
+        }
+        other => {
+            let text = other.to_string();
+            let text = match text.rfind(" (line ") {
+                Some(i) if text.ends_with(')') => text[..i].to_owned(),
+                _ => text,
+            };
+            at(file, line, &text)
+        }
+    }
+}
+
+fn at(file: &str, line: Option<usize>, message: &str) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}: {message}"),
+        None => format!("{file}: {message}"),
+    }
+}
+
+fn failure(ctx: &NativeCallContext, file: &str, message: String) -> Box<EvalAltResult> {
+    let pos = ctx.call_position();
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(at(file, pos.line(), &message)),
+        pos,
+    ))
+}
+
+/// Values as the failure message shows them: strings quoted, maps and arrays as JSON.
+fn show(value: &Dynamic) -> String {
+    if value.is_string() {
+        return format!("{:?}", value.to_string());
+    }
+    match to_json(value) {
+        Ok(json) if value.is_map() || value.is_array() => json.to_string(),
+        _ => value.to_string(),
+    }
+}
+
+fn equal(a: &Dynamic, b: &Dynamic) -> bool {
+    if (a.is_map() || a.is_array()) && (b.is_map() || b.is_array()) {
+        return matches!((to_json(a), to_json(b)), (Ok(x), Ok(y)) if x == y);
+    }
+    if a.type_id() != b.type_id() {
+        return false;
+    }
+    // Same type: compare through Rhai's own `==` semantics on the printed form for the
+    // primitive types tests use (strings, numbers, bools, unit).
+    a.to_string() == b.to_string()
+}
+
+fn call_to_map(call: &Call) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("method".into(), call.method.clone().into());
+    map.insert("path".into(), call.path.clone().into());
+    map.insert("body".into(), from_json(&call.body));
+    Dynamic::from_map(map)
+}
+
+/// Runs one event through the test's bot; returns the LINE calls it made.
+fn send(state: &TestBot, event: Value) -> RhaiResult<Array> {
+    drive(state, |bot| bot.send_blocking(event))
+}
+
+/// Runs one step of the bot (an event, a scheduled function) and records what it sent.
+fn drive(
+    state: &TestBot,
+    step: impl FnOnce(&LocalBot) -> Result<Report, String>,
+) -> RhaiResult<Array> {
+    let mut guard = lock(state);
+    let st = &mut *guard;
+    let bot = st.bot.as_ref().ok_or_else(|| {
+        runtime_error("send_text/send_event/run_function only work inside a test_* function")
+    })?;
+    let outcome = step(bot).map_err(runtime_error)?;
+    if let Some(e) = outcome.errors.first() {
+        return Err(runtime_error(format!("the bot failed: {e}")));
+    }
+    for call in outcome.calls.iter().filter(|c| c.accepted()) {
+        for message in call.messages() {
+            if message["type"] == "text" {
+                if let Some(text) = message["text"].as_str() {
+                    st.texts.push(text.to_owned());
+                }
+            }
+        }
+    }
+    Ok(outcome.calls.iter().map(call_to_map).collect())
+}
+
+fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        rhai::Position::NONE,
+    ))
+}
+
+/// The engine test files run on: limits against runaway tests, and the test helpers.
+fn test_engine(file: &str, state: TestBot) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(100_000_000)
+        // As deep as the bots' engine: tests build the same nested messages.
+        .set_max_expr_depths(128, 64)
+        .set_max_modules(0)
+        .set_fail_on_invalid_map_property(false);
+    engine.disable_symbol("eval");
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+
+    let s = state.clone();
+    engine.register_fn("send_text", move |text: &str| {
+        send(&s, events::text(events::DEV_USER, text))
+    });
+    let s = state.clone();
+    engine.register_fn("send_text", move |text: &str, user: &str| {
+        send(&s, events::text(user, text))
+    });
+    let s = state.clone();
+    engine.register_fn("send_event", move |event: Map| -> RhaiResult<Array> {
+        let event = to_json(&Dynamic::from_map(event))?;
+        send(&s, events::complete(event))
+    });
+    let s = state.clone();
+    engine.register_fn("run_function", move |function: &str| {
+        drive(&s, |bot| bot.call_blocking(function))
+    });
+    let s = state.clone();
+    engine.register_fn("sent_texts", move || -> Array {
+        lock(&s)
+            .texts
+            .iter()
+            .map(|t| Dynamic::from(t.clone()))
+            .collect()
+    });
+
+    let f = file.to_owned();
+    engine.register_fn(
+        "assert",
+        move |ctx: NativeCallContext, cond: bool, message: &str| -> RhaiResult<()> {
+            if cond {
+                Ok(())
+            } else {
+                Err(failure(&ctx, &f, format!("assert failed: {message}")))
+            }
+        },
+    );
+    let f = file.to_owned();
+    engine.register_fn(
+        "assert",
+        move |ctx: NativeCallContext, cond: bool| -> RhaiResult<()> {
+            if cond {
+                Ok(())
+            } else {
+                Err(failure(&ctx, &f, "assert failed".to_owned()))
+            }
+        },
+    );
+    let f = file.to_owned();
+    engine.register_fn(
+        "assert_eq",
+        move |ctx: NativeCallContext, left: Dynamic, right: Dynamic| -> RhaiResult<()> {
+            if equal(&left, &right) {
+                Ok(())
+            } else {
+                Err(failure(
+                    &ctx,
+                    &f,
+                    format!(
+                        "assert_eq failed: left {}, right {}",
+                        show(&left),
+                        show(&right)
+                    ),
+                ))
+            }
+        },
+    );
+    let s = state.clone();
+    super::test_http::register(&mut engine, move || {
+        lock(&s).bot.as_ref().map(LocalBot::web)
+    });
+    let f = file.to_owned();
+    engine.on_print(move |text| eprintln!("[{f}] {text}"));
+    engine
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_compares_maps_by_json_and_scalars_by_type() {
+        let a = from_json(&serde_json::json!({"a": [1, "x"]}));
+        let b = from_json(&serde_json::json!({"a": [1, "x"]}));
+        assert!(equal(&a, &b));
+        assert!(equal(&Dynamic::from("hi"), &Dynamic::from("hi")));
+        assert!(!equal(&Dynamic::from("1"), &Dynamic::from(1_i64)));
+    }
+}

@@ -1,0 +1,430 @@
+//! The host API scripts call: `reply`, `push`, `profile`, message helpers, `log` …
+//!
+//! Every function is registered once on the shared engine; the call context (which script, which
+//! event) comes from [`super::context`]. LINE calls are async; scripts run on handler threads, so
+//! each call waits on the runtime handle.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::line::{self, LineClient, LineError};
+use crate::ops::observe::{self, TokenProblem};
+use crate::pipeline::outbox::Outbox;
+use crate::store::{DeliveryKind, Store};
+
+use super::context;
+use super::web::Web;
+
+/// Receives `(script, line)` for every script log line.
+pub type LogHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// What host functions act on.
+pub struct Host {
+    pub line: LineClient,
+    /// The async runtime LINE calls run on; handler threads wait on it.
+    pub tokio: tokio::runtime::Handle,
+    /// `reply` falls back to `push` when the reply token is missing, used or expired.
+    pub reply_fallback_push: bool,
+    /// Script state, followers and the outbox live here.
+    pub store: Arc<dyn Store>,
+    /// `push`, `multicast` and `broadcast` are queued here and return at once.
+    pub outbox: Arc<Outbox>,
+    /// Where script log lines go besides the daemon's log (the simulator prints them).
+    pub on_log: Option<LogHook>,
+    /// `http_get` and friends, and `env`.
+    pub web: Arc<Web>,
+}
+
+impl Host {
+    /// Waits on a LINE call from the handler's thread. The call runs on the shared runtime's
+    /// reqwest client, so a handler waiting on LINE holds only its own thread, never an async
+    /// worker, and every handler shares one connection pool. The client reports its waits on
+    /// LINE to the thread pool (see [`Host::line_client`]).
+    fn wait<T, F: Future<Output = T>>(&self, call: impl FnOnce(LineClient) -> F) -> T {
+        self.tokio.block_on(call(self.line.clone()))
+    }
+
+    /// `line` set up for handlers: its waits on LINE reach the handler thread's pool, which
+    /// then runs another handler meanwhile.
+    pub fn line_client(line: LineClient) -> LineClient {
+        line.observing_waits(Arc::new(context::report_wait))
+    }
+}
+
+/// How long LINE accepts a reply token after the webhook: about a minute, by LINE's docs. An
+/// event that waited longer in the backlog replies by push straight away.
+pub const REPLY_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Namespace of the name-based (v5) retry keys derived from an event id and a call position.
+const RETRY_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x6c69_6e65_626f_7464_8000_0000_0000_0001);
+
+type HostResult<T> = Result<T, Box<EvalAltResult>>;
+
+pub(super) fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        rhai::Position::NONE,
+    ))
+}
+
+fn line_error(e: LineError) -> Box<EvalAltResult> {
+    script_error(e.to_string())
+}
+
+pub(super) fn host() -> HostResult<Arc<Host>> {
+    context::current(|ctx| ctx.host.clone())
+        .ok_or_else(|| script_error("LINE calls are only available while a handler runs"))
+}
+
+/// Logs a line from the running script, tagged with its file name.
+/// The values of the environment variables exposed to scripts are redacted.
+pub fn script_log(text: &str) {
+    let tagged = context::current(|ctx| (ctx.script.clone(), ctx.host.clone()));
+    match tagged {
+        Some((script, host)) => {
+            let text = host.web.redact(text);
+            tracing::info!(target: "linebotd::pipeline::script", script = %script, "{text}");
+            if let Some(on_log) = &host.on_log {
+                on_log(&script, &text);
+            }
+        }
+        None => tracing::info!(target: "linebotd::pipeline::script", "{text}"),
+    }
+}
+
+/// Names this run's next call of `kind` (`reply`, `push` …) by its position among calls of
+/// that kind: `{event id}/{script}/{handler}/{kind}/{n}`. A re-run of the same event (after a
+/// crash) names its calls the same way, whatever else it does differently, so a send can never
+/// take another kind's key. `None` outside a script call.
+pub fn next_call(kind: &'static str) -> Option<String> {
+    context::current(|ctx| {
+        let n = match ctx.calls.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                ctx.calls.push((kind, 1));
+                1
+            }
+        };
+        format!("{}/{kind}/{n}", ctx.key_seed)
+    })
+}
+
+/// The `X-Line-Retry-Key` for a named call: the same name always gives the same key. A call
+/// with no name (outside a script run) gets a random one.
+pub fn retry_key(call: Option<&str>) -> Uuid {
+    call.map_or_else(Uuid::new_v4, |call| {
+        Uuid::new_v5(&RETRY_KEY_NAMESPACE, call.as_bytes())
+    })
+}
+
+/// Scripts pass a string, a message map, or an array of those.
+pub fn to_messages(value: &Dynamic) -> HostResult<Vec<Value>> {
+    fn one(v: &Dynamic, index: usize) -> HostResult<Value> {
+        if let Some(s) = v.read_lock::<rhai::ImmutableString>() {
+            return Ok(line::message::text(s.as_str()));
+        }
+        if v.is_map() {
+            return to_json(v);
+        }
+        Err(script_error(format!(
+            "message {} is a {}; a message is a string or a map such as #{{type: \"text\", text: \"hi\"}}",
+            index + 1,
+            v.type_name()
+        )))
+    }
+    match value.read_lock::<Array>() {
+        Some(items) => items.iter().enumerate().map(|(i, v)| one(v, i)).collect(),
+        None => Ok(vec![one(value, 0)?]),
+    }
+}
+
+pub fn to_json(value: &Dynamic) -> HostResult<Value> {
+    rhai::serde::from_dynamic::<Value>(value)
+        .map_err(|e| script_error(format!("cannot turn this value into JSON: {e}")))
+}
+
+/// A script value straight from JSON text (no intermediate JSON tree); unit if it is not JSON.
+pub fn from_json_text(json: &str) -> Dynamic {
+    serde_json::from_str(json).unwrap_or(Dynamic::UNIT)
+}
+
+pub fn from_json(value: &Value) -> Dynamic {
+    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+}
+
+fn str_arg(value: &Dynamic, what: &str) -> HostResult<String> {
+    if value.is_string() {
+        return Ok(value.to_string());
+    }
+    if value.is_int() {
+        return Ok(value.to_string());
+    }
+    Err(script_error(format!(
+        "{what} must be a string, not {}",
+        value.type_name()
+    )))
+}
+
+/// The chat an event came from: group, room or user.
+fn chat_of(event: &Map) -> Option<String> {
+    let source = event.get("source")?.read_lock::<Map>()?;
+    ["groupId", "roomId", "userId"].iter().find_map(|k| {
+        source
+            .get(*k)
+            .filter(|v| v.is_string())
+            .map(|v| v.to_string())
+    })
+}
+
+/// `target` by reference: called as `reply(event, …)`, Rhai then passes the event map itself
+/// instead of a copy of it.
+fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
+    let host = host()?;
+    let messages = to_messages(&messages)?;
+    // A map is the event itself; a string is its reply token.
+    let (token, chat) = if let Some(event) = target.read_lock::<Map>() {
+        let token = event
+            .get("replyToken")
+            .filter(|v| v.is_string())
+            .map(|v| v.to_string());
+        (token, chat_of(&event))
+    } else if target.is_string() {
+        let token = target.to_string();
+        let chat = context::current(|ctx| {
+            ctx.event
+                .as_ref()
+                .filter(|e| e.reply_token.as_deref() == Some(token.as_str()))
+                .and_then(|e| {
+                    e.source
+                        .as_ref()
+                        .and_then(|s| s.chat_id())
+                        .map(str::to_owned)
+                })
+        })
+        .flatten();
+        (Some(token), chat)
+    } else {
+        return Err(script_error(format!(
+            "reply takes the event or its reply token, not {}",
+            target.type_name()
+        )));
+    };
+
+    let call = next_call("reply");
+    let provenance = context::current(|ctx| ctx.provenance.clone()).unwrap_or_default();
+    if call.as_ref().is_some_and(|c| provenance.sent.contains(c)) {
+        tracing::info!("reply skipped: LINE accepted it before the last crash");
+        return Ok(Dynamic::UNIT);
+    }
+    let fallback = |reason: TokenProblem, age: Option<Duration>| -> HostResult<Dynamic> {
+        if provenance.replay && reason != TokenProblem::Missing {
+            // This event's run before the crash may have used the token: a push now could
+            // show the user the same answer twice.
+            observe::ReplyMaybeDelivered {
+                reason,
+                to: chat.as_deref(),
+            }
+            .emit();
+            return Ok(Dynamic::UNIT);
+        }
+        match (&chat, host.reply_fallback_push) {
+            (Some(chat), true) => {
+                observe::ReplyFallback {
+                    reason,
+                    to: chat,
+                    age,
+                }
+                .emit();
+                // Named after the reply, so it can never take a `push` call's retry key.
+                send_push(&host, chat, messages.clone(), retry_key(call.as_deref()))
+            }
+            _ => Err(script_error(format!("reply failed: {}", reason.explain()))),
+        }
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return fallback(TokenProblem::Missing, None);
+    };
+    let age = provenance
+        .received_ms
+        .map(|at| Duration::from_millis(crate::store::now_ms().saturating_sub(at).max(0) as u64));
+    // LINE would refuse the token anyway: save the round trip and reach the user sooner.
+    if age.is_some_and(|age| age >= REPLY_TOKEN_LIFETIME) {
+        return fallback(TokenProblem::Expired, age);
+    }
+    if let Some(before_reply) = &provenance.before_reply {
+        context::commit_waiting(|| before_reply());
+    }
+    let sent = host.wait(|line| {
+        let messages = &messages;
+        async move { line.reply(&token, messages, false).await }
+    });
+    match sent {
+        Ok(_) => {
+            if let (Some(call), Some(record)) = (call, &provenance.record_sent) {
+                record(call);
+            }
+            Ok(Dynamic::UNIT)
+        }
+        Err(e) if e.is_invalid_reply_token() => fallback(TokenProblem::Used, age),
+        Err(e) => Err(line_error(e)),
+    }
+}
+
+/// Validates what LINE would reject anyway (so the script hears of it now), then queues.
+fn queue(
+    host: &Host,
+    kind: DeliveryKind,
+    payload: Value,
+    messages: &[Value],
+    key: Uuid,
+) -> HostResult<Dynamic> {
+    line::validate(messages)
+        .map_err(|e| script_error(format!("{} not sent: {e}", kind.as_str())))?;
+    let key = key.to_string();
+    let source = context::current(|ctx| ctx.script.to_string()).unwrap_or_default();
+    host.outbox
+        .enqueue(kind, payload, &key, &source)
+        .map_err(|e| script_error(format!("{} not queued: {e}", kind.as_str())))?;
+    Ok(Dynamic::from(key))
+}
+
+fn send_push(host: &Host, to: &str, messages: Vec<Value>, key: Uuid) -> HostResult<Dynamic> {
+    let payload = serde_json::json!({ "to": to, "messages": messages });
+    queue(host, DeliveryKind::Push, payload, &messages, key)
+}
+
+fn push(to: Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
+    let host = host()?;
+    let to = str_arg(&to, "push's first argument (the user, group or room id)")?;
+    if to.is_empty() {
+        return Err(script_error(
+            "push needs a user, group or room id; got an empty string",
+        ));
+    }
+    let messages = to_messages(&messages)?;
+    send_push(
+        &host,
+        &to,
+        messages,
+        retry_key(next_call("push").as_deref()),
+    )
+}
+
+fn multicast(ids: Array, messages: Dynamic) -> HostResult<Dynamic> {
+    let host = host()?;
+    let ids = ids
+        .iter()
+        .map(|v| str_arg(v, "each multicast id"))
+        .collect::<HostResult<Vec<_>>>()?;
+    if ids.is_empty() {
+        return Err(script_error("multicast needs at least one user id"));
+    }
+    let messages = to_messages(&messages)?;
+    let payload = serde_json::json!({ "to": ids, "messages": messages });
+    let key = retry_key(next_call("multicast").as_deref());
+    queue(&host, DeliveryKind::Multicast, payload, &messages, key)
+}
+
+fn broadcast(messages: Dynamic) -> HostResult<Dynamic> {
+    let host = host()?;
+    let messages = to_messages(&messages)?;
+    let payload = serde_json::json!({ "messages": messages });
+    let key = retry_key(next_call("broadcast").as_deref());
+    queue(&host, DeliveryKind::Broadcast, payload, &messages, key)
+}
+
+fn profile(user_id: Dynamic) -> HostResult<Dynamic> {
+    let host = host()?;
+    let user_id = str_arg(&user_id, "profile's user id")?;
+    match host
+        .wait(|line| async move { line.profile(&user_id).await })
+        .map_err(line_error)?
+    {
+        Some(p) => Ok(from_json(&p)),
+        None => Ok(Dynamic::UNIT),
+    }
+}
+
+fn loading(chat_id: Dynamic, seconds: i64) -> HostResult<Dynamic> {
+    let host = host()?;
+    let chat_id = str_arg(&chat_id, "loading's chat id")?;
+    let seconds =
+        u32::try_from(seconds).map_err(|_| script_error("loading seconds must be 5 to 60"))?;
+    host.wait(|line| async move { line.loading(&chat_id, seconds).await })
+        .map_err(line_error)?;
+    Ok(Dynamic::UNIT)
+}
+
+fn line_get(path: &str) -> HostResult<Dynamic> {
+    let host = host()?;
+    let value = host
+        .wait(|line| async move { line.get(path).await })
+        .map_err(line_error)?;
+    Ok(from_json(&value))
+}
+
+fn line_post(path: &str, body: Dynamic) -> HostResult<Dynamic> {
+    let host = host()?;
+    let body = to_json(&body)?;
+    let value = host
+        .wait(|line| async move { line.post(path, &body).await })
+        .map_err(line_error)?;
+    Ok(from_json(&value))
+}
+
+fn quick_reply(message: Dynamic, items: Array) -> HostResult<Dynamic> {
+    let message = to_messages(&message)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| script_error("quick_reply needs a message"))?;
+    let items = items.iter().map(to_json).collect::<HostResult<Vec<_>>>()?;
+    Ok(from_json(&line::message::quick_reply(message, items)))
+}
+
+/// Registers the host API on `engine`.
+pub fn register(engine: &mut Engine) {
+    super::state::register(engine);
+    engine
+        .register_fn("reply", reply)
+        .register_fn("push", push)
+        .register_fn("multicast", multicast)
+        .register_fn("broadcast", broadcast)
+        .register_fn("profile", profile)
+        .register_fn("loading", loading)
+        .register_fn("line_get", line_get)
+        .register_fn("line_post", line_post)
+        .register_fn("line_post", |path: &str| {
+            line_post(path, Dynamic::from_map(Map::new()))
+        })
+        .register_fn("text", |s: &str| from_json(&line::message::text(s)))
+        .register_fn(
+            "sticker",
+            |package: Dynamic, sticker: Dynamic| -> HostResult<Dynamic> {
+                let package = str_arg(&package, "sticker's package id")?;
+                let sticker = str_arg(&sticker, "sticker's sticker id")?;
+                Ok(from_json(&line::message::sticker(&package, &sticker)))
+            },
+        )
+        .register_fn("image", |url: &str, preview: &str| {
+            from_json(&line::message::image(url, preview))
+        })
+        .register_fn("image", |url: &str| {
+            from_json(&line::message::image(url, url))
+        })
+        .register_fn(
+            "flex",
+            |alt: &str, contents: Dynamic| -> HostResult<Dynamic> {
+                Ok(from_json(&line::message::flex(alt, to_json(&contents)?)))
+            },
+        )
+        .register_fn("quick_reply", quick_reply)
+        .register_fn("log", |value: Dynamic| script_log(&value.to_string()));
+}

@@ -1,0 +1,210 @@
+//! Finding, compiling and validating the scripts of a folder.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{Scope, AST};
+
+use crate::pipeline::schedule::{schedules_from_ast, Schedule};
+
+use super::engine::Engines;
+use super::error::LoadError;
+
+/// One compiled script.
+pub struct Script {
+    /// The file name, e.g. `echo.rhai`: what logs and errors call the script.
+    pub name: Arc<str>,
+    pub path: PathBuf,
+    pub ast: AST,
+    /// Literal top-level constants (`const GREETING = "hi";`), visible to every handler.
+    pub constants: Scope<'static>,
+    /// Script-defined functions and their parameter counts.
+    pub functions: HashMap<String, usize>,
+    /// The line each function is defined on, for errors that carry no position (limits).
+    pub function_lines: HashMap<String, usize>,
+    /// Its validated `SCHEDULES`.
+    pub schedules: Vec<Schedule>,
+    content_hash: u64,
+}
+
+impl Script {
+    pub fn defines(&self, function: &str, params: usize) -> bool {
+        self.functions.get(function) == Some(&params)
+    }
+}
+
+/// The scripts of a folder at one moment: what runs, and what failed to load.
+#[derive(Default)]
+pub struct ScriptSet {
+    /// In file-name order: the order handlers run in.
+    pub scripts: Vec<Arc<Script>>,
+    /// Scripts whose latest version failed to load, by file name. A failed script that had loaded
+    /// before keeps running its last good version (it is in `scripts` too).
+    pub errors: BTreeMap<String, LoadError>,
+}
+
+/// Is this file name a script? Tests, hidden files and editor leftovers are not.
+pub fn is_script_name(name: &str) -> bool {
+    name.ends_with(".rhai")
+        && !name.ends_with(".test.rhai")
+        && !name.ends_with(".d.rhai")
+        && !name.starts_with('.')
+}
+
+/// Compiles one script's source and checks its handlers.
+pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script, LoadError> {
+    let shown = path.display().to_string();
+    let source = &*super::source::quote_call_keys(original);
+    let parse_error = |e: rhai::ParseError| LoadError::from_parse(&shown, source, &e);
+    // First the literal top-level constants, then the strict compile that may use them.
+    let constants: Scope<'static> = engines
+        .constants
+        .compile(source)
+        .map_err(parse_error)?
+        .iter_literal_variables(true, false)
+        .fold(Scope::new(), |mut scope, (name, _, value)| {
+            scope.push_constant_dynamic(name.to_owned(), value);
+            scope
+        });
+    let ast = engines
+        .run
+        .compile_with_scope(&constants, source)
+        .map_err(parse_error)?;
+    let mut functions = HashMap::new();
+    let mut function_lines = HashMap::new();
+    for f in ast.iter_functions() {
+        if f.name.starts_with("on_") && f.params.len() != 1 {
+            let line = find_fn_line(source, f.name);
+            return Err(LoadError::at(
+                &shown,
+                source,
+                rhai::Position::new(line.unwrap_or(0).try_into().unwrap_or(0), 1),
+                format!(
+                    "handler {}() takes {} parameters; handlers take exactly one (the event): fn {}(event)",
+                    f.name,
+                    f.params.len(),
+                    f.name
+                ),
+            ));
+        }
+        functions.insert(f.name.to_owned(), f.params.len());
+        if let Some(line) = find_fn_line(source, f.name) {
+            function_lines.insert(f.name.to_owned(), line);
+        }
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.clone());
+    let schedules = schedules_from_ast(&name, &ast, engines.default_tz).map_err(|e| {
+        let message = e.to_string();
+        let message = message
+            .strip_prefix(&format!("{name}: "))
+            .unwrap_or(&message)
+            .to_owned();
+        LoadError {
+            path: shown.clone(),
+            line: None,
+            col: None,
+            message,
+            source_line: None,
+        }
+    })?;
+    Ok(Script {
+        name: name.into(),
+        path: path.to_owned(),
+        ast,
+        constants,
+        functions,
+        function_lines,
+        schedules,
+        content_hash: hash(original),
+    })
+}
+
+fn find_fn_line(source: &str, name: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| {
+            let Some(rest) = l.trim_start().strip_prefix("fn ") else {
+                return false;
+            };
+            rest.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|r| r.trim_start().starts_with('('))
+        })
+        .map(|i| i + 1)
+}
+
+fn hash(source: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut h);
+    h.finish()
+}
+
+/// The script files directly in `dir`, sorted by name.
+pub fn script_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .filter(|e| is_script_name(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Loads `dir`, reusing unchanged scripts from `previous` and keeping the last good version of a
+/// script whose new content fails to load.
+pub fn load_dir(
+    engines: &Engines,
+    dir: &Path,
+    previous: &ScriptSet,
+) -> Result<ScriptSet, std::io::Error> {
+    let old: HashMap<&str, &Arc<Script>> = previous.scripts.iter().map(|s| (&*s.name, s)).collect();
+    let mut set = ScriptSet::default();
+    for path in script_files(dir)? {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // A file can vanish between listing and reading (editors save by rename): skip it now,
+        // the next change event brings it back.
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            if let Some(s) = old.get(name.as_str()) {
+                set.scripts.push(Arc::clone(s));
+            }
+            continue;
+        };
+        let previous = old.get(name.as_str());
+        if let Some(s) = previous.filter(|s| s.content_hash == hash(&source)) {
+            set.scripts.push(Arc::clone(s));
+            continue;
+        }
+        match compile(engines, &path, &source) {
+            Ok(script) => set.scripts.push(Arc::new(script)),
+            Err(e) => {
+                if let Some(s) = previous {
+                    set.scripts.push(Arc::clone(s));
+                }
+                set.errors.insert(name, e);
+            }
+        }
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_line_of_a_function() {
+        let src = "// on_x\nfn helper() {}\n\nfn  on_x (e) {}\n";
+        assert_eq!(find_fn_line(src, "on_x"), Some(4));
+        assert_eq!(find_fn_line(src, "on"), None);
+        assert_eq!(find_fn_line(src, "helper"), Some(2));
+    }
+}

@@ -1,0 +1,22 @@
+//! The Rhai script runtime: one engine, compiled scripts swapped atomically on reload, the host
+//! API, and the safety limits every call runs under.
+
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod http;
+pub mod limits;
+pub mod loader;
+pub mod runtime;
+pub mod source;
+pub mod state;
+pub mod watch;
+pub mod web;
+
+pub use context::Provenance;
+pub use error::{LoadError, RunError, RunErrorKind};
+pub use host::Host;
+pub use limits::Limits;
+pub use loader::{Script, ScriptSet};
+pub use runtime::{Dispatched, ReloadReport, Runtime};
