@@ -2,7 +2,7 @@
 //! so CI exercises them: valid bodies round-trip, damaged ones never panic. (The signature's
 //! properties sit beside it, in `src/webhook/signature.rs`.)
 
-use linebotd::webhook::{parse_body, Event};
+use linebotd::pipeline::webhook::{parse_body, Event};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

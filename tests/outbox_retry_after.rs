@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use linebotd::line::{LineClient, LineConfig};
-use linebotd::outbox::{FailedHook, Outbox, ROUNDS};
+use linebotd::pipeline::outbox::{FailedHook, Outbox, ROUNDS};
 use linebotd::store::{self, Delivery, DeliveryKind, DeliveryStatus, NewDelivery, Store};
 use serde_json::{json, Value};
 use support::daemon::eventually;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use linebotd::webhook::{parse_body, Event};
+use linebotd::pipeline::webhook::{parse_body, Event};
 
 fuzz_target!(|body: &[u8]| {
     let Ok(parsed) = parse_body(body) else {

@@ -6,7 +6,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use linebotd::webhook::{sign, verify};
+use linebotd::pipeline::webhook::{sign, verify};
 
 fuzz_target!(|input: (&[u8], &[u8], Option<&[u8]>)| {
     let (secret, body, header) = input;
