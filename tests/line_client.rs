@@ -64,7 +64,7 @@ async fn push_sends_spec_path_headers_and_body() {
         json!({"to": "U123", "messages": [{"type": "text", "text": "hi"}], "notificationDisabled": true})
     );
     assert!(!sent.accepted_before);
-    assert!(sent.request_id.is_some_and(|id| id.starts_with("mock-")));
+    assert_eq!(sent.request_id.as_deref(), Some(r.request_id.as_str()));
     assert_eq!(sent.body["sentMessages"].as_array().map(Vec::len), Some(1));
 }
 
@@ -291,9 +291,10 @@ async fn bad_request_is_not_retried_and_carries_lines_message() {
     assert_eq!(mock.recorded().len(), 1, "a 400 is not retried");
     let shown = err.to_string();
     assert!(
-        shown.starts_with(
-            "LINE rejected push (400): The property, 'to', in the request body is invalid [to: invalid user ID] (line request id mock-"
-        ),
+        shown.starts_with(&format!(
+            "LINE rejected push (400): The property, 'to', in the request body is invalid [to: invalid user ID] (line request id {}",
+            mock.recorded()[0].request_id
+        )),
         "{shown}"
     );
     assert!(err.is_permanent());

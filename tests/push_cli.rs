@@ -37,10 +37,10 @@ async fn push_sends_one_message_and_prints_lines_request_id() {
     assert_eq!(pushes[0].body["to"], "U123");
     assert_eq!(pushes[0].body["messages"][0]["text"], "hello");
     assert!(pushes[0].retry_key().is_some());
-    let request_id = pushes[0].header("x-line-request-id").map(str::to_owned);
+    let request_id = &pushes[0].request_id;
     assert!(
-        stdout.contains("line request id mock-"),
-        "{stdout} (mock sent {request_id:?})"
+        stdout.contains(&format!("line request id {request_id}")),
+        "{stdout} (LINE sent {request_id})"
     );
 }
 

@@ -1,24 +1,25 @@
-//! A mock LINE Messaging API on 127.0.0.1 for integration tests: records every request and
-//! behaves like LINE where tests depend on it (reply tokens work once, retry keys deduplicate,
-//! profiles 404 on demand), and can be scripted to fail, stall or rate-limit.
+//! The LINE Messaging API as the integration tests see it: `linebotd::dev::fakeline::FakeLine`
+//! (the one imitation of LINE, shared with `dev`, `simulate` and `test`) on 127.0.0.1, with
+//! test-side failure injection (statuses, 429s with `Retry-After`, stalls, a required token) and
+//! conveniences for reading what it received.
 #![allow(dead_code)] // each test file uses a different part of it
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
-use axum::Router;
+use linebotd::dev::fakeline::{FakeLine, Received};
 use serde_json::Value;
 
-use behaviour::{decide, take_delay};
+use faults::Scripted;
 
-mod behaviour;
+mod faults;
 
-/// One request as the mock received it.
+/// What `GET /v2/bot/message/{id}/content` answers for one message.
+pub use linebotd::dev::fakeline::Content as MockContent;
+
+/// One request as LINE received it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub method: String,
@@ -31,8 +32,10 @@ pub struct Recorded {
     pub body: Value,
     pub raw_body: Vec<u8>,
     pub received_at: Instant,
-    /// The status the mock answered with.
+    /// The status LINE answered with.
     pub status: u16,
+    /// The `x-line-request-id` LINE answered with.
+    pub request_id: String,
 }
 
 impl Recorded {
@@ -45,90 +48,67 @@ impl Recorded {
     pub fn retry_key(&self) -> Option<&str> {
         self.header("x-line-retry-key")
     }
+
+    fn from(r: Received) -> Self {
+        let mut headers: HashMap<String, String> = HashMap::new();
+        for (name, value) in &r.headers {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert(value);
+        }
+        Self {
+            method: r.call.method,
+            path: r.call.path,
+            query: r.query,
+            headers,
+            body: serde_json::from_slice(&r.raw_body).unwrap_or(Value::Null),
+            raw_body: r.raw_body.to_vec(),
+            received_at: r.received_at,
+            status: r.call.status,
+            request_id: r.request_id,
+        }
+    }
 }
 
-/// What `GET /v2/bot/message/{id}/content` answers for one message.
-#[derive(Clone, Debug)]
-pub enum MockContent {
-    Ready {
-        content_type: String,
-        bytes: Vec<u8>,
-    },
-    NotReady,
-}
-
-#[derive(Default)]
-pub(crate) struct Script {
-    /// path → statuses still to answer, one per request.
-    pub(crate) failures: HashMap<String, VecDeque<u16>>,
-    /// path → Retry-After seconds sent with scripted failures.
-    pub(crate) retry_after: HashMap<String, u64>,
-    /// path → (delay, how many more requests; None = all).
-    pub(crate) delays: HashMap<String, (Duration, Option<u32>)>,
-    /// path → canned (status, body) answered instead of the built-in behaviour.
-    pub(crate) canned: HashMap<String, (u16, Value)>,
-    pub(crate) used_reply_tokens: HashSet<String>,
-    pub(crate) accepted_retry_keys: HashSet<String>,
-    pub(crate) missing_profiles: HashSet<String>,
-    pub(crate) profiles: HashMap<String, Value>,
-    pub(crate) content: HashMap<String, MockContent>,
-    pub(crate) required_token: Option<String>,
-}
-
-struct Shared {
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    script: Mutex<Script>,
-    arrived: tokio::sync::Notify,
-    next_id: Mutex<u64>,
-}
-
-/// A running mock LINE API. Clones share the same server and records.
+/// A running fake LINE API. Clones share the same server and records; it stops when the last
+/// clone is dropped.
 #[derive(Clone)]
 pub struct MockLine {
-    shared: Arc<Shared>,
-    /// Every request received, in arrival order.
-    pub requests: Arc<Mutex<Vec<Recorded>>>,
-    url: String,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A test that panicked while holding the lock already failed; keep serving the others.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    fake: Arc<FakeLine>,
+    script: Arc<Scripted>,
+    /// Calls before this position were forgotten by [`MockLine::clear`].
+    cleared: Arc<AtomicUsize>,
 }
 
 impl MockLine {
-    /// Starts the mock on 127.0.0.1 with a free port; it runs until the test's runtime ends.
+    /// Starts the fake on 127.0.0.1 with a free port.
     pub async fn start() -> Self {
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::new(Shared {
-            requests: requests.clone(),
-            script: Mutex::new(Script::default()),
-            arrived: tokio::sync::Notify::new(),
-            next_id: Mutex::new(0),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let script = Arc::new(Scripted::default());
+        let fake = FakeLine::start_with(script.clone())
             .await
-            .expect("bind mock LINE");
-        let addr = listener.local_addr().expect("mock address");
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+            .expect("start the fake LINE API");
         Self {
-            shared,
-            requests,
-            url: format!("http://{addr}"),
+            fake: Arc::new(fake),
+            script,
+            cleared: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`; use it for both the API and the data API.
     pub fn url(&self) -> String {
-        self.url.clone()
+        self.fake.url()
     }
 
     /// A snapshot of every request so far.
     pub fn recorded(&self) -> Vec<Recorded> {
-        lock(&self.requests).clone()
+        let from = self.cleared.load(Ordering::SeqCst);
+        let received = self.fake.calls().received_after(from);
+        received.into_iter().map(Recorded::from).collect()
     }
 
     /// Requests to `path` (any status).
@@ -139,7 +119,7 @@ impl MockLine {
             .collect()
     }
 
-    /// Requests to `path` that the mock answered with a 2xx.
+    /// Requests to `path` that LINE answered with a 2xx.
     pub fn accepted(&self, path: &str) -> Vec<Recorded> {
         self.requests_to(path)
             .into_iter()
@@ -160,149 +140,84 @@ impl MockLine {
             .collect()
     }
 
-    /// Forgets the recorded requests (not the scripted behaviour, tokens or keys).
+    /// Forgets the recorded requests (not the scripted failures, nor what LINE remembers:
+    /// used reply tokens, accepted retry keys).
     pub fn clear(&self) {
-        lock(&self.requests).clear();
+        self.cleared
+            .store(self.fake.calls().len(), Ordering::SeqCst);
     }
 
     /// Answers the next `n` requests to `path` with `status` and a LINE-style error body.
     pub fn fail_next(&self, path: &str, status: u16, n: usize) {
-        let mut s = lock(&self.shared.script);
+        let mut s = self.script.lock();
         let queue = s.failures.entry(path.to_owned()).or_default();
         queue.extend(std::iter::repeat(status).take(n));
     }
 
     /// Sends `Retry-After: secs` with every scripted failure on `path`.
     pub fn set_retry_after(&self, path: &str, secs: u64) {
-        lock(&self.shared.script)
-            .retry_after
-            .insert(path.to_owned(), secs);
+        self.script.lock().retry_after.insert(path.to_owned(), secs);
     }
 
     /// Delays every answer on `path` (the request is recorded and acted on first, like a LINE
     /// that got the request but answered too late).
     pub fn set_delay(&self, path: &str, delay: Duration) {
-        lock(&self.shared.script)
+        self.script
+            .lock()
             .delays
             .insert(path.to_owned(), (delay, None));
     }
 
     /// Delays only the next `n` answers on `path`.
     pub fn delay_next(&self, path: &str, delay: Duration, n: u32) {
-        lock(&self.shared.script)
+        self.script
+            .lock()
             .delays
             .insert(path.to_owned(), (delay, Some(n)));
     }
 
     /// Ends scripted failures and canned answers on `path`: LINE has recovered.
     pub fn heal(&self, path: &str) {
-        let mut s = lock(&self.shared.script);
+        let mut s = self.script.lock();
         s.failures.remove(path);
         s.canned.remove(path);
     }
 
-    /// Answers every request to `path` with `status` and `body` instead of the built-in
-    /// behaviour (scripted failures still come first).
+    /// Answers every request to `path` with `status` and `body` instead of LINE's answer
+    /// (scripted failures still come first).
     pub fn respond(&self, path: &str, status: u16, body: Value) {
-        lock(&self.shared.script)
+        self.script
+            .lock()
             .canned
             .insert(path.to_owned(), (status, body));
     }
 
+    /// Answers 401 to requests whose `Authorization` is not `Bearer {token}`.
+    pub fn require_token(&self, token: &str) {
+        self.script.lock().required_token = Some(token.to_owned());
+    }
+
     /// Makes `GET /v2/bot/profile/{user_id}` (and member profiles of that user) answer 404.
     pub fn set_profile_missing(&self, user_id: &str) {
-        lock(&self.shared.script)
-            .missing_profiles
-            .insert(user_id.to_owned());
+        self.fake.set_profile_missing(user_id);
     }
 
     /// The profile returned for `user_id` instead of the generated one.
     pub fn set_profile(&self, user_id: &str, profile: Value) {
-        lock(&self.shared.script)
-            .profiles
-            .insert(user_id.to_owned(), profile);
+        self.fake.set_profile(user_id, profile);
     }
 
     /// What the data API serves for `message_id` (default: 200 with `content of {id}`).
     pub fn set_content(&self, message_id: &str, content: MockContent) {
-        lock(&self.shared.script)
-            .content
-            .insert(message_id.to_owned(), content);
-    }
-
-    /// Answers 401 to requests whose `Authorization` is not `Bearer {token}`.
-    pub fn require_token(&self, token: &str) {
-        lock(&self.shared.script).required_token = Some(token.to_owned());
+        self.fake.set_content(message_id, content);
     }
 
     /// Waits until at least `count` requests have arrived, or `deadline` passed; true if they did.
     pub async fn wait_for(&self, count: usize, deadline: Duration) -> bool {
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
-            let notified = self.shared.arrived.notified();
-            tokio::pin!(notified);
-            // Registered before checking, so an arrival between check and wait is not missed.
-            notified.as_mut().enable();
-            if lock(&self.requests).len() >= count {
-                return true;
-            }
-            if tokio::time::timeout_at(until, notified).await.is_err() {
-                return lock(&self.requests).len() >= count;
-            }
-        }
+        let Some(last) = count.checked_sub(1) else {
+            return true;
+        };
+        let at = self.cleared.load(Ordering::SeqCst) + last;
+        !self.fake.calls().wait_after(at, deadline).await.is_empty()
     }
-}
-
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let mut header_map: HashMap<String, String> = HashMap::new();
-    for (name, value) in &headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        header_map
-            .entry(name.as_str().to_ascii_lowercase())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&value);
-            })
-            .or_insert(value);
-    }
-    let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let received_at = Instant::now();
-
-    // Decide (and change state) before any delay: LINE acts on a request even if its answer
-    // comes too late for the client.
-    let (answer, delay) = {
-        let mut s = lock(&shared.script);
-        let delay = take_delay(&mut s, &path);
-        (
-            decide(&mut s, &method, &path, &header_map, &json_body),
-            delay,
-        )
-    };
-    let request_id = {
-        let mut n = lock(&shared.next_id);
-        *n += 1;
-        format!("mock-{:012x}", *n)
-    };
-    lock(&shared.requests).push(Recorded {
-        method: method.to_string(),
-        path,
-        query: uri.query().map(str::to_owned),
-        headers: header_map,
-        body: json_body,
-        raw_body: body.to_vec(),
-        received_at,
-        status: answer.status,
-    });
-    shared.arrived.notify_waiters();
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
-    }
-    answer.into_response_with(request_id)
 }
