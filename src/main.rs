@@ -38,10 +38,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Init(args) => linebotd::cmd::init::run(&args),
         Command::Definitions(args) => linebotd::cmd::definitions::run(&args),
         Command::Chat(args) => linebotd::dev::chat::run(args).await,
-        // These four still print their own errors and pick their exit codes.
-        Command::Simulate(args) => Ok(linebotd::dev::simulate::run(args).await),
-        Command::Test(args) => Ok(linebotd::dev::test::run(args).await),
-        Command::Dev(args) => Ok(linebotd::dev::server::run(args).await),
+        Command::Simulate(args) => linebotd::dev::simulate::run(args).await,
+        Command::Test(args) => linebotd::dev::test::run(args).await,
+        Command::Dev(args) => linebotd::dev::server::run(args).await,
     }
 }
 

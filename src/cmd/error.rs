@@ -51,6 +51,14 @@ pub enum CommandError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `dev`, `simulate` or `test` could not set up its local bot or its input.
+    #[error("{0}")]
+    Local(String),
+    #[error("cannot delete {} for --fresh: {source}", path.display())]
+    DeleteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {}: {source}", path.display())]
     WriteFile {
         path: PathBuf,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::line::{LineClient, LineConfig};
+use crate::line::LineClient;
 use crate::ops::observe;
 use crate::pipeline::outbox::Outbox;
 use crate::pipeline::script::host::LogHook;
@@ -117,7 +117,7 @@ impl Bot {
 
 /// The LINE client for `config`.
 pub fn line_client(config: &Config) -> Result<LineClient, crate::line::LineError> {
-    LineClient::new(LineConfig::from_config(config))
+    LineClient::new(config.line())
 }
 
 /// Opens the store off the async threads.

@@ -35,9 +35,9 @@ pub async fn run(args: ChatArgs) -> Result<ExitCode, CommandError> {
     chat(&args.url).await
 }
 
-/// [`chat`] for `linebotd dev --chat`, which still reports its own errors.
-pub async fn session(url: &str) -> ExitCode {
-    crate::cmd::exit(chat(url).await)
+/// [`chat`] for `linebotd dev --chat`.
+pub async fn session(url: &str) -> Result<ExitCode, CommandError> {
+    chat(url).await
 }
 
 /// The chat loop against the dev daemon at `url`, reading stdin until EOF or `/quit`.

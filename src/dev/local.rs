@@ -254,3 +254,9 @@ impl LocalBot {
         }
     }
 }
+
+impl From<LocalError> for crate::cmd::CommandError {
+    fn from(e: LocalError) -> Self {
+        Self::Local(e.to_string())
+    }
+}

@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::cli::{DevArgs, Settings};
+use crate::cmd::CommandError;
 use crate::config::{Config, LogFormat};
+use crate::daemon::DaemonError;
 use crate::dev::fakeline::{Call, Calls, FakeLine};
 
 use super::local::DEV_TOKEN;
@@ -22,27 +24,25 @@ use super::local::DEV_TOKEN;
 /// The channel secret of `linebotd dev`; `chat` signs with it.
 pub const DEV_SECRET: &str = "linebotd-dev-secret";
 
-pub async fn run(args: DevArgs) -> ExitCode {
+pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     if args.fresh && args.store != ":memory:" {
         for suffix in ["", "-wal", "-shm"] {
             let path = format!("{}{suffix}", args.store);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    eprintln!("error: cannot delete {path} for --fresh: {e}");
-                    return ExitCode::from(2);
+                Err(source) => {
+                    return Err(CommandError::DeleteFile {
+                        path: path.into(),
+                        source,
+                    })
                 }
             }
         }
     }
-    let fake = match FakeLine::start().await {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: cannot start the fake LINE API: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let fake = FakeLine::start()
+        .await
+        .map_err(|e| CommandError::Local(format!("cannot start the fake LINE API: {e}")))?;
     let settings = Settings {
         listen: Some(args.listen.clone()),
         scripts: Some(args.scripts.clone()),
@@ -55,28 +55,12 @@ pub async fn run(args: DevArgs) -> ExitCode {
         web: args.local.web.clone(),
         ..Settings::default()
     };
-    let config = match Config::load(&settings, None) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = Config::load(&settings, None)?;
     crate::ops::logging::init(LogFormat::Text);
-    let listener = match crate::daemon::bind(config.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let addr = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let listener = crate::daemon::bind(config.listen).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CommandError::Daemon(DaemonError::Serve(e)))?;
     let url = format!("http://{addr}");
     let chat_hint = if addr.to_string() == crate::config::DEFAULT_LISTEN {
         "cargo run --release -- chat".to_owned()
@@ -109,21 +93,16 @@ pub async fn run(args: DevArgs) -> ExitCode {
     };
     if args.chat {
         let server = tokio::spawn(crate::daemon::serve(config, listener, customize));
-        let code = super::chat::session(&url).await;
+        let result = super::chat::session(&url).await;
         server.abort();
         drop(fake);
-        return code;
+        return result;
     }
     tokio::spawn(print_calls(calls));
     let result = crate::daemon::serve(config, listener, customize).await;
     drop(fake);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints each LINE call as it happens.

@@ -7,36 +7,23 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use crate::cli::{SimulateArgs, SimulatedEvent};
+use crate::cmd::CommandError;
 use crate::dev::fakeline::Call;
 
 use super::events;
 use super::local::{LocalBot, LocalError, LocalSetup, LogLine};
 
-pub async fn run(args: SimulateArgs) -> ExitCode {
-    let events = match build_events(&args.event, &args.user) {
-        Ok(events) => events,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let setup = match LocalSetup::load(&args.local, &args.scripts, false) {
-        Ok(setup) => setup,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+pub async fn run(args: SimulateArgs) -> Result<ExitCode, CommandError> {
+    let events = build_events(&args.event, &args.user).map_err(CommandError::Local)?;
+    let setup = LocalSetup::load(&args.local, &args.scripts, false)?;
     let bot = match LocalBot::start(&args.scripts, &setup).await {
         Ok(bot) => bot,
+        // Printed as the compiler's report, with carets; not a start-up error.
         Err(e @ LocalError::Load(_)) => {
             eprintln!("{e}");
-            return ExitCode::FAILURE;
+            return Ok(ExitCode::FAILURE);
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return Err(e.into()),
     };
     let json_out = args.json;
     let scripts = args.scripts.display().to_string();
@@ -70,7 +57,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
     })
     .await;
     let _ = std::io::stdout().flush();
-    match ran {
+    Ok(match ran {
         Ok(Ok(false)) => ExitCode::SUCCESS,
         Ok(Ok(true)) => ExitCode::FAILURE,
         Ok(Err(e)) => {
@@ -81,7 +68,7 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
             eprintln!("error: the simulation crashed: {e}");
             ExitCode::FAILURE
         }
-    }
+    })
 }
 
 fn build_events(event: &SimulatedEvent, user: &str) -> Result<Vec<Value>, String> {

@@ -12,6 +12,7 @@ use rhai::{Array, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, NativeCall
 use serde_json::Value;
 
 use crate::cli::TestArgs;
+use crate::cmd::CommandError;
 use crate::dev::fakeline::Call;
 use crate::pipeline::script::host::{from_json, to_json};
 
@@ -29,45 +30,36 @@ struct TestState {
 
 type TestBot = Arc<Mutex<TestState>>;
 
-pub async fn run(args: TestArgs) -> ExitCode {
-    let setup = match LocalSetup::load(&args.local, &args.dir, true) {
-        Ok(setup) => setup,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+pub async fn run(args: TestArgs) -> Result<ExitCode, CommandError> {
+    let setup = LocalSetup::load(&args.local, &args.dir, true)?;
     match tokio::task::spawn_blocking(move || run_blocking(&args.dir, &setup)).await {
-        Ok(code) => code,
+        Ok(result) => result,
         Err(e) => {
             eprintln!("error: the test run crashed: {e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
 
-fn run_blocking(dir: &Path, setup: &LocalSetup) -> ExitCode {
-    let files = match test_files(dir) {
-        Ok(files) => files,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", dir.display());
-            return ExitCode::from(2);
-        }
-    };
+fn run_blocking(dir: &Path, setup: &LocalSetup) -> Result<ExitCode, CommandError> {
+    let files = test_files(dir).map_err(|source| CommandError::ReadDir {
+        path: dir.to_owned(),
+        source,
+    })?;
     if files.is_empty() {
         println!(
             "no test files in {} (write NAME.test.rhai with fn test_something() {{ ... }})",
             dir.display()
         );
         println!("0 passed, 0 failed");
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let handle = tokio::runtime::Handle::current();
     // Compile the bot once up front so a broken script is one clear error, not one per test.
     if let Err(e) = handle.block_on(LocalBot::start(dir, setup)) {
         eprintln!("{e}");
         println!("0 passed, 1 failed");
-        return ExitCode::FAILURE;
+        return Ok(ExitCode::FAILURE);
     }
 
     let state: TestBot = Arc::default();
@@ -132,11 +124,11 @@ fn run_blocking(dir: &Path, setup: &LocalSetup) -> ExitCode {
         }
     }
     println!("{passed} passed, {failed} failed");
-    if failed == 0 {
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 fn lock(state: &TestBot) -> std::sync::MutexGuard<'_, TestState> {

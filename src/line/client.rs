@@ -130,7 +130,7 @@ impl Retry {
 }
 
 /// One request to make, possibly several times.
-pub(super) struct Call {
+pub(super) struct Request {
     pub endpoint: &'static str,
     pub method: Method,
     pub url: Url,
@@ -178,7 +178,7 @@ impl LineClient {
 
     /// Sends `call` until it succeeds, fails permanently, or its retry budget is spent.
     /// Success is any 2xx, and a 409 when the call carried a retry key.
-    pub(super) async fn execute(&self, call: Call) -> Result<Raw, LineError> {
+    pub(super) async fn execute(&self, call: Request) -> Result<Raw, LineError> {
         let policy = call.retry.policy(&self.inner.retry);
         let bucket = self.inner.limits.bucket(call.bucket);
         let started = Instant::now();
@@ -256,7 +256,7 @@ impl LineClient {
     }
 
     /// One attempt; the `Retry-After` delay comes back beside the answer.
-    async fn send_once(&self, call: &Call) -> Result<(Raw, Option<Duration>), TransportError> {
+    async fn send_once(&self, call: &Request) -> Result<(Raw, Option<Duration>), TransportError> {
         let answer = transport::send(&self.inner.http, call).await?;
         let status = answer.status;
         let bytes = match answer.body {

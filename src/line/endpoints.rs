@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::client::{chunk_retry_key, Call, Retry, MULTICAST_CHUNK};
+use super::client::{chunk_retry_key, Request, Retry, MULTICAST_CHUNK};
 use super::error::LineError;
 use super::limits;
 use super::message::{validate, MessageError};
@@ -268,8 +268,8 @@ fn bucket_for(method: &str, path: &str, other: &'static str) -> &'static str {
     limits::by_request(method, path).map_or(other, |l| l.name)
 }
 
-fn get_call(endpoint: &'static str, url: Url) -> Call {
-    Call {
+fn get_call(endpoint: &'static str, url: Url) -> Request {
+    Request {
         endpoint,
         method: Method::GET,
         url,
@@ -287,8 +287,8 @@ fn post_call(
     body: &impl Serialize,
     retry_key: Option<Uuid>,
     retry: Retry,
-) -> Call {
-    Call {
+) -> Request {
+    Request {
         endpoint,
         method: Method::POST,
         url,

@@ -97,17 +97,6 @@ impl LineConfig {
             loading_rate_limit_per_sec: 100,
         }
     }
-
-    /// The daemon's LINE settings with the defaults above.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        let mut line = Self::new(
-            config.line_api_base.clone(),
-            config.line_data_api_base.clone(),
-            config.channel_access_token.clone(),
-        );
-        line.rate_limit_per_sec = config.line_rate_limit;
-        line
-    }
 }
 
 /// LINE accepted a message request.

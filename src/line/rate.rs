@@ -168,7 +168,7 @@ impl Limiter {
 
     /// The bucket named `name` (a row of `LIMITS`, or `get`/`post`).
     pub fn bucket(&self, name: &str) -> &TokenBucket {
-        // Every name a `Call` carries comes from the table or `OTHER`; a test checks it.
+        // Every name a `Request` carries comes from the table or `OTHER`; a test checks it.
         self.buckets.get(name).unwrap_or(&self.unlimited)
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
-use super::client::Call;
+use super::client::Request;
 use super::error::LineError;
 
 const USER_AGENT: &str = concat!("linebotd/", env!("CARGO_PKG_VERSION"));
@@ -112,7 +112,7 @@ pub(super) fn http_client(
 }
 
 /// One attempt.
-pub(super) async fn send(http: &reqwest::Client, call: &Call) -> Result<Answer, TransportError> {
+pub(super) async fn send(http: &reqwest::Client, call: &Request) -> Result<Answer, TransportError> {
     let mut rb = http.request(call.method.clone(), call.url.clone());
     if let Some(key) = call.retry_key {
         rb = rb.header("X-Line-Retry-Key", key.to_string());

@@ -9,18 +9,11 @@ mod batch;
 mod migrations;
 mod sqlite;
 mod sqlite_file;
+mod sqlite_inbox;
 mod sqlite_outbox;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_batch;
-#[cfg(test)]
-mod tests_file;
-#[cfg(test)]
-mod tests_lanes;
-#[cfg(test)]
-mod tests_open;
 
 use std::fmt;
 use std::str::FromStr;

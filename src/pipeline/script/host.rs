@@ -18,6 +18,7 @@ use crate::pipeline::outbox::Outbox;
 use crate::store::{DeliveryKind, Store};
 
 use super::context;
+pub use super::convert::{from_json, from_json_text, to_json, to_messages};
 use super::web::Web;
 
 /// Receives `(script, line)` for every script log line.
@@ -123,41 +124,6 @@ pub fn retry_key(call: Option<&str>) -> Uuid {
     call.map_or_else(Uuid::new_v4, |call| {
         Uuid::new_v5(&RETRY_KEY_NAMESPACE, call.as_bytes())
     })
-}
-
-/// Scripts pass a string, a message map, or an array of those.
-pub fn to_messages(value: &Dynamic) -> HostResult<Vec<Value>> {
-    fn one(v: &Dynamic, index: usize) -> HostResult<Value> {
-        if let Some(s) = v.read_lock::<rhai::ImmutableString>() {
-            return Ok(line::message::text(s.as_str()));
-        }
-        if v.is_map() {
-            return to_json(v);
-        }
-        Err(script_error(format!(
-            "message {} is a {}; a message is a string or a map such as #{{type: \"text\", text: \"hi\"}}",
-            index + 1,
-            v.type_name()
-        )))
-    }
-    match value.read_lock::<Array>() {
-        Some(items) => items.iter().enumerate().map(|(i, v)| one(v, i)).collect(),
-        None => Ok(vec![one(value, 0)?]),
-    }
-}
-
-pub fn to_json(value: &Dynamic) -> HostResult<Value> {
-    rhai::serde::from_dynamic::<Value>(value)
-        .map_err(|e| script_error(format!("cannot turn this value into JSON: {e}")))
-}
-
-/// A script value straight from JSON text (no intermediate JSON tree); unit if it is not JSON.
-pub fn from_json_text(json: &str) -> Dynamic {
-    serde_json::from_str(json).unwrap_or(Dynamic::UNIT)
-}
-
-pub fn from_json(value: &Value) -> Dynamic {
-    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
 }
 
 fn str_arg(value: &Dynamic, what: &str) -> HostResult<String> {

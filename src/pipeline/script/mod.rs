@@ -2,6 +2,7 @@
 //! API, and the safety limits every call runs under.
 
 pub mod context;
+pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod host;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::*;
+use super::super::*;
 
 /// Delegates to a real store, counting inbox transactions and optionally failing them.
 struct Counting {
@@ -305,14 +305,16 @@ async fn commit_hook_gets_new_events_in_seq_order_even_when_the_caller_gave_up()
     let writer = InboxWriter::with_hook(
         store.clone(),
         16,
-        Box::new(move |stored: Vec<super::batch::Stored<&'static str>>| {
-            let _ = tx.send(
-                stored
-                    .into_iter()
-                    .map(|s| (s.seq, s.item))
-                    .collect::<Vec<_>>(),
-            );
-        }),
+        Box::new(
+            move |stored: Vec<super::super::batch::Stored<&'static str>>| {
+                let _ = tx.send(
+                    stored
+                        .into_iter()
+                        .map(|s| (s.seq, s.item))
+                        .collect::<Vec<_>>(),
+                );
+            },
+        ),
     );
     let first = writer
         .insert(vec![

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::sqlite::SqliteStore;
-use super::tests::ev;
-use super::*;
+use super::super::sqlite::SqliteStore;
+use super::super::*;
+use super::ev;
 
 fn file_store(dir: &tempfile::TempDir, options: Options) -> (SqliteStore, String) {
     let path = dir.path().join("bot.db").to_str().unwrap().to_owned();
@@ -166,7 +166,7 @@ fn the_wal_shrinks_back_after_a_checkpoint() {
     store.kv_set("small", &json!(1)).unwrap();
     let wal = std::fs::metadata(format!("{path}-wal")).unwrap().len();
     assert!(
-        wal <= super::sqlite_file::JOURNAL_SIZE_LIMIT as u64,
+        wal <= super::super::sqlite_file::JOURNAL_SIZE_LIMIT as u64,
         "the WAL stayed at {wal} bytes"
     );
 }

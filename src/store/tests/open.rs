@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::tests::{delivery, ev, keys};
-use super::*;
+use super::super::*;
+use super::{delivery, ev, keys};
 
 #[test]
 fn state_survives_reopening_a_file_store() {
@@ -198,12 +198,13 @@ fn committed_events_survive_the_process_dying() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
+    // This test's own name, whatever module it lives in.
+    let name = format!(
+        "{}::committed_events_survive_the_process_dying",
+        module_path!().split_once("::").map_or("", |(_, rest)| rest)
+    );
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "store::tests_open::committed_events_survive_the_process_dying",
-            "--exact",
-            "--test-threads=1",
-        ])
+        .args([name.as_str(), "--exact", "--test-threads=1"])
         .env(CHILD_DB_ENV, &path)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

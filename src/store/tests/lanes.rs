@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::tests::delivery;
-use super::*;
+use super::super::*;
+use super::delivery;
 
 fn push(key: &str, to: &str, created_ms: i64) -> NewDelivery {
     NewDelivery {

@@ -1,0 +1,394 @@
+//! One validated [`Config`] built from `linebotd.toml`, the environment and flags (in rising
+//! precedence). Every error names the setting and how to fix it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::Settings;
+use crate::line::LineConfig;
+use crate::pipeline::script::web::WebConfig;
+pub use crate::pipeline::script::Limits;
+use crate::pipeline::webhook::ClientLimits;
+
+mod clients;
+mod web;
+
+use clients::{client_limits, ClientLimitsFile};
+
+use web::{limits, web_config};
+pub use web::{load_local, local_file};
+
+pub use crate::cli::DEFAULT_LISTEN;
+pub const DEFAULT_API_BASE: &str = "https://api.line.me";
+pub const DEFAULT_DATA_API_BASE: &str = "https://api-data.line.me";
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// LINE's published rate limit for the Messaging API, requests per second.
+pub const DEFAULT_LINE_RATE_LIMIT: u32 = 2000;
+/// What one client may hold. LINE sends small webhooks and waits at most 2 s for the answer,
+/// so 10 s for a head or a body is generous; 60 s of keep-alive spares LINE new connections
+/// between bursts. LINE needs tens of connections at its full rate: 512 leaves room for probes
+/// and scrapes, bounds what slow clients hold (about 20 KB each, 10 MB in all), and with the
+/// descriptors kept for the store and LINE fits the common open-file limit of 1,024.
+pub const DEFAULT_CLIENT_LIMITS: ClientLimits = ClientLimits {
+    header_read_timeout: Duration::from_secs(10),
+    body_read_timeout: Duration::from_secs(10),
+    keep_alive_idle: Duration::from_secs(60),
+    max_connections: 512,
+};
+/// The longest timeout accepted, a day: longer ones are mistakes.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// A start-up error: printed as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set: export it or put {key} in linebotd.toml")]
+    Missing {
+        var: &'static str,
+        key: &'static str,
+    },
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("{setting} is invalid: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the daemon needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub scripts_dir: PathBuf,
+    pub channel_secret: String,
+    pub channel_access_token: String,
+    pub line_api_base: String,
+    pub line_data_api_base: String,
+    pub webhook_path: String,
+    pub max_body: usize,
+    pub store: String,
+    /// Whether a store commit waits for the disk (`full`, the default) or only for the OS.
+    pub store_sync: crate::store::SyncMode,
+    pub timezone: String,
+    pub log_format: LogFormat,
+    pub admin_token: Option<String>,
+    pub watch: bool,
+    pub strict: bool,
+    pub reply_fallback_push: bool,
+    /// Requests per second to each LINE endpoint (LINE's published limit by default; lower
+    /// limits of LINE's stay); 0 turns every client-side limit off (for a local mock).
+    pub line_rate_limit: u32,
+    pub shutdown_grace: Duration,
+    pub schedule_grace: Duration,
+    pub limits: Limits,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub clients: ClientLimits,
+    /// What scripts may reach with `http_get` … and `env`.
+    pub web: WebConfig,
+}
+
+/// The file's shape: every key optional, unknown keys are errors (a typo must not pass silently).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    scripts: Option<PathBuf>,
+    channel_secret: Option<String>,
+    channel_access_token: Option<String>,
+    line_api_base: Option<String>,
+    line_data_api_base: Option<String>,
+    webhook_path: Option<String>,
+    max_body: Option<usize>,
+    store: Option<String>,
+    store_sync: Option<String>,
+    timezone: Option<String>,
+    log_format: Option<String>,
+    admin_token: Option<String>,
+    watch: Option<bool>,
+    strict: Option<bool>,
+    reply_fallback_push: Option<bool>,
+    line_rate_limit: Option<u32>,
+    shutdown_grace_secs: Option<u64>,
+    schedule_grace_secs: Option<u64>,
+    limits: Option<Limits>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    keep_alive_idle_secs: Option<u64>,
+    max_connections: Option<usize>,
+    http_allow: Option<Vec<String>>,
+    script_env: Option<Vec<String>>,
+    http_timeout_ms: Option<u64>,
+    http_max_response_bytes: Option<usize>,
+}
+
+impl Config {
+    /// The LINE client's settings: the daemon's base URLs, token and rate limit, with the
+    /// client's own defaults for the rest.
+    pub fn line(&self) -> LineConfig {
+        let mut line = LineConfig::new(
+            self.line_api_base.clone(),
+            self.line_data_api_base.clone(),
+            self.channel_access_token.clone(),
+        );
+        line.rate_limit_per_sec = self.line_rate_limit;
+        line
+    }
+
+    /// Merges flags/environment (`settings`) over the config file over defaults.
+    /// `port` is the `PORT` variable of Heroku-style hosts.
+    pub fn load(settings: &Settings, port: Option<&str>) -> Result<Self, ConfigError> {
+        Self::load_inner(settings, port, true)
+    }
+
+    /// Like [`Config::load`] for commands that only call LINE (`push`): no channel secret needed.
+    pub fn load_for_sending(settings: &Settings) -> Result<Self, ConfigError> {
+        Self::load_inner(settings, None, false)
+    }
+
+    fn load_inner(
+        settings: &Settings,
+        port: Option<&str>,
+        need_secret: bool,
+    ) -> Result<Self, ConfigError> {
+        let mut file = match &settings.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let (web_file, file_limits) = (file.web(), file.limits.take());
+        let config_dir = settings
+            .config
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+
+        let listen = match settings.listen.clone().or(file.listen) {
+            Some(addr) => parse_listen(&addr)?,
+            None => match port {
+                Some(port) => {
+                    let port: u16 = port.trim().parse().map_err(|_| ConfigError::Invalid {
+                        setting: "PORT",
+                        message: format!("`{port}` is not a port number"),
+                    })?;
+                    SocketAddr::from(([0, 0, 0, 0], port))
+                }
+                None => parse_listen(DEFAULT_LISTEN)?,
+            },
+        };
+
+        let channel_secret =
+            match non_empty(settings.channel_secret.clone().or(file.channel_secret)) {
+                Some(secret) => secret,
+                None if !need_secret => String::new(),
+                None => {
+                    return Err(ConfigError::Missing {
+                        var: "CHANNEL_SECRET",
+                        key: "channel_secret",
+                    })
+                }
+            };
+        let channel_access_token = non_empty(
+            settings
+                .channel_access_token
+                .clone()
+                .or(file.channel_access_token),
+        )
+        .ok_or(ConfigError::Missing {
+            var: "CHANNEL_ACCESS_TOKEN",
+            key: "channel_access_token",
+        })?;
+
+        let line_api_base = base_url(
+            "LINE_API_BASE",
+            settings.line_api_base.clone().or(file.line_api_base),
+            DEFAULT_API_BASE,
+        )?;
+        let line_data_api_base = base_url(
+            "LINE_DATA_API_BASE",
+            settings
+                .line_data_api_base
+                .clone()
+                .or(file.line_data_api_base),
+            DEFAULT_DATA_API_BASE,
+        )?;
+
+        let webhook_path = settings
+            .webhook_path
+            .clone()
+            .or(file.webhook_path)
+            .unwrap_or_else(|| "/callback".into());
+        if !webhook_path.starts_with('/')
+            || webhook_path.len() < 2
+            || webhook_path.contains(['?', '#', '{', '}', '*'])
+        {
+            return Err(ConfigError::Invalid {
+                setting: "--webhook-path",
+                message: format!(
+                    "`{webhook_path}` must be a plain path starting with /, such as /callback"
+                ),
+            });
+        }
+
+        let max_body = settings
+            .max_body
+            .or(file.max_body)
+            .unwrap_or(DEFAULT_MAX_BODY);
+        if max_body < 1024 {
+            return Err(ConfigError::Invalid {
+                setting: "--max-body",
+                message: format!(
+                    "{max_body} bytes is too small for a LINE webhook; use at least 1024"
+                ),
+            });
+        }
+
+        let scripts_dir = settings
+            .scripts
+            .clone()
+            .or_else(|| file.scripts.map(|p| config_dir.join(p)))
+            .unwrap_or_else(|| PathBuf::from("scripts"));
+
+        let store = settings.store.clone().or(file.store).unwrap_or_else(|| {
+            config_dir
+                .join("linebotd.db")
+                .to_string_lossy()
+                .into_owned()
+        });
+
+        let store_sync = match settings.store_sync.clone().or(file.store_sync) {
+            None => crate::store::SyncMode::Full,
+            Some(mode) => mode.parse().map_err(|e| ConfigError::Invalid {
+                setting: "--store-sync",
+                message: format!("{e}: `full` survives a power cut, `normal` only a crash"),
+            })?,
+        };
+
+        let timezone = settings
+            .timezone
+            .clone()
+            .or(file.timezone)
+            .unwrap_or_else(|| "UTC".into());
+        if timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Invalid {
+                setting: "timezone",
+                message: format!(
+                    "`{timezone}` is not an IANA time zone name such as Asia/Tokyo or UTC"
+                ),
+            });
+        }
+
+        let log_format = match settings.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    setting: "--log-format",
+                    message: format!("`{other}` is not one of: text, json"),
+                })
+            }
+        };
+
+        let clients = client_limits(
+            settings,
+            ClientLimitsFile {
+                header_read_timeout_secs: file.header_read_timeout_secs,
+                body_read_timeout_secs: file.body_read_timeout_secs,
+                keep_alive_idle_secs: file.keep_alive_idle_secs,
+                max_connections: file.max_connections,
+            },
+        )?;
+        let limits = limits(file_limits)?;
+        let web = web_config(&settings.web, web_file, &limits)?;
+
+        Ok(Self {
+            listen,
+            scripts_dir,
+            channel_secret,
+            channel_access_token,
+            line_api_base,
+            line_data_api_base,
+            webhook_path,
+            max_body,
+            store,
+            store_sync,
+            timezone,
+            log_format,
+            admin_token: non_empty(settings.admin_token.clone().or(file.admin_token)),
+            watch: !settings.no_watch && file.watch.unwrap_or(true),
+            strict: settings.strict || file.strict.unwrap_or(false),
+            reply_fallback_push: file.reply_fallback_push.unwrap_or(true),
+            line_rate_limit: settings
+                .line_rate_limit
+                .or(file.line_rate_limit)
+                .unwrap_or(DEFAULT_LINE_RATE_LIMIT),
+            shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
+            schedule_grace: Duration::from_secs(file.schedule_grace_secs.unwrap_or(600)),
+            limits,
+            clients,
+            web,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        ConfigError::ParseFile {
+            path: path.into(),
+            message: format!("{}{line}", e.message()),
+        }
+    })
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn parse_listen(addr: &str) -> Result<SocketAddr, ConfigError> {
+    addr.parse().map_err(|_| ConfigError::Invalid {
+        setting: "--listen",
+        message: format!("`{addr}` is not an address with a port, such as 127.0.0.1:8080"),
+    })
+}
+
+fn base_url(
+    setting: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| default.to_owned());
+    let trimmed = url.trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+        || trimmed.len() <= "https://".len()
+    {
+        return Err(ConfigError::Invalid {
+            setting,
+            message: format!("`{url}` must be an http:// or https:// URL"),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests;
