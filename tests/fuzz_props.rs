@@ -1,6 +1,6 @@
 //! The webhook body parser's properties that the `fuzz/` targets check, run on every `cargo test`
 //! so CI exercises them: valid bodies round-trip, damaged ones never panic. (The signature's
-//! properties sit beside it, in `src/webhook/signature.rs`.)
+//! properties sit beside it, in `src/pipeline/webhook/signature.rs`.)
 
 use linebotd::pipeline::webhook::{parse_body, Event};
 use proptest::prelude::*;
