@@ -39,6 +39,11 @@ fn webhook(body: &str, signature: Option<String>) -> Request<Body> {
     request.body(Body::from(body.to_owned())).expect("request")
 }
 
+/// `body` signed with the channel secret, as LINE sends it.
+fn signed(body: &str) -> Request<Body> {
+    webhook(body, Some(sign(SECRET.as_bytes(), body.as_bytes())))
+}
+
 async fn text(response: axum::response::Response) -> String {
     let bytes = response
         .into_body()
@@ -79,15 +84,8 @@ async fn the_router_takes_signed_webhooks_to_the_scripts_and_answers_the_rest() 
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 
-    let signed = router
-        .clone()
-        .oneshot(webhook(
-            &body,
-            Some(sign(SECRET.as_bytes(), body.as_bytes())),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(signed.status(), StatusCode::OK);
+    let accepted = router.clone().oneshot(signed(&body)).await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
     let deadline = Instant::now() + Duration::from_secs(10);
     let store = pipeline.bot.store.clone();
     loop {
@@ -110,14 +108,7 @@ async fn the_router_takes_signed_webhooks_to_the_scripts_and_answers_the_rest() 
     );
 
     shutting_down.store(true, Ordering::SeqCst);
-    let refused = router
-        .clone()
-        .oneshot(webhook(
-            &body,
-            Some(sign(SECRET.as_bytes(), body.as_bytes())),
-        ))
-        .await
-        .unwrap();
+    let refused = router.clone().oneshot(signed(&body)).await.unwrap();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     let not_ready = router.oneshot(get("/readyz")).await.unwrap();
     assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
