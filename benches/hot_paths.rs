@@ -139,11 +139,28 @@ fn dispatch(c: &mut Criterion) {
     });
 }
 
+/// The metrics one echo webhook records: the request, the event, the handler (count and
+/// duration) and its LINE call (count and duration), on the process-wide registry.
+fn metrics(c: &mut Criterion) {
+    let m = linebotd::ops::metrics::global();
+    c.bench_function("metrics/one_echo_webhook", |b| {
+        b.iter(|| {
+            m.webhooks.inc(&["accepted"]);
+            m.events.inc(&["message"]);
+            m.handler_runs.inc(&["echo.rhai", "on_message", "ok"]);
+            m.handler_duration
+                .observe(&["echo.rhai", "on_message"], 0.000_2);
+            m.line_calls.inc(&["reply", "200"]);
+            m.line_duration.observe(&["reply"], 0.000_1);
+        })
+    });
+}
+
 criterion_group! {
     name = hot_paths;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(3));
-    targets = signature, parsing, dispatch
+    targets = signature, parsing, dispatch, metrics
 }
 criterion_main!(hot_paths);
