@@ -3,3 +3,4 @@
 
 pub mod daemon;
 pub mod mock_line;
+pub mod web;
