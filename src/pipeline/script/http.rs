@@ -114,7 +114,7 @@ fn call(
     let result = host.tokio.block_on(web.send(&request, timeout));
     context::report_wait(false);
     crate::ops::observe::HttpCall {
-        method,
+        method: request.method.as_str(),
         host: request.url.host_str().unwrap_or(""),
         path: &web.redact(request.url.path()),
         status: result
