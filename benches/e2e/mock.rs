@@ -16,17 +16,18 @@
 //! acknowledged event was answered exactly once" is checked exactly, without locks on the hot
 //! path.
 
+mod server;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use tokio::sync::Notify;
+
+pub use server::{start, Mock, Options};
 
 pub const REPLY_PATH: &str = "/v2/bot/message/reply";
 pub const PUSH_PATH: &str = "/v2/bot/message/push";
@@ -300,81 +301,6 @@ impl MockState {
     }
 }
 
-/// How the mock behaves.
-pub struct Options {
-    /// How long every call waits before its answer.
-    pub latency: Duration,
-    /// Request numbers tracked (one bit each, twice).
-    pub capacity: u64,
-    /// Wake `answered_changed` waiters after every answered event.
-    pub notify_answers: bool,
-}
-
-/// A running mock: its base URL and counters.
-pub struct Mock {
-    pub url: String,
-    pub state: Arc<MockState>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// Starts the mock on 127.0.0.1.
-pub async fn start(options: &Options) -> std::io::Result<Mock> {
-    let state = Arc::new(MockState::new(options));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let app = Router::new().fallback(handle).with_state(state.clone());
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("mock LINE API stopped: {e}");
-        }
-    });
-    Ok(Mock { url, state, server })
-}
-
-async fn handle(
-    State(state): State<Arc<MockState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path();
-    let is_reply = method == Method::POST && path == REPLY_PATH;
-    if is_reply {
-        state.reply_arrived(&body);
-    }
-    if !state.latency.is_zero() {
-        tokio::time::sleep(state.latency).await;
-    }
-    if is_reply {
-        state.reply(&body)
-    } else if method == Method::POST && path == PUSH_PATH {
-        state.push(&headers, &body)
-    } else if method == Method::GET && path.starts_with(PROFILE_PREFIX) {
-        state.profiles.fetch_add(1, Ordering::Relaxed);
-        let user = &path[PROFILE_PREFIX.len()..];
-        let profile = serde_json::json!({
-            "userId": user,
-            "displayName": format!("Bench {}", user.trim_start_matches("Ubenchuser")),
-            "pictureUrl": "https://profile.line-scdn.net/bench",
-            "statusMessage": "benchmarking",
-            "language": "en",
-        });
-        json(StatusCode::OK, profile.to_string())
-    } else {
-        *lock(&state.other_paths)
-            .entry(format!("{method} {path}"))
-            .or_default() += 1;
-        json(StatusCode::OK, "{}")
-    }
-}
-
 fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
     (
         status,
@@ -409,92 +335,4 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn state() -> MockState {
-        MockState::new(&Options {
-            latency: Duration::ZERO,
-            capacity: 1000,
-            notify_answers: false,
-        })
-    }
-
-    #[test]
-    fn reads_request_numbers() {
-        let body = br#"{"messages":[{"type":"text","text":"hi"}],"notificationDisabled":false,"replyToken":"rt-1234"}"#;
-        assert_eq!(number_after(body, TOKEN_MARK), Some(1234));
-        assert_eq!(number_after(br#"{"replyToken":"other"}"#, TOKEN_MARK), None);
-        let push = br#"{"to":"U1","messages":[{"type":"text","text":"echo: hello #n=77"}]}"#;
-        assert_eq!(number_after(push, TEXT_MARK.as_bytes()), Some(77));
-    }
-
-    #[test]
-    fn a_reply_token_works_once() {
-        let s = state();
-        let body = br#"{"replyToken":"rt-5","messages":[]}"#;
-        assert_eq!(s.reply(body).status(), StatusCode::OK);
-        assert_eq!(s.reply(body).status(), StatusCode::BAD_REQUEST);
-        assert_eq!(
-            s.reply(br#"{"replyToken":"nope"}"#).status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!((s.replies(), s.reused_tokens(), s.unmatched()), (1, 1, 1));
-        assert_eq!(s.answered(), 1);
-        assert!(s.was_answered(5) && !s.was_answered(6));
-    }
-
-    #[test]
-    fn a_retry_key_is_accepted_once_and_a_push_after_a_reply_is_a_second_answer() {
-        let s = state();
-        let mut headers = HeaderMap::new();
-        headers.insert("x-line-retry-key", "k1".parse().unwrap());
-        let body = br#"{"to":"U1","messages":[{"type":"text","text":"echo: hello #n=9"}]}"#;
-        assert_eq!(s.push(&headers, body).status(), StatusCode::OK);
-        assert_eq!(s.push(&headers, body).status(), StatusCode::CONFLICT);
-        assert_eq!((s.fallback_pushes(), s.push_conflicts()), (1, 1));
-        assert_eq!((s.answered(), s.answered_twice()), (1, 0));
-        // A fresh token for the same event: LINE accepts it, and the user sees two answers.
-        assert_eq!(
-            s.reply(br#"{"replyToken":"rt-9"}"#).status(),
-            StatusCode::OK
-        );
-        assert_eq!((s.answered(), s.answered_twice()), (1, 1));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn thousands_of_delayed_calls_wait_at_once() {
-        const CALLS: usize = 2000;
-        let latency = Duration::from_millis(300);
-        let mock = start(&Options {
-            latency,
-            capacity: 64,
-            notify_answers: false,
-        })
-        .await
-        .unwrap();
-        let addr = mock.url.trim_start_matches("http://").to_owned();
-        let began = Instant::now();
-        let calls: Vec<_> = (0..CALLS)
-            .map(|i| {
-                let addr = addr.clone();
-                tokio::spawn(async move {
-                    let mut sender = crate::load::connect(&addr).await.unwrap();
-                    let request = hyper::Request::get(format!("{PROFILE_PREFIX}Ubenchuser{i:06}"))
-                        .header(hyper::header::HOST, addr.as_str())
-                        .body(http_body_util::Full::new(Bytes::new()))
-                        .unwrap();
-                    crate::load::send(&mut sender, request).await.unwrap()
-                })
-            })
-            .collect();
-        for call in calls {
-            assert_eq!(call.await.unwrap(), 200);
-        }
-        let took = began.elapsed();
-        assert_eq!(mock.state.profiles(), CALLS as u64);
-        assert!(took >= latency, "{took:?}");
-        // One after the other they would take 10 minutes.
-        assert!(took < latency * 10, "{took:?}");
-    }
-}
+mod tests;

@@ -2,8 +2,9 @@
 //! `#[test]` functions nothing would run; this root mounts the same modules under the test
 //! harness so `cargo test` checks the mock, the load generator and the report.
 
-// Only the tests call into these modules here; `main.rs` uses the rest.
-#![allow(dead_code)]
+// Only the tests call into these modules here; `main.rs` uses the rest (and the re-exports
+// such as `mock::Mock`).
+#![allow(dead_code, unused_imports)]
 
 mod cpu;
 mod daemon;
