@@ -93,6 +93,79 @@ fn http_request(request: Map) -> Map;
 /// ```
 fn env(name: String) -> ?;
 
+/// The current time in epoch milliseconds (the unit of `event.timestamp`).
+fn now() -> int;
+
+/// `ms` (epoch milliseconds) as local time in the configured `timezone`, written with a
+/// strftime pattern: format_time(event.timestamp, "%Y-%m-%d %H:%M").
+fn format_time(ms: int, pattern: String) -> String;
+
+/// `ms` as local time in `tz`, an IANA zone name such as "Asia/Tokyo".
+///
+/// ```rhai
+/// let when = format_time(now(), "%A %H:%M", "Asia/Tokyo"); // "Monday 09:00"
+/// ```
+fn format_time(ms: int, pattern: String, tz: String) -> String;
+
+/// #{year, month, day, hour, minute, second, weekday} of `ms` in the configured `timezone`;
+/// weekday 1 is Monday, 7 Sunday.
+fn time_parts(ms: int) -> Map;
+
+/// #{year, month, day, hour, minute, second, weekday} of `ms` in `tz`; weekday 1 is Monday.
+///
+/// ```rhai
+/// let t = time_parts(now(), "Asia/Tokyo");
+/// if t.weekday <= 5 && t.hour >= 9 && t.hour < 18 { log("open"); }
+/// ```
+fn time_parts(ms: int, tz: String) -> Map;
+
+/// Reads `text` with a strftime pattern as local time in the configured `timezone`; returns
+/// epoch milliseconds. Without a time of day it means midnight.
+fn parse_time(text: String, pattern: String) -> int;
+
+/// Reads `text` as local time in `tz`; returns epoch milliseconds. A time the clocks skip
+/// (daylight saving starts) throws; one they pass twice means the first.
+///
+/// ```rhai
+/// let ms = parse_time("2026-12-24 18:00", "%Y-%m-%d %H:%M", "Asia/Tokyo");
+/// ```
+fn parse_time(text: String, pattern: String, tz: String) -> int;
+
+/// True when the regular expression `pattern` matches somewhere in `text`.
+/// `(?i)` at the start ignores case.
+///
+/// ```rhai
+/// if matches(event.message.text, "(?i)^hello") { reply(event, "Hi!"); }
+/// ```
+fn matches(text: String, pattern: String) -> bool;
+
+/// The groups of the first match of `pattern` in `text`: [whole match, group 1, ...], with
+/// `()` for a group that took no part; `()` when there is no match.
+///
+/// ```rhai
+/// let m = captures("order 42", "order (\\d+)"); // ["order 42", "42"]
+/// ```
+fn captures(text: String, pattern: String) -> ?;
+
+/// `text` with every match of `pattern` replaced by `with`, where `$1` or `${name}` is a group.
+fn replace_regex(text: String, pattern: String, with: String) -> String;
+
+/// A whole number from `lo` to `hi`, both included. Throws when lo > hi.
+fn rand_int(lo: int, hi: int) -> int;
+
+/// A number from 0 (included) to 1 (excluded).
+fn rand_float() -> float;
+
+/// One element of `items`, each equally likely. Throws when the array is empty.
+///
+/// ```rhai
+/// reply(event, pick(["Yes", "No", "Ask again later"]));
+/// ```
+fn pick(items: Array) -> ?;
+
+/// A new array with the elements of `items` in random order.
+fn shuffle(items: Array) -> Array;
+
 /// A text message: #{type: "text", text: text}.
 fn text(text: String) -> Map;
 

@@ -34,6 +34,7 @@ pub fn build(limits: &Limits) -> Engines {
 impl Engines {
     pub fn with_timezone(mut self, tz: chrono_tz::Tz) -> Self {
         self.default_tz = tz;
+        super::batteries::set_default_zone(&mut self.run, tz);
         self
     }
 }
@@ -66,5 +67,6 @@ fn build_one(limits: &Limits) -> Engine {
     });
     host::register(&mut engine);
     super::http::register(&mut engine);
+    super::batteries::register(&mut engine);
     engine
 }

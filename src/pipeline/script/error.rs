@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use rhai::{EvalAltResult, ParseError, Position};
+use rhai::{EvalAltResult, ParseError, ParseErrorType, Position};
 
 /// A script that could not be loaded: a syntax error, a bad handler or a bad schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,8 @@ impl LoadError {
     }
 
     pub fn from_parse(path: &str, source: &str, err: &ParseError) -> Self {
-        Self::at(path, source, err.position(), err.err_type().to_string())
+        let message = keyword_field_hint(source, err).unwrap_or_else(|| err.err_type().to_string());
+        Self::at(path, source, err.position(), message)
     }
 
     /// The one-line form `path:line:col: message`.
@@ -68,6 +69,48 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+/// LINE names some fields with words Rhai reserves (`module` in module-channel events), so
+/// `event.module` fails to compile with only "'module' is a reserved keyword". When the error is
+/// at a property name after a `.`, say how to read the field instead.
+fn keyword_field_hint(source: &str, err: &ParseError) -> Option<String> {
+    if !matches!(
+        err.err_type(),
+        ParseErrorType::Reserved(_) | ParseErrorType::PropertyExpected
+    ) {
+        return None;
+    }
+    let pos = err.position();
+    let line: Vec<char> = source
+        .lines()
+        .nth(pos.line()?.checked_sub(1)?)?
+        .chars()
+        .collect();
+    let start = pos.position()?.checked_sub(1)?;
+    let is_name = |c: &char| c.is_alphanumeric() || *c == '_';
+    let word: String = line
+        .get(start..)?
+        .iter()
+        .take_while(|c| is_name(c))
+        .collect();
+    let before: String = line.get(..start)?.iter().collect();
+    let object = before.trim_end().strip_suffix('.')?;
+    let object = object.strip_suffix('?').unwrap_or(object).trim_end();
+    let mut name: Vec<char> = object
+        .chars()
+        .rev()
+        .take_while(|c| is_name(c) || matches!(c, '.' | '[' | ']' | '"'))
+        .collect();
+    name.reverse();
+    let name: String = name.into_iter().collect();
+    if word.is_empty() || name.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "`{word}` is a reserved word in Rhai, so `{name}.{word}` does not compile; \
+         write `{name}[\"{word}\"]` to read the field"
+    ))
+}
 
 /// What kind of failure a handler run ended with (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +230,35 @@ mod tests {
             err.render(),
             "scripts/echo.rhai:2:17: Expecting ')'\n        reply(e, \"hi\"\n                    ^"
         );
+    }
+
+    fn load_error(source: &str) -> LoadError {
+        let engines = super::super::engine::build(&super::super::Limits::default());
+        let err = engines.run.compile(source).unwrap_err();
+        LoadError::from_parse("bot.rhai", source, &err)
+    }
+
+    #[test]
+    fn a_reserved_word_as_a_field_says_to_use_brackets() {
+        let err = load_error("fn on_event(event) {\n    let m = event.module;\n}\n");
+        assert_eq!(
+            err.headline(),
+            "bot.rhai:2:19: `module` is a reserved word in Rhai, so `event.module` does not \
+             compile; write `event[\"module\"]` to read the field"
+        );
+        let err = load_error("fn on_event(e) {\n  if e.source.export == 1 {}\n}\n");
+        assert!(
+            err.message
+                .contains("write `e.source[\"export\"]` to read the field"),
+            "{err}"
+        );
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn other_reserved_word_errors_keep_rhai_message() {
+        let err = load_error("let module = 1;\n");
+        assert_eq!(err.message, "'module' is a reserved keyword");
     }
 
     #[test]

@@ -76,11 +76,14 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
     let mut function_lines = HashMap::new();
     for f in ast.iter_functions() {
         if f.name.starts_with("on_") && f.params.len() != 1 {
-            let line = find_fn_line(source, f.name);
+            // Position::new panics on line 0: an unknown line is no position.
+            let pos = find_fn_line(source, f.name)
+                .and_then(|line| u16::try_from(line).ok())
+                .map_or(rhai::Position::NONE, |line| rhai::Position::new(line, 1));
             return Err(LoadError::at(
                 &shown,
                 source,
-                rhai::Position::new(line.unwrap_or(0).try_into().unwrap_or(0), 1),
+                pos,
                 format!(
                     "handler {}() takes {} parameters; handlers take exactly one (the event): fn {}(event)",
                     f.name,
@@ -93,6 +96,20 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
         if let Some(line) = find_fn_line(source, f.name) {
             function_lines.insert(f.name.to_owned(), line);
         }
+    }
+    // A bad literal regex is a mistake in the text, like a syntax error; a script's own function
+    // of the same name takes no regex.
+    let bad_pattern = super::batteries::literal::bad_literal_patterns(source)
+        .into_iter()
+        .find(|b| !functions.contains_key(b.function));
+    if let Some(bad) = bad_pattern {
+        return Err(LoadError {
+            path: shown,
+            line: Some(bad.line),
+            col: Some(bad.col),
+            source_line: source.lines().nth(bad.line - 1).map(str::to_owned),
+            message: bad.message,
+        });
     }
     let name = path
         .file_name()
@@ -128,7 +145,9 @@ fn find_fn_line(source: &str, name: &str) -> Option<usize> {
     source
         .lines()
         .position(|l| {
-            let Some(rest) = l.trim_start().strip_prefix("fn ") else {
+            let l = l.trim_start();
+            let l = l.strip_prefix("private ").map_or(l, str::trim_start);
+            let Some(rest) = l.strip_prefix("fn ") else {
                 return false;
             };
             rest.trim_start()
@@ -206,5 +225,15 @@ mod tests {
         assert_eq!(find_fn_line(src, "on_x"), Some(4));
         assert_eq!(find_fn_line(src, "on"), None);
         assert_eq!(find_fn_line(src, "helper"), Some(2));
+        assert_eq!(find_fn_line("\nprivate fn on_x(a, b) {}", "on_x"), Some(2));
+    }
+
+    #[test]
+    fn a_handler_with_two_parameters_is_an_error_wherever_it_is_written() {
+        let engines = super::super::engine::build(&super::super::Limits::default());
+        for src in ["private fn on_message(a, b) {}", "fn\non_message(a, b) {}"] {
+            let err = compile(&engines, Path::new("x.rhai"), src).err().unwrap();
+            assert!(err.message.contains("takes 2 parameters"), "{src}: {err}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The Rhai script runtime: one engine, compiled scripts swapped atomically on reload, the host
 //! API, and the safety limits every call runs under.
 
+pub mod batteries;
 pub mod context;
 pub mod convert;
 pub mod engine;
