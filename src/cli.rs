@@ -92,6 +92,11 @@ pub struct Settings {
     #[arg(long, env = "LINEBOTD_LINE_RATE_LIMIT", value_name = "PER_SEC")]
     pub line_rate_limit: Option<u32>,
 
+    /// Largest message content `content(event)` downloads from LINE's data host, and largest
+    /// answer of `line_get_data`, in bytes [default: 20971520, 20 MiB].
+    #[arg(long, env = "LINEBOTD_CONTENT_MAX_BYTES", value_name = "BYTES")]
+    pub content_max_bytes: Option<usize>,
+
     /// Path LINE posts webhooks to [default: /callback].
     #[arg(long, env = "LINEBOTD_WEBHOOK_PATH", value_name = "PATH")]
     pub webhook_path: Option<String>,

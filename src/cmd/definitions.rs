@@ -54,8 +54,57 @@ fn line_get(path: String) -> ?;
 /// POST a JSON body to any Messaging API path. Returns LINE's JSON answer.
 fn line_post(path: String, body: ?) -> ?;
 
-/// POST an empty JSON object to any Messaging API path. Returns LINE's JSON answer.
+/// POST to any Messaging API path with no body at all, for the operations that take none
+/// (link a rich menu to a user, leave a group, issue a link token). Returns LINE's JSON answer.
+///
+/// ```rhai
+/// line_post("/v2/bot/user/U0123.../richmenu/richmenu-abc");
+/// ```
 fn line_post(path: String) -> ?;
+
+/// PUT a JSON body to any Messaging API path, e.g. set the webhook URL. Returns LINE's answer.
+fn line_put(path: String, body: ?) -> ?;
+
+/// PUT with no body, e.g. line_put("/v2/bot/coupon/{couponId}/close").
+fn line_put(path: String) -> ?;
+
+/// DELETE any Messaging API path: delete a rich menu or alias, unlink a user's rich menu,
+/// cancel the default one. Returns LINE's JSON answer (usually `#{}`).
+///
+/// ```rhai
+/// line_delete("/v2/bot/richmenu/richmenu-abc");
+/// ```
+fn line_delete(path: String) -> ?;
+
+/// GET any path of LINE's data host (api-data.line.me): a rich menu's image, a message's
+/// content or preview, a transcoding status. Returns #{status, type, size, blob}, plus `json`
+/// when the answer is JSON; status 202 means LINE is still preparing the content.
+/// Answers over `content_max_bytes` throw.
+fn line_get_data(path: String) -> Map;
+
+/// POST a blob (or a string) as `content_type` to a path of the data host, e.g. a rich menu's
+/// image as "image/png". Returns LINE's JSON answer.
+fn line_post_data(path: String, blob: ?, content_type: String) -> ?;
+
+/// What the user sent (image, video, audio, file): #{type, size, blob}, from the event of the
+/// message or its message id. Waits out LINE's "not ready yet" for a video or audio while the
+/// handler's time limit allows, then throws; answers over `content_max_bytes` throw.
+///
+/// ```rhai
+/// fn on_image(event) {
+///     let c = content(event);
+///     reply(event, `Got ${c.size} bytes of ${c.type}`);
+/// }
+/// ```
+fn content(event_or_message_id: ?) -> Map;
+
+/// Marks messages to be sent without a notification (`notificationDisabled`): pass the result
+/// to `reply`, `push`, `multicast` or `broadcast`.
+///
+/// ```rhai
+/// let id = push("U0123...", silent("Nightly report is ready"));
+/// ```
+fn silent(messages: ?) -> ?;
 
 /// GET another web API. Returns #{status, headers, body, json}: `headers` has lower-case names,
 /// `json` is the parsed body when the answer is JSON, else `()`. A non-2xx status does not

@@ -92,6 +92,8 @@ pub struct Config {
     /// Requests per second to each LINE endpoint (LINE's published limit by default; lower
     /// limits of LINE's stay); 0 turns every client-side limit off (for a local mock).
     pub line_rate_limit: u32,
+    /// Largest answer a script may download from LINE's data host (`content`, `line_get_data`).
+    pub content_max_bytes: usize,
     pub shutdown_grace: Duration,
     pub schedule_grace: Duration,
     pub limits: Limits,
@@ -122,6 +124,7 @@ struct FileConfig {
     strict: Option<bool>,
     reply_fallback_push: Option<bool>,
     line_rate_limit: Option<u32>,
+    content_max_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     schedule_grace_secs: Option<u64>,
     limits: Option<Limits>,
@@ -145,6 +148,7 @@ impl Config {
             self.channel_access_token.clone(),
         );
         line.rate_limit_per_sec = self.line_rate_limit;
+        line.content_max_bytes = self.content_max_bytes;
         line
     }
 
@@ -302,6 +306,18 @@ impl Config {
             }
         };
 
+        let content_max_bytes = settings
+            .content_max_bytes
+            .or(file.content_max_bytes)
+            .unwrap_or(crate::line::DEFAULT_CONTENT_MAX_BYTES);
+        if content_max_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "content_max_bytes",
+                message: "0 bytes would refuse every download; use at least 1, e.g. 20971520"
+                    .to_owned(),
+            });
+        }
+
         let clients = client_limits(
             settings,
             ClientLimitsFile {
@@ -335,6 +351,7 @@ impl Config {
                 .line_rate_limit
                 .or(file.line_rate_limit)
                 .unwrap_or(DEFAULT_LINE_RATE_LIMIT),
+            content_max_bytes,
             shutdown_grace: Duration::from_secs(file.shutdown_grace_secs.unwrap_or(10)),
             schedule_grace: Duration::from_secs(file.schedule_grace_secs.unwrap_or(600)),
             limits,

@@ -219,3 +219,30 @@ fn trailing_slash_on_base_url_is_dropped() {
         "http://127.0.0.1:9"
     );
 }
+
+#[test]
+fn content_max_bytes_comes_from_file_and_flags_reaches_the_line_client_and_is_checked() {
+    let c = Config::load(&creds(), None).unwrap();
+    assert_eq!(c.content_max_bytes, 20 * 1024 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("linebotd.toml");
+    std::fs::write(&path, "content_max_bytes = 1000\n").unwrap();
+    let from_file = Settings {
+        config: Some(path.clone()),
+        ..creds()
+    };
+    let c = Config::load(&from_file, None).unwrap();
+    assert_eq!(c.line().content_max_bytes, 1000);
+    let flag = Settings {
+        config: Some(path),
+        content_max_bytes: Some(2000),
+        ..creds()
+    };
+    assert_eq!(Config::load(&flag, None).unwrap().content_max_bytes, 2000);
+    let zero = Settings {
+        content_max_bytes: Some(0),
+        ..creds()
+    };
+    let err = Config::load(&zero, None).unwrap_err().to_string();
+    assert!(err.starts_with("content_max_bytes is invalid"), "{err}");
+}

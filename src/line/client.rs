@@ -73,6 +73,7 @@ pub(super) struct Inner {
     pub(super) api_base: Url,
     pub(super) data_api_base: Url,
     pub(super) request_timeout: Duration,
+    pub(super) content_max_bytes: usize,
     retry: RetryPolicy,
     limits: Limiter,
 }
@@ -129,17 +130,37 @@ impl Retry {
     }
 }
 
+/// A request's body and its `Content-Type`, serialised once so every attempt sends the same
+/// bytes.
+pub(super) struct Body {
+    pub bytes: Bytes,
+    pub content_type: HeaderValue,
+}
+
+impl Body {
+    pub fn json(value: &impl serde::Serialize) -> Self {
+        Self {
+            // JSON values, strings and booleans always serialise.
+            bytes: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            content_type: HeaderValue::from_static("application/json"),
+        }
+    }
+}
+
 /// One request to make, possibly several times.
 pub(super) struct Request {
     pub endpoint: &'static str,
     pub method: Method,
     pub url: Url,
-    pub body: Option<Bytes>,
+    pub body: Option<Body>,
     pub retry_key: Option<Uuid>,
     pub retry: Retry,
-    /// The rate-limit bucket it counts against: a row of `limits::LIMITS`, or `get`/`post`.
+    /// The rate-limit bucket it counts against: a row of `limits::LIMITS`, or `get`, `post`,
+    /// `put` or `delete`.
     pub bucket: &'static str,
     pub timeout: Option<Duration>,
+    /// Largest answer accepted (message content); a larger one fails without retries.
+    pub max_bytes: Option<usize>,
 }
 
 impl LineClient {
@@ -163,6 +184,7 @@ impl LineClient {
                 api_base,
                 data_api_base,
                 request_timeout: config.request_timeout,
+                content_max_bytes: config.content_max_bytes,
                 retry: config.retry,
                 limits: Limiter::new(config.rate_limit_per_sec, config.loading_rate_limit_per_sec),
             }),
@@ -227,6 +249,15 @@ impl LineClient {
                         return Err(err);
                     }
                     (err, wait)
+                }
+                Err(TransportError {
+                    kind: TransportKind::TooLarge { max },
+                    ..
+                }) => {
+                    return Err(LineError::TooLarge {
+                        endpoint: call.endpoint,
+                        max,
+                    })
                 }
                 Err(e) => {
                     let retry = call.retry.on_transport(&e);

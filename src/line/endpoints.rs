@@ -1,17 +1,16 @@
 //! The LINE endpoints the daemon uses, each one the method, path and JSON body the Messaging
-//! API reference names, plus `get`/`post` for everything else.
+//! API reference names (any other path goes through `paths.rs`).
 
-use bytes::Bytes;
 use reqwest::{Method, Url};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::client::{chunk_retry_key, Request, Retry, MULTICAST_CHUNK};
+use super::client::{chunk_retry_key, Body, Request, Retry, MULTICAST_CHUNK};
 use super::error::LineError;
 use super::limits;
 use super::message::{validate, MessageError};
-use super::wire::{json_body, url_with_path, url_with_segments, Raw};
+use super::wire::{json_body, url_with_segments, Raw};
 use super::{Content, LineClient, Sent, CONTENT_TIMEOUT};
 
 /// The body of `POST /v2/bot/message/reply`, serialised straight from borrowed parts: every
@@ -174,6 +173,7 @@ impl LineClient {
             url_with_segments(&self.inner.data_api_base, &segments),
         );
         call.timeout = Some(self.inner.request_timeout.max(CONTENT_TIMEOUT));
+        call.max_bytes = Some(self.inner.content_max_bytes);
         let raw = self.execute(call).await?;
         if raw.status == 202 {
             return Ok(Content::NotReady);
@@ -182,25 +182,6 @@ impl LineClient {
             content_type: raw.content_type,
             bytes: raw.bytes,
         })
-    }
-
-    /// `GET {api_base}{path}` for any endpoint without its own method, e.g. `/v2/bot/info`.
-    /// An empty answer is `Value::Null`.
-    pub async fn get(&self, path: &str) -> Result<Value, LineError> {
-        let mut call = get_call("get", url_with_path(&self.inner.api_base, path)?);
-        call.bucket = bucket_for("GET", path, "get");
-        let raw = self.execute(call).await?;
-        json_body("get", &raw)
-    }
-
-    /// `POST {api_base}{path}` with a JSON body. Not retried after a timeout: the first
-    /// request may have created something.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, LineError> {
-        let url = url_with_path(&self.inner.api_base, path)?;
-        let mut call = post_call("post", url, body, None, Retry::Post);
-        call.bucket = bucket_for("POST", path, "post");
-        let raw = self.execute(call).await?;
-        json_body("post", &raw)
     }
 
     async fn send_message(
@@ -264,11 +245,11 @@ fn non_empty(value: &str, field: &'static str) -> Result<(), LineError> {
 
 /// The bucket of a `get`/`post` call: the endpoint's own when LINE's table names it (a
 /// narrowcast posted by path still counts against narrowcast's 60 an hour), else `other`.
-fn bucket_for(method: &str, path: &str, other: &'static str) -> &'static str {
+pub(super) fn bucket_for(method: &str, path: &str, other: &'static str) -> &'static str {
     limits::by_request(method, path).map_or(other, |l| l.name)
 }
 
-fn get_call(endpoint: &'static str, url: Url) -> Request {
+pub(super) fn get_call(endpoint: &'static str, url: Url) -> Request {
     Request {
         endpoint,
         method: Method::GET,
@@ -278,10 +259,11 @@ fn get_call(endpoint: &'static str, url: Url) -> Request {
         retry: Retry::Read,
         bucket: endpoint,
         timeout: None,
+        max_bytes: None,
     }
 }
 
-fn post_call(
+pub(super) fn post_call(
     endpoint: &'static str,
     url: Url,
     body: &impl Serialize,
@@ -292,12 +274,12 @@ fn post_call(
         endpoint,
         method: Method::POST,
         url,
-        // Serialised once and shared by every attempt, so retries send identical bytes (JSON
-        // values, strings and booleans always serialise).
-        body: Some(Bytes::from(serde_json::to_vec(body).unwrap_or_default())),
+        // Serialised once and shared by every attempt, so retries send identical bytes.
+        body: Some(Body::json(body)),
         retry_key,
         retry,
         bucket: endpoint,
         timeout: None,
+        max_bytes: None,
     }
 }

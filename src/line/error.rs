@@ -60,6 +60,12 @@ pub enum LineError {
     /// The HTTP client could not be built (bad token characters, TLS set-up).
     #[error("could not set up the LINE client: {0}")]
     Setup(String),
+    /// A content type that cannot be sent in a header.
+    #[error("`{0}` is not a content type, such as image/png or text/plain")]
+    BadContentType(String),
+    /// An answer larger than the caller accepts (message content over `content_max_bytes`).
+    #[error("LINE's answer to {endpoint} is over the limit of {max} bytes (content_max_bytes)")]
+    TooLarge { endpoint: &'static str, max: usize },
 }
 
 impl LineError {
@@ -80,7 +86,11 @@ impl LineError {
             Self::Rejected { status, .. } => {
                 (400..500).contains(status) && *status != 408 && *status != 429
             }
-            Self::Invalid(_) | Self::BadUrl { .. } | Self::Setup(_) => true,
+            Self::Invalid(_)
+            | Self::BadUrl { .. }
+            | Self::Setup(_)
+            | Self::BadContentType(_)
+            | Self::TooLarge { .. } => true,
             Self::Transport { .. }
             | Self::RetriesExhausted { .. }
             | Self::BadResponse { .. }

@@ -13,14 +13,16 @@
 //! - `get`, `profile`, `content` and `loading` read data or repeat a harmless effect: they retry
 //!   on 5xx, 429, timeouts and connection errors, at most 3 attempts within 20 s (a script is
 //!   waiting on them).
-//! - `post` may create things (a rich menu…): like the reads, but a timeout is not retried
-//!   because the first request may have been carried out.
+//! - `post` and `post_data` may create things (a rich menu…): like the reads, but a timeout is
+//!   not retried because the first request may have been carried out.
+//! - `put` and `delete` set or remove a state, which is the same done twice: like the reads.
 
 mod client;
 mod endpoints;
 mod error;
 pub mod limits;
 pub mod message;
+mod paths;
 mod rate;
 mod retry;
 mod transport;
@@ -31,6 +33,7 @@ use std::time::Duration;
 pub use client::{chunk_retry_key, LineClient, OnWait, MULTICAST_CHUNK};
 pub use error::LineError;
 pub use message::{flex, image, quick_reply, sticker, text, validate, MessageError};
+pub use paths::DataAnswer;
 pub use rate::TokenBucket;
 pub use retry::{backoff, parse_retry_after, RetryPolicy};
 
@@ -54,6 +57,9 @@ pub struct LineConfig {
     pub rate_limit_per_sec: u32,
     /// Requests a second to the loading animation endpoint; 0 turns its limit off.
     pub loading_rate_limit_per_sec: u32,
+    /// Largest answer accepted from the data host (message content, rich-menu images): a
+    /// larger one fails with [`LineError::TooLarge`] before it is read whole.
+    pub content_max_bytes: usize,
 }
 
 impl std::fmt::Debug for LineConfig {
@@ -70,9 +76,13 @@ impl std::fmt::Debug for LineConfig {
                 "loading_rate_limit_per_sec",
                 &self.loading_rate_limit_per_sec,
             )
+            .field("content_max_bytes", &self.content_max_bytes)
             .finish()
     }
 }
+
+/// Default of [`LineConfig::content_max_bytes`], 20 MiB.
+pub const DEFAULT_CONTENT_MAX_BYTES: usize = 20 * 1024 * 1024;
 
 /// Shortest per-attempt timeout for content downloads: videos are large.
 pub const CONTENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -95,6 +105,7 @@ impl LineConfig {
             retry: RetryPolicy::default(),
             rate_limit_per_sec: 2000,
             loading_rate_limit_per_sec: 100,
+            content_max_bytes: DEFAULT_CONTENT_MAX_BYTES,
         }
     }
 }

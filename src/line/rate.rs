@@ -144,8 +144,8 @@ pub(super) struct Limiter {
     unlimited: TokenBucket,
 }
 
-/// Buckets for `get`/`post` calls to endpoints the table does not name.
-const OTHER: [&str; 2] = ["get", "post"];
+/// Buckets for `get`/`post`/`put`/`delete` calls to endpoints the table does not name.
+const OTHER: [&str; 4] = ["get", "post", "put", "delete"];
 
 impl Limiter {
     /// `standard_per_sec` is the limit of LINE's 2,000/s class (0: no limits at all);
@@ -166,7 +166,7 @@ impl Limiter {
         }
     }
 
-    /// The bucket named `name` (a row of `LIMITS`, or `get`/`post`).
+    /// The bucket named `name` (a row of `LIMITS`, or one of `OTHER`).
     pub fn bucket(&self, name: &str) -> &TokenBucket {
         // Every name a `Request` carries comes from the table or `OTHER`; a test checks it.
         self.buckets.get(name).unwrap_or(&self.unlimited)
@@ -287,7 +287,7 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(limits.bucket("profile").reserve(t0), Duration::ZERO);
         assert!(limits.bucket("profile").reserve(t0) > Duration::ZERO);
-        for name in ["reply", "push", "get", "post", "loading"] {
+        for name in ["reply", "push", "get", "post", "put", "delete", "loading"] {
             assert_eq!(limits.bucket(name).reserve(t0), Duration::ZERO, "{name}");
         }
         let off = Limiter::new(0, 100);

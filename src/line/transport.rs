@@ -42,6 +42,10 @@ pub(super) enum TransportKind {
     Timeout,
     /// The answer started but did not finish.
     CutOff,
+    /// The answer is larger than the request's `max_bytes`; it was not read to the end.
+    TooLarge {
+        max: usize,
+    },
     Other,
 }
 
@@ -77,6 +81,7 @@ impl std::fmt::Display for TransportError {
             TransportKind::Connect => "connection failed",
             TransportKind::Timeout => "timed out",
             TransportKind::CutOff => "answer cut off",
+            TransportKind::TooLarge { .. } => "answer too large",
             TransportKind::Other => "request failed",
         };
         if self.message.is_empty() {
@@ -119,8 +124,8 @@ pub(super) async fn send(http: &reqwest::Client, call: &Request) -> Result<Answe
     }
     if let Some(body) = &call.body {
         rb = rb
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.clone());
+            .header(CONTENT_TYPE, body.content_type.clone())
+            .body(body.bytes.clone());
     }
     if let Some(timeout) = call.timeout {
         rb = rb.timeout(timeout);
@@ -140,10 +145,13 @@ pub(super) async fn send(http: &reqwest::Client, call: &Request) -> Result<Answe
     let content_type = header("content-type");
     let retry_after = header("retry-after");
     let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| TransportError::from_reqwest(&e));
+    let body = match call.max_bytes {
+        Some(max) => capped_body(resp, max).await,
+        None => resp
+            .bytes()
+            .await
+            .map_err(|e| TransportError::from_reqwest(&e)),
+    };
     Ok(Answer {
         status,
         request_id,
@@ -151,6 +159,30 @@ pub(super) async fn send(http: &reqwest::Client, call: &Request) -> Result<Answe
         retry_after,
         body,
     })
+}
+
+/// The body read chunk by chunk, given up as soon as it passes `max` bytes (or its
+/// `Content-Length` says it will), so an oversized answer never sits whole in memory.
+async fn capped_body(mut resp: reqwest::Response, max: usize) -> Result<Bytes, TransportError> {
+    let too_large = || TransportError {
+        kind: TransportKind::TooLarge { max },
+        message: String::new(),
+    };
+    if resp.content_length().is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| TransportError::from_reqwest(&e))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ const OTHER_LINE_PATHS: &[&str] = &[
     "/v2/bot/channel/",
     "/v2/bot/audienceGroup",
     "/v2/bot/membership/",
+    "/v2/bot/coupon",
 ];
 
 /// What `GET /v2/bot/message/{id}/content` serves for one message.

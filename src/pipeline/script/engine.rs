@@ -67,6 +67,7 @@ fn build_one(limits: &Limits) -> Engine {
     });
     host::register(&mut engine);
     super::http::register(&mut engine);
+    super::line_api::register(&mut engine);
     super::batteries::register(&mut engine);
     engine
 }

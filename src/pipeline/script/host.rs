@@ -1,4 +1,5 @@
-//! The host API scripts call: `reply`, `push`, `profile`, message helpers, `log` …
+//! The host API scripts call: `reply`, `push`, `profile`, message helpers, `log` … (the rest
+//! of the Messaging API is in `line_api.rs`).
 //!
 //! Every function is registered once on the shared engine; the call context (which script, which
 //! event) comes from [`super::context`]. LINE calls are async; scripts run on handler threads, so
@@ -19,6 +20,7 @@ use crate::store::{DeliveryKind, Store};
 
 use super::context;
 pub use super::convert::{from_json, from_json_text, to_json, to_messages};
+use super::line_api::unwrap_silent;
 use super::web::Web;
 
 /// Receives `(script, line)` for every script log line.
@@ -46,7 +48,7 @@ impl Host {
     /// reqwest client, so a handler waiting on LINE holds only its own thread, never an async
     /// worker, and every handler shares one connection pool. The client reports its waits on
     /// LINE to the thread pool (see [`Host::line_client`]).
-    fn wait<T, F: Future<Output = T>>(&self, call: impl FnOnce(LineClient) -> F) -> T {
+    pub(super) fn wait<T, F: Future<Output = T>>(&self, call: impl FnOnce(LineClient) -> F) -> T {
         self.tokio.block_on(call(self.line.clone()))
     }
 
@@ -154,6 +156,7 @@ fn chat_of(event: &Map) -> Option<String> {
 /// instead of a copy of it.
 fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
+    let (messages, quiet) = unwrap_silent(messages);
     let messages = to_messages(&messages)?;
     // A map is the event itself; a string is its reply token.
     let (token, chat) = if let Some(event) = target.read_lock::<Map>() {
@@ -210,7 +213,8 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
                 }
                 .emit();
                 // Named after the reply, so it can never take a `push` call's retry key.
-                send_push(&host, chat, messages.clone(), retry_key(call.as_deref()))
+                let key = retry_key(call.as_deref());
+                send_push(&host, chat, messages.clone(), quiet, key)
             }
             _ => Err(script_error(format!("reply failed: {}", reason.explain()))),
         }
@@ -230,7 +234,7 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
     }
     let sent = host.wait(|line| {
         let messages = &messages;
-        async move { line.reply(&token, messages, false).await }
+        async move { line.reply(&token, messages, quiet).await }
     });
     match sent {
         Ok(_) => {
@@ -262,8 +266,23 @@ fn queue(
     Ok(Dynamic::from(key))
 }
 
-fn send_push(host: &Host, to: &str, messages: Vec<Value>, key: Uuid) -> HostResult<Dynamic> {
-    let payload = serde_json::json!({ "to": to, "messages": messages });
+/// `payload` plus `notificationDisabled: true` when the messages were wrapped by `silent`
+/// (the outbox reads it back when it sends).
+fn quieted(mut payload: Value, quiet: bool) -> Value {
+    if quiet {
+        payload["notificationDisabled"] = Value::Bool(true);
+    }
+    payload
+}
+
+fn send_push(
+    host: &Host,
+    to: &str,
+    messages: Vec<Value>,
+    quiet: bool,
+    key: Uuid,
+) -> HostResult<Dynamic> {
+    let payload = quieted(serde_json::json!({ "to": to, "messages": messages }), quiet);
     queue(host, DeliveryKind::Push, payload, &messages, key)
 }
 
@@ -275,13 +294,10 @@ fn push(to: Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
             "push needs a user, group or room id; got an empty string",
         ));
     }
+    let (messages, quiet) = unwrap_silent(messages);
     let messages = to_messages(&messages)?;
-    send_push(
-        &host,
-        &to,
-        messages,
-        retry_key(next_call("push").as_deref()),
-    )
+    let key = retry_key(next_call("push").as_deref());
+    send_push(&host, &to, messages, quiet, key)
 }
 
 fn multicast(ids: Array, messages: Dynamic) -> HostResult<Dynamic> {
@@ -293,16 +309,21 @@ fn multicast(ids: Array, messages: Dynamic) -> HostResult<Dynamic> {
     if ids.is_empty() {
         return Err(script_error("multicast needs at least one user id"));
     }
+    let (messages, quiet) = unwrap_silent(messages);
     let messages = to_messages(&messages)?;
-    let payload = serde_json::json!({ "to": ids, "messages": messages });
+    let payload = quieted(
+        serde_json::json!({ "to": ids, "messages": messages }),
+        quiet,
+    );
     let key = retry_key(next_call("multicast").as_deref());
     queue(&host, DeliveryKind::Multicast, payload, &messages, key)
 }
 
 fn broadcast(messages: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
+    let (messages, quiet) = unwrap_silent(messages);
     let messages = to_messages(&messages)?;
-    let payload = serde_json::json!({ "messages": messages });
+    let payload = quieted(serde_json::json!({ "messages": messages }), quiet);
     let key = retry_key(next_call("broadcast").as_deref());
     queue(&host, DeliveryKind::Broadcast, payload, &messages, key)
 }
@@ -329,23 +350,6 @@ fn loading(chat_id: Dynamic, seconds: i64) -> HostResult<Dynamic> {
     Ok(Dynamic::UNIT)
 }
 
-fn line_get(path: &str) -> HostResult<Dynamic> {
-    let host = host()?;
-    let value = host
-        .wait(|line| async move { line.get(path).await })
-        .map_err(line_error)?;
-    Ok(from_json(&value))
-}
-
-fn line_post(path: &str, body: Dynamic) -> HostResult<Dynamic> {
-    let host = host()?;
-    let body = to_json(&body)?;
-    let value = host
-        .wait(|line| async move { line.post(path, &body).await })
-        .map_err(line_error)?;
-    Ok(from_json(&value))
-}
-
 fn quick_reply(message: Dynamic, items: Array) -> HostResult<Dynamic> {
     let message = to_messages(&message)?
         .into_iter()
@@ -365,11 +369,6 @@ pub fn register(engine: &mut Engine) {
         .register_fn("broadcast", broadcast)
         .register_fn("profile", profile)
         .register_fn("loading", loading)
-        .register_fn("line_get", line_get)
-        .register_fn("line_post", line_post)
-        .register_fn("line_post", |path: &str| {
-            line_post(path, Dynamic::from_map(Map::new()))
-        })
         .register_fn("text", |s: &str| from_json(&line::message::text(s)))
         .register_fn(
             "sticker",

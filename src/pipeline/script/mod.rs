@@ -9,6 +9,7 @@ pub mod error;
 pub mod host;
 pub mod http;
 pub mod limits;
+pub mod line_api;
 pub mod loader;
 pub mod runtime;
 pub mod source;
