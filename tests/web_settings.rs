@@ -190,3 +190,32 @@ fn local_runs_read_the_web_settings_of_linebotd_toml() {
         "{text}"
     );
 }
+
+/// `simulate` and `test` run scripts in the `timezone` of the `linebotd.toml` beside them.
+#[test]
+fn local_runs_use_the_configured_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("linebotd.toml"),
+        "timezone = \"Asia/Tokyo\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("scripts")).unwrap();
+    std::fs::write(
+        dir.path().join("scripts/bot.rhai"),
+        r#"fn on_message(e) { reply(e, "hour " + format_time(0, "%H")); }"#,
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["simulate", "--text", "go", "--scripts"])
+        .arg(dir.path().join("scripts"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("hour 09"), "{text}");
+}

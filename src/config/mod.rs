@@ -14,12 +14,14 @@ pub use crate::pipeline::script::Limits;
 use crate::pipeline::webhook::ClientLimits;
 
 mod clients;
+mod values;
 mod web;
 
 use clients::{client_limits, ClientLimitsFile};
+use values::{base_url, non_empty, parse_listen, zone};
 
 use web::{limits, web_config};
-pub use web::{load_local, local_file};
+pub use web::{load_local, local_file, LocalConfig};
 
 pub use crate::cli::DEFAULT_LISTEN;
 pub const DEFAULT_API_BASE: &str = "https://api.line.me";
@@ -286,14 +288,7 @@ impl Config {
             .clone()
             .or(file.timezone)
             .unwrap_or_else(|| "UTC".into());
-        if timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ConfigError::Invalid {
-                setting: "timezone",
-                message: format!(
-                    "`{timezone}` is not an IANA time zone name such as Asia/Tokyo or UTC"
-                ),
-            });
-        }
+        zone(&timezone)?;
 
         let log_format = match settings.log_format.clone().or(file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -376,35 +371,6 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
             message: format!("{}{line}", e.message()),
         }
     })
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
-fn parse_listen(addr: &str) -> Result<SocketAddr, ConfigError> {
-    addr.parse().map_err(|_| ConfigError::Invalid {
-        setting: "--listen",
-        message: format!("`{addr}` is not an address with a port, such as 127.0.0.1:8080"),
-    })
-}
-
-fn base_url(
-    setting: &'static str,
-    value: Option<String>,
-    default: &str,
-) -> Result<String, ConfigError> {
-    let url = value.unwrap_or_else(|| default.to_owned());
-    let trimmed = url.trim_end_matches('/');
-    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://"))
-        || trimmed.len() <= "https://".len()
-    {
-        return Err(ConfigError::Invalid {
-            setting,
-            message: format!("`{url}` must be an http:// or https:// URL"),
-        });
-    }
-    Ok(trimmed.to_owned())
 }
 
 #[cfg(test)]

@@ -29,20 +29,36 @@ impl FileConfig {
     }
 }
 
-/// The web settings of `dev`, `simulate` and `test`: flags and environment over the file at
-/// `config` (else `linebotd.toml` beside the scripts folder, if there is one). Returns the
-/// file's limits too, so local runs time out like the daemon.
+/// The settings of `simulate` and `test`: the web settings from flags and environment over the
+/// file at `config` (else `linebotd.toml` beside the scripts folder, if there is one), and the
+/// file's limits and time zone, so local runs behave like the daemon.
 pub fn load_local(
     config: Option<&Path>,
     scripts_dir: &Path,
     web: &WebArgs,
-) -> Result<(WebConfig, Limits), ConfigError> {
+) -> Result<LocalConfig, ConfigError> {
     let mut file = match local_file(config, scripts_dir) {
         Some(path) => read_file(&path)?,
         None => FileConfig::default(),
     };
     let limits = limits(file.limits.take())?;
-    Ok((web_config(web, file.web(), &limits)?, limits))
+    let timezone = match file.timezone.take() {
+        Some(name) => super::values::zone(&name)?,
+        None => chrono_tz::UTC,
+    };
+    Ok(LocalConfig {
+        web: web_config(web, file.web(), &limits)?,
+        limits,
+        timezone,
+    })
+}
+
+/// What a local run takes from the configuration.
+pub struct LocalConfig {
+    pub web: WebConfig,
+    pub limits: Limits,
+    /// The zone of schedules and time functions that name none (`timezone`).
+    pub timezone: chrono_tz::Tz,
 }
 
 /// The path `load_local` reads, for commands that print it.

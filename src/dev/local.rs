@@ -56,6 +56,8 @@ pub enum LocalError {
 pub struct LocalSetup {
     pub web: WebConfig,
     pub limits: Limits,
+    /// `timezone` from the configuration file (UTC without one).
+    pub timezone: chrono_tz::Tz,
     /// `linebotd test`: web calls are answered by `http_fake` only, never the network.
     pub fake_web: bool,
 }
@@ -66,11 +68,11 @@ impl LocalSetup {
         scripts: &Path,
         fake_web: bool,
     ) -> Result<Self, LocalError> {
-        let (web, limits) =
-            crate::config::load_local(settings.config.as_deref(), scripts, &settings.web)?;
+        let local = crate::config::load_local(settings.config.as_deref(), scripts, &settings.web)?;
         Ok(Self {
-            web,
-            limits,
+            web: local.web,
+            limits: local.limits,
+            timezone: local.timezone,
             fake_web,
         })
     }
@@ -142,7 +144,7 @@ impl LocalBot {
             },
             scripts_dir: dir.to_owned(),
             limits: setup.limits.clone(),
-            timezone: chrono_tz::UTC,
+            timezone: setup.timezone,
             reply_fallback_push: true,
             on_log: Some(on_log),
         })
