@@ -151,39 +151,38 @@ fn bad_web_settings_name_the_setting() {
     }
 }
 
-/// `simulate` and `test` read `linebotd.toml` beside the scripts folder, as `run` reads it.
-#[test]
-fn local_runs_read_the_web_settings_of_linebotd_toml() {
+/// Runs `linebotd simulate --text go` on a project folder holding `toml` as its
+/// `linebotd.toml` and `script` in `scripts/`, with `args` and `env`; returns stdout.
+fn simulate_project(toml: &str, script: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("linebotd.toml"),
-        "script_env = [\"MY_API_KEY\"]\n[limits]\nmax_call_ms = 60000\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("linebotd.toml"), toml).unwrap();
     std::fs::create_dir(dir.path().join("scripts")).unwrap();
-    std::fs::write(
-        dir.path().join("scripts/bot.rhai"),
-        r#"fn on_message(e) { reply(e, `len ${env("MY_API_KEY").len()}`); }"#,
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("scripts/bot.rhai"), script).unwrap();
     let out = Command::new(bin())
-        .args([
-            "simulate",
-            "--text",
-            "go",
-            "--http-timeout-ms",
-            "30000",
-            "--scripts",
-        ])
+        .args(["simulate", "--text", "go"])
+        .args(args)
+        .arg("--scripts")
         .arg(dir.path().join("scripts"))
-        .env("MY_API_KEY", SECRET_VALUE)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// `simulate` and `test` read `linebotd.toml` beside the scripts folder, as `run` reads it.
+#[test]
+fn local_runs_read_the_web_settings_of_linebotd_toml() {
+    let text = simulate_project(
+        "script_env = [\"MY_API_KEY\"]\n[limits]\nmax_call_ms = 60000\n",
+        r#"fn on_message(e) { reply(e, `len ${env("MY_API_KEY").len()}`); }"#,
+        &["--http-timeout-ms", "30000"],
+        &[("MY_API_KEY", SECRET_VALUE)],
     );
     assert!(
         text.contains(&format!("len {}", SECRET_VALUE.len())),
@@ -194,28 +193,11 @@ fn local_runs_read_the_web_settings_of_linebotd_toml() {
 /// `simulate` and `test` run scripts in the `timezone` of the `linebotd.toml` beside them.
 #[test]
 fn local_runs_use_the_configured_time_zone() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("linebotd.toml"),
+    let text = simulate_project(
         "timezone = \"Asia/Tokyo\"\n",
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("scripts")).unwrap();
-    std::fs::write(
-        dir.path().join("scripts/bot.rhai"),
         r#"fn on_message(e) { reply(e, "hour " + format_time(0, "%H")); }"#,
-    )
-    .unwrap();
-    let out = Command::new(bin())
-        .args(["simulate", "--text", "go", "--scripts"])
-        .arg(dir.path().join("scripts"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[],
+        &[],
     );
     assert!(text.contains("hour 09"), "{text}");
 }
