@@ -215,6 +215,11 @@ fn pick(items: Array) -> ?;
 /// A new array with the elements of `items` in random order.
 fn shuffle(items: Array) -> Array;
 
+/// Waits `seconds` (a number, fractions allowed) without holding up other conversations, and
+/// never past the handler's time limit (`limits.max_call_ms`): a longer sleep waits what is
+/// left and throws. For "remind me later", use a schedule, not a sleep.
+fn sleep(seconds: ?);
+
 /// A text message: #{type: "text", text: text}.
 fn text(text: String) -> Map;
 

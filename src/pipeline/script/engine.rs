@@ -66,6 +66,7 @@ fn build_one(limits: &Limits) -> Engine {
         host::script_log(&format!("[line {}] {text}", pos.line().unwrap_or(0)))
     });
     host::register(&mut engine);
+    super::pause::register(&mut engine);
     super::http::register(&mut engine);
     super::line_api::register(&mut engine);
     super::batteries::register(&mut engine);

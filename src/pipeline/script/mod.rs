@@ -11,6 +11,7 @@ pub mod http;
 pub mod limits;
 pub mod line_api;
 pub mod loader;
+pub mod pause;
 pub mod runtime;
 pub mod source;
 pub mod state;
