@@ -1,5 +1,5 @@
 //! Command-line interface (clap derive). Every option is also settable from the environment and,
-//! for `run`/`dev`, from `linebotd.toml`; [`crate::config::Config`] merges and validates them.
+//! for `run`/`dev`, from `linebotd.toml`; `config::Config` merges and validates them.
 
 use std::path::PathBuf;
 

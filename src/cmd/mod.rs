@@ -1,4 +1,4 @@
-//! The operator commands besides `run` and the local loop (which lives in [`crate::dev`]), one
+//! The operator commands besides `run` and the local loop (which lives in `dev/`), one
 //! module each; `main.rs` only picks one.
 
 pub mod check;

@@ -126,14 +126,8 @@ pub(super) fn web_config(
             });
         }
     }
-    let timeout_ms = args
-        .http_timeout_ms
-        .or(file.http_timeout_ms)
-        .unwrap_or(d.timeout.as_millis() as u64)
-        .min(limits.max_call_ms.max(1));
-    let explicit = args.http_timeout_ms.or(file.http_timeout_ms);
-    if let Some(ms) = explicit {
-        if ms == 0 || ms > limits.max_call_ms {
+    let timeout_ms = match args.http_timeout_ms.or(file.http_timeout_ms) {
+        Some(ms) if ms == 0 || ms > limits.max_call_ms => {
             return Err(ConfigError::Invalid {
                 setting: "http_timeout_ms",
                 message: format!(
@@ -143,7 +137,10 @@ pub(super) fn web_config(
                 ),
             });
         }
-    }
+        Some(ms) => ms,
+        // The default never outlasts the handler's own limit.
+        None => (d.timeout.as_millis() as u64).min(limits.max_call_ms),
+    };
     let max_response_bytes = args
         .http_max_response_bytes
         .or(file.http_max_response_bytes)

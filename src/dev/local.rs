@@ -169,7 +169,7 @@ impl LocalBot {
 
     /// `text` with the exposed environment values redacted, for printing.
     pub fn redact(&self, text: &str) -> String {
-        self.runtime.host().web.redact(text)
+        self.runtime.host().web.redact(text).into_owned()
     }
 
     /// How the scripts reach the web (the fakes of `linebotd test`).

@@ -91,12 +91,12 @@ pub fn script_log(text: &str) {
     match tagged {
         Some((script, host)) => {
             let text = host.web.redact(text);
-            tracing::info!(target: "linebotd::pipeline::script", script = %script, "{text}");
+            tracing::info!(target: "linebotd::script", script = %script, "{text}");
             if let Some(on_log) = &host.on_log {
                 on_log(&script, &text);
             }
         }
-        None => tracing::info!(target: "linebotd::pipeline::script", "{text}"),
+        None => tracing::info!(target: "linebotd::script", "{text}"),
     }
 }
 

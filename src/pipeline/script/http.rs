@@ -85,7 +85,8 @@ fn call(
 ) -> HostResult<Dynamic> {
     let host = host()?;
     let web = &host.web;
-    let fail = |message: String| script_error(web.redact(&format!("{function}: {message}")));
+    let fail =
+        |message: String| script_error(web.redact(&format!("{function}: {message}")).into_owned());
     let request = build(method, url, body, options).map_err(fail)?;
 
     let requested = match options.get("timeout_ms") {

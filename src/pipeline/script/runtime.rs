@@ -280,7 +280,7 @@ impl Runtime {
         })
         .map_err(|e| {
             let mut err = RunError::from_eval(&script.name, function, &e, &self.limits);
-            err.message = self.host.web.redact(&err.message);
+            err.message = self.host.web.redact(&err.message).into_owned();
             // Limits stop a script between operations, where Rhai has no position to give.
             err.line = err
                 .line

@@ -118,7 +118,7 @@ impl Web {
 
     /// `text` with the value of every exposed variable replaced by its name, for logs and
     /// error messages.
-    pub fn redact(&self, text: &str) -> String {
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         self.env.redact(text)
     }
 }
