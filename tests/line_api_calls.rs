@@ -242,3 +242,98 @@ async fn content_waits_out_lines_not_ready_answer() {
         .iter()
         .all(|r| r.method == "GET" && r.raw_body.is_empty()));
 }
+
+const NARROWCAST: &str = "/v2/bot/message/narrowcast";
+
+const NARROWCAST_SCRIPT: &str = r#"
+fn on_message(event) {
+    let said = event.message.text;
+    if said == "targeted" {
+        narrowcast(
+            silent("sale"),
+            #{ type: "audience", audienceGroupId: 1234 },
+            #{ demographic: #{ type: "gender", oneOf: ["female"] } },
+            100,
+        );
+    } else if said == "everyone" {
+        narrowcast("hello all");
+    } else {
+        let errors = [];
+        for bad in [|| narrowcast("x", #{ audienceGroupId: 1 }, ()),
+                    || narrowcast("x", (), #{ type: "gender" }),
+                    || narrowcast("x", "audience", ()),
+                    || narrowcast("x", (), (), 0)] {
+            try { bad.call(); errors.push("sent"); } catch (e) { errors.push(e); }
+        }
+        reply(event, errors.reduce(|all, e| all + e + "\n", ""));
+    }
+}
+"#;
+
+/// `narrowcast` goes through the outbox like `push`: one request per call, with a retry key,
+/// LINE's 202 taken as accepted, and the body the spec's `NarrowcastRequest` names (parts the
+/// script left out are absent, not null).
+#[tokio::test]
+async fn narrowcast_is_queued_with_a_retry_key_and_the_specs_body() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("bot.rhai", NARROWCAST_SCRIPT)]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
+    assert_eq!(say(&d, "N1", "U1", "targeted").await, 200);
+    assert_eq!(say(&d, "N2", "U1", "everyone").await, 200);
+    assert!(
+        eventually(WAIT, || mock.accepted(NARROWCAST).len() == 2).await,
+        "{}",
+        d.stderr.text()
+    );
+    let sent = mock.accepted(NARROWCAST);
+    let targeted = sent
+        .iter()
+        .find(|r| r.body["messages"][0]["text"] == "sale")
+        .expect("the targeted narrowcast");
+    assert_eq!(targeted.status, 202);
+    assert_eq!(targeted.header("content-type"), Some("application/json"));
+    assert!(targeted.retry_key().is_some_and(|k| k.len() == 36));
+    assert_eq!(
+        targeted.body,
+        json!({
+            "messages": [{"type": "text", "text": "sale"}],
+            "recipient": {"type": "audience", "audienceGroupId": 1234},
+            "filter": {"demographic": {"type": "gender", "oneOf": ["female"]}},
+            "limit": {"max": 100},
+            "notificationDisabled": true,
+        })
+    );
+    let everyone = sent
+        .iter()
+        .find(|r| r.body["messages"][0]["text"] == "hello all")
+        .expect("the narrowcast to everyone");
+    assert_eq!(
+        everyone.body,
+        json!({"messages": [{"type": "text", "text": "hello all"}]})
+    );
+    assert_ne!(targeted.retry_key(), everyone.retry_key());
+}
+
+#[tokio::test]
+async fn narrowcast_explains_a_bad_recipient_filter_or_limit() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("bot.rhai", NARROWCAST_SCRIPT)]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
+    assert_eq!(say(&d, "N3", "U1", "bad").await, 200);
+    assert!(
+        eventually(WAIT, || mock.accepted(REPLY).len() == 1).await,
+        "{}",
+        d.stderr.text()
+    );
+    let text = mock.texts(REPLY).join("");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].contains("recipient needs type"), "{text}");
+    assert!(lines[1].contains("filter is #{demographic"), "{text}");
+    assert!(lines[2].contains("recipient must be a map or ()"), "{text}");
+    assert!(
+        lines[3].contains("limit is the most friends to reach"),
+        "{text}"
+    );
+    assert!(mock.requests_to(NARROWCAST).is_empty());
+}

@@ -41,6 +41,22 @@ fn multicast(user_ids: Array, messages: ?) -> String;
 /// Sends messages to every friend of the bot. Returns the delivery id.
 fn broadcast(messages: ?) -> String;
 
+/// Sends messages to the friends an audience or a demographic filter selects: LINE's
+/// `recipient` and `filter` objects as maps (`()` for none), optionally a `limit` (the most
+/// friends to reach, or #{max, upToRemainingQuota}). Queued in the durable outbox with a retry
+/// key like `push`; returns the delivery id. LINE allows 60 narrowcasts an hour.
+///
+/// ```rhai
+/// let id = narrowcast("Sale today!", #{type: "audience", audienceGroupId: 1234}, ());
+/// ```
+fn narrowcast(messages: ?, recipient: ?, filter: ?) -> String;
+
+/// Narrowcast with a `limit`: a number, or #{max: 100, upToRemainingQuota: true}.
+fn narrowcast(messages: ?, recipient: ?, filter: ?, limit: ?) -> String;
+
+/// Narrowcast to every friend (no recipient, no filter).
+fn narrowcast(messages: ?) -> String;
+
 /// A user's profile: #{userId, displayName, pictureUrl, statusMessage, language},
 /// or `()` when LINE does not know the user (404).
 fn profile(user_id: String) -> ?;
@@ -99,7 +115,7 @@ fn line_post_data(path: String, blob: ?, content_type: String) -> ?;
 fn content(event_or_message_id: ?) -> Map;
 
 /// Marks messages to be sent without a notification (`notificationDisabled`): pass the result
-/// to `reply`, `push`, `multicast` or `broadcast`.
+/// to `reply`, `push`, `multicast`, `broadcast` or `narrowcast`.
 ///
 /// ```rhai
 /// let id = push("U0123...", silent("Nightly report is ready"));

@@ -212,6 +212,7 @@ pub fn bot_lines(call: &Call) -> Vec<String> {
     let prefix = match call.path.rsplit('/').next() {
         Some("multicast") => "bot (multicast)> ",
         Some("broadcast") => "bot (broadcast)> ",
+        Some("narrowcast") => "bot (narrowcast)> ",
         _ => "bot> ",
     };
     call.messages()

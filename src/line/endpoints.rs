@@ -116,6 +116,21 @@ impl LineClient {
             .await
     }
 
+    /// `POST /v2/bot/message/narrowcast` with `body` as the Messaging API reference gives it:
+    /// `messages`, and optionally `recipient` (audiences, redelivery, and `and`/`or`/`not` of
+    /// them), a demographic `filter`, a `limit` and `notificationDisabled`. LINE answers 202 and
+    /// delivers later; the request id in [`Sent`] names the job for
+    /// `GET /v2/bot/message/progress/narrowcast`.
+    pub async fn narrowcast(&self, body: &Value, retry_key: Uuid) -> Result<Sent, LineError> {
+        let messages = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        validate(messages)?;
+        self.send_message("narrowcast", "narrowcast", body, Some(retry_key))
+            .await
+    }
+
     /// `GET /v2/bot/profile/{userId}`; `None` when LINE answers 404 (not a friend, or blocked).
     pub async fn profile(&self, user_id: &str) -> Result<Option<Value>, LineError> {
         non_empty(user_id, "userId")?;

@@ -287,5 +287,7 @@ async fn send(line: &LineClient, delivery: &Delivery) -> Result<Sent, LineError>
             line.multicast(&to, &messages, key, quiet).await
         }
         DeliveryKind::Broadcast => line.broadcast(&messages, key, quiet).await,
+        // Queued as the request body itself, `notificationDisabled` included.
+        DeliveryKind::Narrowcast => line.narrowcast(p, key).await,
     }
 }

@@ -174,6 +174,7 @@ pub enum DeliveryKind {
     Push,
     Multicast,
     Broadcast,
+    Narrowcast,
 }
 
 impl DeliveryKind {
@@ -182,6 +183,7 @@ impl DeliveryKind {
             Self::Push => "push",
             Self::Multicast => "multicast",
             Self::Broadcast => "broadcast",
+            Self::Narrowcast => "narrowcast",
         }
     }
 }
@@ -209,10 +211,11 @@ impl FromStr for DeliveryKind {
             "push" => Ok(Self::Push),
             "multicast" => Ok(Self::Multicast),
             "broadcast" => Ok(Self::Broadcast),
+            "narrowcast" => Ok(Self::Narrowcast),
             _ => Err(UnknownName {
                 what: "delivery kind",
                 value: s.to_owned(),
-                expected: "push, multicast, broadcast",
+                expected: "push, multicast, broadcast, narrowcast",
             }),
         }
     }
@@ -260,8 +263,8 @@ impl FromStr for DeliveryStatus {
 }
 
 /// The lane of a delivery: deliveries of one lane go out one at a time, oldest first. A push's
-/// lane is its recipient, so one chat sees its messages in order; a multicast or broadcast is
-/// a lane of its own.
+/// lane is its recipient, so one chat sees its messages in order; a multicast, broadcast or
+/// narrowcast is a lane of its own.
 pub fn lane(kind: DeliveryKind, payload: &serde_json::Value, retry_key: &str) -> String {
     match kind {
         DeliveryKind::Push => format!(
@@ -271,11 +274,13 @@ pub fn lane(kind: DeliveryKind, payload: &serde_json::Value, retry_key: &str) ->
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default()
         ),
-        DeliveryKind::Multicast | DeliveryKind::Broadcast => format!("key:{retry_key}"),
+        DeliveryKind::Multicast | DeliveryKind::Broadcast | DeliveryKind::Narrowcast => {
+            format!("key:{retry_key}")
+        }
     }
 }
 
-/// A push, multicast or broadcast to queue.
+/// A push, multicast, broadcast or narrowcast to queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
     /// Sent as `X-Line-Retry-Key`; also the row's identity.

@@ -42,7 +42,7 @@ impl Call {
         (200..300).contains(&self.status)
     }
 
-    /// The messages of a reply, push, multicast or broadcast; empty for other calls.
+    /// The messages of a reply, push, multicast, broadcast or narrowcast; empty for other calls.
     pub fn messages(&self) -> &[Value] {
         if !self.path.starts_with("/v2/bot/message/") {
             return &[];

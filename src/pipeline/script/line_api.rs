@@ -22,9 +22,9 @@ type HostResult<T> = Result<T, Box<rhai::EvalAltResult>>;
 const CONTENT_POLL_FIRST: Duration = Duration::from_millis(250);
 const CONTENT_POLL_MAX: Duration = Duration::from_secs(2);
 
-/// Messages wrapped by `silent(...)`: `reply`, `push`, `multicast` and `broadcast` send them
-/// with `notificationDisabled: true`. A wrapper rather than a flag inside a message, because
-/// LINE sets it per request, not per message.
+/// Messages wrapped by `silent(...)`: `reply`, `push`, `multicast`, `broadcast` and
+/// `narrowcast` send them with `notificationDisabled: true`. A wrapper rather than a flag
+/// inside a message, because LINE sets it per request, not per message.
 #[derive(Clone)]
 pub struct Silent(Dynamic);
 

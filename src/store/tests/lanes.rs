@@ -23,6 +23,7 @@ fn a_push_lane_is_its_recipient_and_other_kinds_are_alone() {
         "key:k3"
     );
     assert_eq!(lane(DeliveryKind::Broadcast, &json!({}), "k4"), "key:k4");
+    assert_eq!(lane(DeliveryKind::Narrowcast, &json!({}), "k5"), "key:k5");
 }
 
 #[test]

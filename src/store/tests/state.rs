@@ -81,6 +81,7 @@ fn delivery_kind_and_status_round_trip_through_text() {
         DeliveryKind::Push,
         DeliveryKind::Multicast,
         DeliveryKind::Broadcast,
+        DeliveryKind::Narrowcast,
     ] {
         assert_eq!(k.as_str().parse::<DeliveryKind>().unwrap(), k);
     }
