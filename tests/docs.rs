@@ -67,3 +67,67 @@ fn finds_only_rhai_fenced_blocks() {
     assert_eq!(blocks[0], (2, "fn a() {}\n".to_owned()));
     assert_eq!(blocks[1].1, "let b = 1;\n");
 }
+
+/// The guide's table of Messaging API operations names every operation of LINE's spec (kept as
+/// `tests/fixtures/messaging_api_operations.txt`), with its method, path and host, and a way to
+/// reach it that sends what the spec asks: no body where it has none, a blob on the data host.
+#[test]
+fn the_guide_shows_how_to_reach_every_messaging_api_operation() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(repo.join("docs/scripting.md")).unwrap();
+    let spec =
+        std::fs::read_to_string(repo.join("tests/fixtures/messaging_api_operations.txt")).unwrap();
+    let mut count = 0;
+    for line in spec.lines().filter(|l| !l.starts_with('#')) {
+        let [id, method, path, host, body] = line.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("bad fixture line {line}");
+        };
+        count += 1;
+        let row = guide
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{id}` |")))
+            .unwrap_or_else(|| panic!("the guide's table has no row for {id}"));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let data_host = if host == "data" { " (data host)" } else { "" };
+        assert_eq!(cells[1], format!("`{method} {path}`{data_host}"), "{id}");
+        let how = cells[2];
+        let ways: &[&str] = match (method, host, body) {
+            ("GET", "data", _) => &["`line_get_data(path)`", "`content(event)`"],
+            ("POST", "data", "binary") => &["`line_post_data(path, blob,"],
+            ("GET", "api", _) => &["`line_get(path", "`profile(user_id)`"],
+            ("POST", "api", "none") => &["`line_post(path)`"],
+            ("POST", "api", "json") => &[
+                "`line_post(path, body)`",
+                "`reply(event, messages)`",
+                "`push(to, messages)`",
+                "`multicast(user_ids, messages)`",
+                "`broadcast(messages)`",
+                "`narrowcast(messages, recipient, filter",
+                "`loading(chat_id, seconds)`",
+            ],
+            ("PUT", "api", "none") => &["`line_put(path)`"],
+            ("PUT", "api", "json") => &["`line_put(path, body)`"],
+            ("DELETE", "api", "none") => &["`line_delete(path)`"],
+            other => panic!("{id}: no way to reach {other:?}"),
+        };
+        assert!(
+            ways.iter().any(|w| how.starts_with(w)),
+            "{id} ({method} {host}, body {body}): the guide says {how}, expected one of {ways:?}"
+        );
+    }
+    assert_eq!(count, 73);
+    let rows = guide
+        .lines()
+        .filter(|l| {
+            let cell = l.split(" | ").nth(1).unwrap_or_default();
+            l.starts_with("| `")
+                && ["`GET /", "`POST /", "`PUT /", "`DELETE /"]
+                    .iter()
+                    .any(|m| cell.starts_with(m))
+        })
+        .count();
+    assert_eq!(
+        rows, count,
+        "the table has rows for operations the spec does not have"
+    );
+}
