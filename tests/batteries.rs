@@ -223,3 +223,66 @@ fn check_points_at_a_bad_literal_pattern_and_at_event_module() {
     );
     assert!(text.contains("3 scripts, 2 errors"), "{text}");
 }
+
+const PHOTO_BOT: &str = r#"
+fn on_message(event) {
+    try {
+        let c = content(event);
+        reply(event, `${c.size} bytes of ${c.type}, first ${c.blob[0]}, at ${format_time(event.timestamp, "%H:%M")}`);
+    } catch (e) {
+        reply(event, "not yet");
+    }
+}
+"#;
+
+/// Test files have the batteries (in the bot's zone, from `linebotd.toml`) to build and check
+/// events, and set what the fake LINE serves as a message's content, or that it is not ready.
+const PHOTO_TEST: &str = r#"
+fn photo(id) {
+    let at = parse_time("2026-12-01 08:30", "%Y-%m-%d %H:%M", "UTC");
+    #{ type: "message", replyToken: "rt", timestamp: at,
+       source: #{ type: "user", userId: "U1" }, message: #{ type: "image", id: id } }
+}
+
+fn test_fake_content_and_the_zone() {
+    content_fake("p1", "image/png", blob(3, 0x89));
+    content_fake("p2", "text/plain", "hello");
+    send_event(photo("p1"));
+    send_event(photo("p2"));
+    content_not_ready("p3");
+    send_event(photo("p3"));
+    assert_eq(sent_texts(), ["3 bytes of image/png, first 137, at 17:30",
+                             "5 bytes of text/plain, first 104, at 17:30", "not yet"]);
+    assert(matches(sent_texts()[0], `^\d bytes`), "regex in tests");
+}
+
+fn test_content_fake_refuses_a_number() {
+    content_fake("p1", "image/png", 42);
+}
+"#;
+
+#[test]
+fn test_files_fake_content_and_have_the_batteries() {
+    let root = tempfile::tempdir().unwrap();
+    let scripts = root.path().join("scripts");
+    std::fs::create_dir(&scripts).unwrap();
+    std::fs::write(scripts.join("photo.rhai"), PHOTO_BOT).unwrap();
+    std::fs::write(scripts.join("photo.test.rhai"), PHOTO_TEST).unwrap();
+    // A short time limit, so content gives up waiting for "not ready" content quickly.
+    std::fs::write(
+        root.path().join("linebotd.toml"),
+        "timezone = \"Asia/Tokyo\"\n[limits]\nmax_call_ms = 600\n",
+    )
+    .unwrap();
+    let out = linebotd(&["test"], &scripts);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ok   photo.test.rhai::test_fake_content_and_the_zone"),
+        "{text}"
+    );
+    assert!(
+        text.contains("photo.test.rhai:21: content_fake's data is a blob or a string, not i64"),
+        "{text}"
+    );
+    assert!(text.contains("1 passed, 1 failed"), "{text}");
+}

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::cli::TestArgs;
 use crate::cmd::CommandError;
-use crate::dev::fakeline::Call;
+use crate::dev::fakeline::{Call, Content, FakeLine};
 use crate::pipeline::script::host::{from_json, to_json};
 
 use super::events;
@@ -69,7 +69,7 @@ fn run_blocking(dir: &Path, setup: &LocalSetup) -> Result<ExitCode, CommandError
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let engine = test_engine(&name, state.clone());
+        let engine = test_engine(&name, state.clone(), setup.timezone);
         let source = match std::fs::read_to_string(&file) {
             Ok(s) => s,
             Err(e) => {
@@ -263,8 +263,20 @@ fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
-/// The engine test files run on: limits against runaway tests, and the test helpers.
-fn test_engine(file: &str, state: TestBot) -> Engine {
+/// Runs `f` on the fake LINE of the running test.
+fn with_fake(state: &TestBot, function: &str, f: impl FnOnce(&FakeLine)) -> RhaiResult<()> {
+    let guard = lock(state);
+    let bot = guard
+        .bot
+        .as_ref()
+        .ok_or_else(|| runtime_error(format!("{function} only works inside a test")))?;
+    f(&bot.fake);
+    Ok(())
+}
+
+/// The engine test files run on: limits against runaway tests, the test helpers, and the
+/// batteries the bot has (time in the bot's zone, regex, chance), to build and check events.
+fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_max_operations(100_000_000)
@@ -274,6 +286,8 @@ fn test_engine(file: &str, state: TestBot) -> Engine {
         .set_fail_on_invalid_map_property(false);
     engine.disable_symbol("eval");
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    crate::pipeline::script::batteries::register(&mut engine);
+    crate::pipeline::script::batteries::set_default_zone(&mut engine, timezone);
 
     let s = state.clone();
     engine.register_fn("send_text", move |text: &str| {
@@ -342,6 +356,35 @@ fn test_engine(file: &str, state: TestBot) -> Engine {
             }
         },
     );
+    let s = state.clone();
+    engine.register_fn(
+        "content_fake",
+        move |message_id: &str, content_type: &str, data: Dynamic| -> RhaiResult<()> {
+            let bytes = if data.is_blob() {
+                data.cast::<rhai::Blob>()
+            } else if data.is_string() {
+                data.to_string().into_bytes()
+            } else {
+                return Err(runtime_error(format!(
+                    "content_fake's data is a blob or a string, not {}",
+                    data.type_name()
+                )));
+            };
+            let content = Content::Ready {
+                content_type: content_type.to_owned(),
+                bytes,
+            };
+            with_fake(&s, "content_fake", |fake| {
+                fake.set_content(message_id, content)
+            })
+        },
+    );
+    let s = state.clone();
+    engine.register_fn("content_not_ready", move |message_id: &str| {
+        with_fake(&s, "content_not_ready", |fake| {
+            fake.set_content(message_id, Content::NotReady)
+        })
+    });
     let s = state.clone();
     super::test_http::register(&mut engine, move || {
         lock(&s).bot.as_ref().map(LocalBot::web)
