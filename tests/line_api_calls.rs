@@ -337,3 +337,36 @@ async fn narrowcast_explains_a_bad_recipient_filter_or_limit() {
     );
     assert!(mock.requests_to(NARROWCAST).is_empty());
 }
+
+/// A photo bigger than a script may hold as a blob (`limits.max_array_size`, 100,000 by
+/// default) is an error `try` catches, naming the setting, so the bot can still answer.
+#[tokio::test]
+async fn content_too_big_for_a_script_is_a_catchable_error() {
+    let mock = MockLine::start().await;
+    mock.set_content(
+        "m-big",
+        MockContent::Ready {
+            content_type: "image/jpeg".into(),
+            bytes: vec![1; 200_000],
+        },
+    );
+    let script = r#"
+fn on_message(event) {
+    try { let c = content(event); reply(event, `got ${c.size}`); }
+    catch (e) { reply(event, `${e}`); }
+}
+"#;
+    let scripts = Scripts::new(&[("bot.rhai", script)]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
+    assert_eq!(say(&d, "big", "U1", "a photo").await, 200);
+    assert!(
+        eventually(WAIT, || mock.accepted(REPLY).len() == 1).await,
+        "{}",
+        d.stderr.text()
+    );
+    let text = &mock.texts(REPLY)[0];
+    assert!(
+        text.starts_with("content: the answer is 200000 bytes, more than a script may hold as a blob (limits.max_array_size is 100000)"),
+        "{text}"
+    );
+}

@@ -56,6 +56,8 @@ async fn web_api() -> String {
             }),
         )
         .route("/big", get(|| async { "x".repeat(64 * 1024) }))
+        // Under http_max_response_bytes (5 MiB), over the default limits.max_string_size.
+        .route("/huge", get(|| async { "x".repeat(1536 * 1024) }))
         .route(
             "/to/{port}",
             get(|Path(port): Path<u16>| async move {
@@ -271,4 +273,29 @@ fn on_message(e) {{
         metrics.contains("linebotd_http_call_duration_seconds_count{host=\"127.0.0.1\"}"),
         "{metrics}"
     );
+}
+
+/// An answer the HTTP cap lets through but a script cannot hold (over `limits.max_string_size`)
+/// throws an error `try` catches, naming the setting, instead of stopping the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_too_big_for_a_script_is_a_catchable_error() {
+    let host = web_api().await;
+    let script = format!(
+        r#"
+fn on_message(e) {{
+    try {{ let r = http_get("http://{host}/huge"); log(`no error ${{r.body.len()}}`); }}
+    catch (err) {{ log(`caught ${{err}}`); }}
+    log("the handler goes on");
+}}
+"#
+    );
+    let (ok, out) = simulate(&script, &["--http-allow", &host], &[]);
+    assert!(ok, "{out}");
+    let want = format!(
+        "caught http_get: the answer is {} bytes, more than a script may hold as a string \
+         (limits.max_string_size is 1048576)",
+        1536 * 1024
+    );
+    assert!(out.contains(&want), "missing `{want}` in:\n{out}");
+    assert!(out.contains("the handler goes on"), "{out}");
 }

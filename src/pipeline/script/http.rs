@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use rhai::{Blob, Dynamic, EvalAltResult, ImmutableString, Map};
+use rhai::{Blob, Dynamic, EvalAltResult, ImmutableString, Map, NativeCallContext};
 use url::Url;
 
 use super::context;
@@ -22,18 +22,27 @@ const OPTION_KEYS: [&str; 3] = ["headers", "timeout_ms", "query"];
 
 pub fn register(engine: &mut rhai::Engine) {
     engine
-        .register_fn("http_get", |url: &str| {
-            call("http_get", "GET", url, Dynamic::UNIT, &Map::new())
+        .register_fn("http_get", |ctx: NativeCallContext, url: &str| {
+            call(&ctx, "http_get", "GET", url, Dynamic::UNIT, &Map::new())
         })
-        .register_fn("http_get", |url: &str, options: Map| {
-            call("http_get", "GET", url, Dynamic::UNIT, &options)
-        })
-        .register_fn("http_post", |url: &str, body: Dynamic| {
-            call("http_post", "POST", url, body, &Map::new())
-        })
-        .register_fn("http_post", |url: &str, body: Dynamic, options: Map| {
-            call("http_post", "POST", url, body, &options)
-        })
+        .register_fn(
+            "http_get",
+            |ctx: NativeCallContext, url: &str, options: Map| {
+                call(&ctx, "http_get", "GET", url, Dynamic::UNIT, &options)
+            },
+        )
+        .register_fn(
+            "http_post",
+            |ctx: NativeCallContext, url: &str, body: Dynamic| {
+                call(&ctx, "http_post", "POST", url, body, &Map::new())
+            },
+        )
+        .register_fn(
+            "http_post",
+            |ctx: NativeCallContext, url: &str, body: Dynamic, options: Map| {
+                call(&ctx, "http_post", "POST", url, body, &options)
+            },
+        )
         .register_fn("http_request", http_request)
         .register_fn("env", env);
 }
@@ -47,7 +56,7 @@ fn env(name: &str) -> HostResult<Dynamic> {
     }
 }
 
-fn http_request(spec: Map) -> HostResult<Dynamic> {
+fn http_request(ctx: NativeCallContext, spec: Map) -> HostResult<Dynamic> {
     const KEYS: [&str; 6] = ["method", "url", "headers", "body", "timeout_ms", "query"];
     if let Some(key) = spec.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(script_error(format!(
@@ -73,10 +82,11 @@ fn http_request(spec: Map) -> HostResult<Dynamic> {
         .into_iter()
         .filter(|(k, _)| OPTION_KEYS.contains(&k.as_str()))
         .collect();
-    call("http_request", &method, &url, body, &options)
+    call(&ctx, "http_request", &method, &url, body, &options)
 }
 
 fn call(
+    ctx: &NativeCallContext,
     function: &str,
     method: &str,
     url: &str,
@@ -126,7 +136,11 @@ fn call(
     }
     .emit();
     match result {
-        Ok(response) => Ok(to_script(response)),
+        Ok(response) => {
+            let text = std::str::from_utf8(&response.body).is_ok();
+            super::limits::check_fits(ctx.engine(), response.body.len(), !text).map_err(fail)?;
+            Ok(to_script(response))
+        }
         Err(e) => Err(fail(explain(e, timeout < requested))),
     }
 }

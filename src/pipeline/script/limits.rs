@@ -35,3 +35,49 @@ impl Default for Limits {
         }
     }
 }
+
+/// Refuses, with an error `try` can catch, a blob (or string) of `len` bytes that a script
+/// could not hold. Rhai stops a whole call whose value grows past `max_array_size` (blobs) or
+/// `max_string_size` (strings) with an error no `try` catches, so a download bigger than the
+/// limit would fail the handler silently for the user; this names the setting instead.
+pub(super) fn check_fits(engine: &rhai::Engine, len: usize, blob: bool) -> Result<(), String> {
+    let (max, setting, kind) = if blob {
+        (engine.max_array_size(), "max_array_size", "blob")
+    } else {
+        (engine.max_string_size(), "max_string_size", "string")
+    };
+    if max == 0 || len <= max {
+        return Ok(());
+    }
+    Err(format!(
+        "the answer is {len} bytes, more than a script may hold as a {kind} \
+         (limits.{setting} is {max}); raise {setting} under [limits] in linebotd.toml to handle \
+         answers this big"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_fits_names_the_limit_of_blobs_and_strings() {
+        let mut engine = rhai::Engine::new();
+        engine.set_max_array_size(10).set_max_string_size(20);
+        assert!(check_fits(&engine, 10, true).is_ok());
+        assert!(check_fits(&engine, 20, false).is_ok());
+        let err = check_fits(&engine, 11, true).unwrap_err();
+        assert!(err.starts_with("the answer is 11 bytes"), "{err}");
+        assert!(
+            err.contains("as a blob (limits.max_array_size is 10)"),
+            "{err}"
+        );
+        let err = check_fits(&engine, 21, false).unwrap_err();
+        assert!(
+            err.contains("as a string (limits.max_string_size is 20)"),
+            "{err}"
+        );
+        engine.set_max_array_size(0);
+        assert!(check_fits(&engine, usize::MAX, true).is_ok());
+    }
+}

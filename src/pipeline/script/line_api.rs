@@ -8,13 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use rhai::{Blob, Dynamic, Engine, Map};
+use rhai::{Blob, Dynamic, Engine, Map, NativeCallContext};
 use serde_json::Value;
 
 use crate::line::{Content, DataAnswer, LineError};
 
 use super::context;
 use super::host::{from_json, host, script_error, to_json};
+use super::limits::check_fits;
 
 type HostResult<T> = Result<T, Box<rhai::EvalAltResult>>;
 
@@ -108,11 +109,13 @@ fn size_int(len: usize) -> rhai::INT {
     rhai::INT::try_from(len).unwrap_or(rhai::INT::MAX)
 }
 
-fn line_get_data(path: &str) -> HostResult<Map> {
+fn line_get_data(ctx: NativeCallContext, path: &str) -> HostResult<Map> {
     let host = host()?;
     let answer = host
         .wait(|line| async move { line.get_data(path).await })
         .map_err(line_error)?;
+    check_fits(ctx.engine(), answer.bytes.len(), true)
+        .map_err(|e| script_error(format!("line_get_data: {e}")))?;
     Ok(data_map(answer))
 }
 
@@ -159,7 +162,7 @@ fn message_id(target: &Dynamic) -> HostResult<String> {
 /// Downloads what the user sent. LINE answers 202 while a video or audio is being prepared:
 /// asks again with growing pauses until it is ready or the handler's deadline (`max_call_ms`)
 /// would pass during the next pause.
-fn content(target: Dynamic) -> HostResult<Map> {
+fn content(ctx: NativeCallContext, target: Dynamic) -> HostResult<Map> {
     let id = message_id(&target)?;
     let host = host()?;
     let deadline = context::current(|ctx| ctx.deadline)
@@ -188,6 +191,8 @@ fn content(target: Dynamic) -> HostResult<Map> {
              handler's time limit (max_call_ms) is near; try again later, e.g. from a schedule",
         ));
     };
+    check_fits(ctx.engine(), bytes.len(), true)
+        .map_err(|e| script_error(format!("content: {e}")))?;
     let mut map = data_map(DataAnswer {
         status: 200,
         content_type,
