@@ -263,3 +263,34 @@ fn shipped_test_files_compile() {
     }
     assert!(seen >= 5, "every example has tests ({seen} found)");
 }
+
+/// A bot made by `init` lives outside the repository, where `cargo run` finds no Cargo.toml:
+/// its next steps say how to install the `linebotd` they use, unless it is installed already.
+#[test]
+fn init_says_how_to_install_linebotd_when_it_is_not_on_the_path() {
+    let run_init = |path: &std::ffi::OsStr| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_linebotd"))
+            .args(["init", "bot"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", path)
+            .output()
+            .expect("the linebotd binary runs");
+        assert!(out.status.success());
+        stdout(&out)
+    };
+    let text = run_init(std::ffi::OsStr::new(""));
+    let install = format!(
+        "cargo install --locked --path {}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    assert!(text.contains(&install), "{text}");
+    assert!(text.contains("  linebotd check"), "{text}");
+
+    let bin = tempfile::tempdir().unwrap();
+    std::fs::write(bin.path().join("linebotd"), "").unwrap();
+    let text = run_init(bin.path().as_os_str());
+    assert!(!text.contains("cargo install"), "{text}");
+    assert!(text.contains("  linebotd check"), "{text}");
+}

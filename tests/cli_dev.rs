@@ -215,10 +215,11 @@ fn test_command_passes_when_every_test_passes_and_each_test_starts_clean() {
 }
 
 #[test]
-fn test_command_with_no_test_files_passes_with_a_hint() {
+fn test_command_with_no_test_files_fails_with_a_hint() {
+    // A CI job pointed at the wrong folder must not pass by testing nothing.
     let scripts = Scripts::new(&[("echo.rhai", &shipped_echo())]);
     let out = output(&["test", &dir_arg(&scripts)]);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains(".test.rhai"), "{}", stdout(&out));
     assert!(stdout(&out).contains("0 passed, 0 failed"));
 }
@@ -310,7 +311,13 @@ fn chat_talks_to_the_dev_daemon() {
         .and_then(|u| u.strip_suffix("/callback"))
         .expect("url in the dev banner")
         .to_owned();
-    dev.wait_for("chat");
+    // The hint is a command to paste: the binary as it was started (not on the PATH, not
+    // under cargo), with the URL of this daemon.
+    let hint = dev.wait_for("in another terminal");
+    assert!(
+        hint.ends_with(&format!("{} chat --url {url}", bin().display())),
+        "{hint}"
+    );
 
     let mut chat = Running::spawn(linebotd(&["chat", "--url", &url]));
     writeln!(chat.stdin(), "hello").expect("write");

@@ -30,7 +30,7 @@ pub enum CommandError {
     /// LINE refused the push, or could not be reached.
     #[error(transparent)]
     Push(LineError),
-    #[error("no scripts folder at {} (pass the folder that holds your .rhai files: linebotd check DIR)", .0.display())]
+    #[error("no scripts folder at {} (pass the folder that holds your .rhai files: {} check DIR)", .0.display(), super::invoked::command())]
     NoScriptsFolder(PathBuf),
     #[error("cannot read {}: {source}", path.display())]
     ReadDir {
@@ -44,7 +44,7 @@ pub enum CommandError {
     },
     #[error("no store at {0} (pass --store with the daemon's store file)")]
     NoStore(String),
-    #[error("cannot reach the dev daemon at {url} ({source}); start it with `linebotd dev` in another terminal, or pass --url")]
+    #[error("cannot reach the dev daemon at {url} ({source}); start it with `{} dev` in another terminal, or pass --url", super::invoked::command())]
     DevDaemonUnreachable { url: String, source: reqwest::Error },
     #[error("cannot create {}: {source}", path.display())]
     CreateDir {

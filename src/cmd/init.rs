@@ -147,10 +147,24 @@ fn next_steps(dir: &Path) -> String {
     } else {
         format!("  cd {}\n", dir.display())
     };
+    // In the bot's folder, `cargo run` finds no Cargo.toml and a relative path to the binary
+    // may no longer lead to it: the steps use the installed command, and say how to install it.
+    let install = if super::invoked::on_path() {
+        String::new()
+    } else {
+        let checkout = super::invoked::repository().map_or_else(
+            || "<the linebotd checkout>".to_owned(),
+            |p| p.display().to_string(),
+        );
+        format!(
+            "First install the linebotd command (once; it builds from the checkout, offline):\n  \
+             cargo install --locked --path {checkout}\n"
+        )
+    };
     format!(
         "
 Next steps:
-{cd}  linebotd check                      # compile the scripts, point at mistakes
+{install}{cd}  linebotd check                      # compile the scripts, point at mistakes
   linebotd test scripts               # run scripts/*.test.rhai
   linebotd dev                        # the bot against a local fake LINE; chat with `linebotd chat`
   export CHANNEL_SECRET=... CHANNEL_ACCESS_TOKEN=...

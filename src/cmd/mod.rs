@@ -5,6 +5,7 @@ pub mod check;
 pub mod definitions;
 mod error;
 pub mod init;
+pub mod invoked;
 pub mod outbox;
 pub mod schedules;
 

@@ -154,12 +154,16 @@ async fn send(client: &reqwest::Client, url: &str, event: Value) -> Result<(), S
         .send()
         .await
         .map_err(|e| {
-            format!("cannot reach the dev daemon at {url}: {e} (is `linebotd dev` still running?)")
+            format!(
+                "cannot reach the dev daemon at {url}: {e} (is `{} dev` still running?)",
+                crate::cmd::invoked::command()
+            )
         })?;
     if !response.status().is_success() {
         return Err(format!(
-            "the dev daemon answered {} (was it started with `linebotd dev`? its channel secret must be {DEV_SECRET})",
-            response.status()
+            "the dev daemon answered {} (was it started with `{} dev`? its channel secret must be {DEV_SECRET})",
+            response.status(),
+            crate::cmd::invoked::command()
         ));
     }
     Ok(())

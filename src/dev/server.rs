@@ -62,10 +62,11 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
         .local_addr()
         .map_err(|e| CommandError::Daemon(DaemonError::Serve(e)))?;
     let url = format!("http://{addr}");
+    let linebotd = crate::cmd::invoked::command();
     let chat_hint = if addr.to_string() == crate::config::DEFAULT_LISTEN {
-        "cargo run --release -- chat".to_owned()
+        format!("{linebotd} chat")
     } else {
-        format!("cargo run --release -- chat --url {url}")
+        format!("{linebotd} chat --url {url}")
     };
     println!("linebotd dev: listening on {url}{}", config.webhook_path);
     println!(

@@ -52,7 +52,8 @@ fn run_blocking(dir: &Path, setup: &LocalSetup) -> Result<ExitCode, CommandError
             dir.display()
         );
         println!("0 passed, 0 failed");
-        return Ok(ExitCode::SUCCESS);
+        // Nothing tested is not a pass: a CI job with a typo in the folder would go green.
+        return Ok(ExitCode::FAILURE);
     }
     let handle = tokio::runtime::Handle::current();
     // Compile the bot once up front so a broken script is one clear error, not one per test.
