@@ -196,6 +196,47 @@ fn test_command_reports_each_test_with_file_line_and_values() {
     assert!(text.lines().any(|l| l == "1 passed, 1 failed"), "{text}");
 }
 
+const ORDERS: &str = r#"
+fn on_message(event) {
+    let key = "orders:" + event.source.userId;
+    let orders = store_get(key) ?? [];
+    orders.push(event.message.text);
+    store_set(key, orders);
+    reply(event, `order ${orders.len()}, ${follower_count()} followers`);
+}
+"#;
+
+/// Test files reach the bot's store: seed what a user did before, check what a handler saved,
+/// and add followers without sending a follow event.
+const ORDERS_TEST: &str = r#"
+fn test_state_is_seeded_and_checked() {
+    store_set("orders:U1", ["tea"]);
+    follow("U1");
+    follow("U2");
+    send_text("cake", "U1");
+    assert_eq(sent_texts(), ["order 2, 2 followers"]);
+    assert_eq(store_get("orders:U1"), ["tea", "cake"]);
+    assert_eq(store_keys("orders:"), ["orders:U1"]);
+    assert_eq(followers(), ["U1", "U2"]);
+    assert(store_delete("orders:U1"), "deleted");
+    assert_eq(store_get("orders:U1"), ());
+}
+
+fn test_then_the_next_test_starts_with_an_empty_store() {
+    assert_eq(store_keys(), []);
+    assert_eq(follower_count(), 0);
+}
+"#;
+
+#[test]
+fn test_files_seed_and_check_the_bots_store() {
+    let scripts = Scripts::new(&[("orders.rhai", ORDERS), ("orders.test.rhai", ORDERS_TEST)]);
+    let out = output(&["test", &dir_arg(&scripts)]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("2 passed, 0 failed"), "{text}");
+}
+
 #[test]
 fn test_command_passes_when_every_test_passes_and_each_test_starts_clean() {
     // Both tests see only their own texts: state does not leak from one test to the next.

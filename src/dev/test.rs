@@ -357,6 +357,20 @@ fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
             }
         },
     );
+    // The test's bot's store: seed state before an event, check what a handler saved.
+    let s = state.clone();
+    let store_of: crate::pipeline::script::state::StoreOf = Arc::new(move || {
+        let guard = lock(&s);
+        let bot = guard.bot.as_ref();
+        bot.map(|b| b.store.clone())
+            .ok_or_else(|| runtime_error("the store only works inside a test"))
+    });
+    crate::pipeline::script::state::register_with(&mut engine, store_of.clone());
+    engine.register_fn("follow", move |user: &str| -> RhaiResult<()> {
+        store_of()?
+            .follower_set(user, true, crate::store::now_ms())
+            .map_err(|e| runtime_error(format!("follow: {e}")))
+    });
     let s = state.clone();
     engine.register_fn(
         "content_fake",
