@@ -326,25 +326,62 @@ async fn line_errors_and_invalid_messages_are_catchable_in_scripts() {
     );
 }
 
+/// A reply token works once: a second reply to the same event, from the same handler or
+/// another script's, is an error naming the first reply, not a billed push fallback.
 #[tokio::test]
-async fn reply_falls_back_to_push_when_the_token_is_already_used() {
+async fn a_second_reply_to_one_event_is_an_error_naming_the_first() {
     let mock = MockLine::start().await;
-    let scripts = Scripts::new(&[(
-        "twice.rhai",
-        r#"fn on_message(e) { reply(e, "first"); reply(e, "second"); }"#,
-    )]);
+    let scripts = Scripts::new(&[
+        (
+            "a.rhai",
+            "fn on_message(e) {\n    reply(e, \"first\");\n    try { reply(e, \"second\"); } catch (err) { log(`caught ${err}`); }\n}\n",
+        ),
+        ("b.rhai", "fn on_message(e) { reply(e, \"from b\"); }\n"),
+    ]);
     let d = start_with_env(scripts.path(), &mock.url(), &[]);
     assert_eq!(say(&d, "F1", "U7", "x").await, 200);
+    // The mock LINE runs on this test's thread: wait without blocking it.
+    let log_has = |needle: &str| d.stderr.text().lines().any(|l| l.contains(needle));
     assert!(
-        eventually(WAIT, || mock.accepted(PUSH).len() == 1).await,
+        eventually(WAIT, || log_has(
+            "caught reply: this event was already answered"
+        ) && log_has(
+            "b.rhai:1: in on_message(): reply: this event"
+        ))
+        .await,
         "{}",
         d.stderr.text()
     );
+    let log = d.stderr.text();
+    let caught = log.lines().find(|l| l.contains("caught reply")).unwrap();
+    assert!(caught.contains("by the reply at a.rhai:2"), "{caught}");
+    let failed = log.lines().find(|l| l.contains("b.rhai:1:")).unwrap();
+    assert!(
+        failed.contains("already answered by the reply at a.rhai:2"),
+        "{failed}"
+    );
     assert_eq!(mock.texts(REPLY), ["first"]);
-    let push = &mock.accepted(PUSH)[0];
-    assert_eq!(push.body["to"], "U7");
-    assert_eq!(push.body["messages"][0]["text"], "second");
-    assert!(d.stderr.wait_for("reply sent as a push", WAIT).is_some());
+    assert!(mock.requests_to(PUSH).is_empty(), "no billed push");
+}
+
+/// A reply LINE refused did not use the token: the handler may reply again.
+#[tokio::test]
+async fn a_reply_after_a_refused_reply_is_sent() {
+    let mock = MockLine::start().await;
+    mock.fail_next(REPLY, 400, 1);
+    let scripts = Scripts::new(&[(
+        "retry.rhai",
+        r#"fn on_message(e) { try { reply(e, "first"); } catch (err) { reply(e, "second"); } }"#,
+    )]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
+    assert_eq!(say(&d, "F2", "U7", "x").await, 200);
+    assert!(
+        eventually(WAIT, || mock.accepted(REPLY).len() == 1).await,
+        "{}",
+        d.stderr.text()
+    );
+    assert_eq!(mock.texts(REPLY), ["second"]);
+    assert!(mock.requests_to(PUSH).is_empty());
 }
 
 #[test]

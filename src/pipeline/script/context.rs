@@ -44,7 +44,14 @@ pub struct CallContext {
     /// How many calls of each kind (`reply`, `push` …) this run has made so far: a call's
     /// position among its own kind names it, so no kind of send can take another's key.
     pub calls: Vec<(&'static str, u32)>,
+    /// The reply tokens LINE accepted a reply with while handling this event, each with where
+    /// that reply was made (`echo.rhai:5`): shared by every handler of the event, because a
+    /// token works once.
+    pub replied: Replied,
 }
+
+/// Reply tokens already used, and by which reply (see [`CallContext::replied`]).
+pub type Replied = Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
 
 /// Told when the handler on this thread starts and stops waiting, so the thread pool can run
 /// another handler meanwhile (the dispatcher's handler threads set one).

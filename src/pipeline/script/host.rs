@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -154,7 +154,7 @@ fn chat_of(event: &Map) -> Option<String> {
 
 /// `target` by reference: called as `reply(event, …)`, Rhai then passes the event map itself
 /// instead of a copy of it.
-fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
+fn reply(ctx: NativeCallContext, target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
     let (messages, quiet) = unwrap_silent(messages);
     let messages = to_messages(&messages)?;
@@ -188,9 +188,36 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
     };
 
     let call = next_call("reply");
-    let provenance = context::current(|ctx| ctx.provenance.clone()).unwrap_or_default();
+    let (provenance, replied, here) = context::current(|c| {
+        let line = ctx.call_position().line().unwrap_or(0);
+        let here = format!("{}:{line}", c.script);
+        (c.provenance.clone(), c.replied.clone(), here)
+    })
+    .unwrap_or_default();
+    let used_by = |token: &str| {
+        let replied = replied.lock().unwrap_or_else(|p| p.into_inner());
+        replied.get(token).cloned()
+    };
+    let mark_used = |token: &str| {
+        let mut replied = replied.lock().unwrap_or_else(|p| p.into_inner());
+        replied
+            .entry(token.to_owned())
+            .or_insert_with(|| here.clone());
+    };
+    if let Some(first) = token.as_deref().and_then(used_by) {
+        // LINE would refuse the token, and the push fallback would bill a message the
+        // author did not mean to push.
+        return Err(script_error(format!(
+            "reply: this event was already answered by the reply at {first}, and a reply token \
+             works once; send up to 5 messages in one reply, or push(event.source.userId, …) \
+             for more (a push is billed)"
+        )));
+    }
     if call.as_ref().is_some_and(|c| provenance.sent.contains(c)) {
         tracing::info!("reply skipped: LINE accepted it before the last crash");
+        if let Some(token) = &token {
+            mark_used(token);
+        }
         return Ok(Dynamic::UNIT);
     }
     let fallback = |reason: TokenProblem, age: Option<Duration>| -> HostResult<Dynamic> {
@@ -233,11 +260,12 @@ fn reply(target: &mut Dynamic, messages: Dynamic) -> HostResult<Dynamic> {
         context::commit_waiting(|| before_reply());
     }
     let sent = host.wait(|line| {
-        let messages = &messages;
-        async move { line.reply(&token, messages, quiet).await }
+        let (token, messages) = (&token, &messages);
+        async move { line.reply(token, messages, quiet).await }
     });
     match sent {
         Ok(_) => {
+            mark_used(&token);
             if let (Some(call), Some(record)) = (call, &provenance.record_sent) {
                 record(call);
             }

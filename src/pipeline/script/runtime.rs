@@ -38,6 +38,7 @@ struct CallInput {
     event: Option<Arc<Event>>,
     provenance: Provenance,
     key_seed: String,
+    replied: context::Replied,
 }
 
 /// The script runtime: compiled scripts behind an atomic pointer, and the engine that runs them.
@@ -145,6 +146,7 @@ impl Runtime {
         // one takes the original, so the usual single handler costs no copy at all.
         let mut arg = host::from_json_text(event.raw.get());
         let last = handlers.len() - 1;
+        let replied = context::Replied::default();
         for (i, (script, function)) in handlers.into_iter().enumerate() {
             let key_seed = format!("{seed}/{}/{function}", script.name);
             let event_map = if i == last {
@@ -156,6 +158,7 @@ impl Runtime {
                 event: Some(event.clone()),
                 provenance: provenance.clone(),
                 key_seed,
+                replied: replied.clone(),
             };
             if let Err(e) = self.call_with(script, function, vec![event_map], call) {
                 result.errors.push(e);
@@ -230,6 +233,7 @@ impl Runtime {
             event,
             provenance: Provenance::default(),
             key_seed,
+            replied: context::Replied::default(),
         };
         self.call_with(script, function, args, call)
     }
@@ -243,6 +247,7 @@ impl Runtime {
             event,
             provenance,
             key_seed,
+            replied,
         }: CallInput,
     ) -> Result<Dynamic, RunError> {
         // Every log line of this call (the script's own `log`, LINE retries, the result)
@@ -266,6 +271,7 @@ impl Runtime {
             provenance,
             key_seed,
             calls: Vec::new(),
+            replied,
         };
         let mut scope = script.constants.clone();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
