@@ -162,6 +162,45 @@ fn simulate_event_file_takes_a_bare_event_or_a_webhook_body() {
     assert_eq!(call["body"]["messages"][0]["text"], "chose b=2");
 }
 
+/// `simulate --event` gives an event what LINE would: no reply token for a `leave` (so
+/// `reply` behaves as in production), and an event id seen before is dropped, as the daemon
+/// drops LINE's redeliveries.
+#[test]
+fn simulate_event_file_fills_only_what_line_sends_and_drops_repeated_ids() {
+    let scripts = Scripts::new(&[(
+        "log.rhai",
+        r#"fn on_event(e) { log(`${e.type} token=${e.replyToken} source=${e.source?.type}`); }"#,
+    )]);
+    let file = scripts.path().join("events.json");
+    let webhook = serde_json::json!({"destination": "U0", "events": [
+        {"type": "leave"},
+        {"type": "botSuspended"},
+        {"type": "message", "webhookEventId": "E1", "message": {"type": "text", "id": "1", "text": "a"}},
+        {"type": "message", "webhookEventId": "E1", "message": {"type": "text", "id": "1", "text": "a"}},
+    ]});
+    std::fs::write(&file, webhook.to_string()).expect("write");
+    let out = output(&[
+        "simulate",
+        "--scripts",
+        &dir_arg(&scripts),
+        "--event",
+        &file.display().to_string(),
+    ]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}{err}");
+    assert!(text.contains("leave token= source=group"), "{text}");
+    assert!(text.contains("botSuspended token= source="), "{text}");
+    assert_eq!(
+        text.matches("[log.rhai] message token=").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        err.contains("skipped a `message` event: webhookEventId E1 came before"),
+        "{err}"
+    );
+}
+
 const PASSING: &str = r#"
 fn test_echo() {
     let calls = send_text("hi");

@@ -92,23 +92,65 @@ pub fn from_file_value(value: Value) -> Result<Vec<Value>, String> {
     }
 }
 
-/// Fills in what a hand-written event leaves out (ids, token, source, timestamp), so
-/// `send_event(#{type: "follow"})` is enough.
+/// Event types LINE sends with a `replyToken` (webhook.yml); every other type, including
+/// types LINE adds later, has none, so `reply` fails on them locally as it does in production.
+const WITH_REPLY_TOKEN: &[&str] = &[
+    "message",
+    "follow",
+    "join",
+    "memberJoined",
+    "postback",
+    "videoPlayComplete",
+    "beacon",
+    "accountLink",
+    "membership",
+];
+
+/// Event types LINE sends from a chat (with a `source`). Channel-level events (module,
+/// activated, deactivated, botSuspended, botResumed, delivery) and unknown types have none.
+const WITH_SOURCE: &[&str] = &[
+    "message",
+    "unsend",
+    "follow",
+    "unfollow",
+    "join",
+    "leave",
+    "memberJoined",
+    "memberLeft",
+    "postback",
+    "videoPlayComplete",
+    "beacon",
+    "accountLink",
+    "membership",
+];
+
+/// Events about a group the bot is in: LINE sends them from the group, not from a user.
+const FROM_A_GROUP: &[&str] = &["join", "leave", "memberJoined", "memberLeft"];
+
+/// The group hand-written group events come from.
+pub const DEV_GROUP: &str = "Cdev0000000000000000000000000000";
+
+/// Fills in what a hand-written event leaves out, and only what LINE sends for its type:
+/// the fields every event has (id, timestamp, mode, delivery context), a `source` for chat
+/// events (the group for join/leave/memberJoined/memberLeft), a reply token for the types that
+/// carry one. So `send_event(#{type: "follow"})` is enough, and `reply` to a `leave` fails
+/// locally as it does in production.
 pub fn complete(mut event: Value) -> Value {
     let kind = event["type"].as_str().unwrap_or("message").to_owned();
-    let base = match kind.as_str() {
-        "unfollow" => unfollow(DEV_USER),
-        _ => follow(DEV_USER),
-    };
+    let mut base = base(&kind, DEV_USER, WITH_REPLY_TOKEN.contains(&kind.as_str()));
+    if FROM_A_GROUP.contains(&kind.as_str()) {
+        base["source"] = json!({"type": "group", "groupId": DEV_GROUP});
+    }
+    if !WITH_SOURCE.contains(&kind.as_str()) {
+        base.as_object_mut().map(|b| b.remove("source"));
+    }
+    if kind == "follow" {
+        base["follow"] = json!({"isUnblocked": false});
+    }
     if let (Some(obj), Some(base)) = (event.as_object_mut(), base.as_object()) {
         for (key, value) in base {
-            if key != "type" && key != "follow" {
-                obj.entry(key.clone()).or_insert_with(|| value.clone());
-            }
+            obj.entry(key.clone()).or_insert_with(|| value.clone());
         }
-    }
-    if kind == "follow" && event.get("follow").is_none() {
-        event["follow"] = json!({"isUnblocked": false});
     }
     event
 }
@@ -147,6 +189,45 @@ mod tests {
         let body = from_file_value(body(vec![follow("U1"), unfollow("U1")])).expect("body");
         assert_eq!(body.len(), 2);
         assert!(from_file_value(json!([1])).is_err());
+    }
+
+    #[test]
+    fn hand_written_events_get_a_reply_token_and_a_source_only_where_line_sends_them() {
+        for kind in ["leave", "memberLeft", "unsend", "unfollow"] {
+            let e = complete(json!({"type": kind}));
+            assert!(e.get("replyToken").is_none(), "{kind}: {e}");
+            assert!(e["source"].is_object(), "{kind}: {e}");
+        }
+        for kind in [
+            "module",
+            "activated",
+            "botSuspended",
+            "delivery",
+            "somethingNew",
+        ] {
+            let e = complete(json!({"type": kind}));
+            assert!(e.get("replyToken").is_none(), "{kind}: {e}");
+            assert!(e.get("source").is_none(), "{kind}: {e}");
+            assert!(
+                e["webhookEventId"].is_string() && e["timestamp"].is_i64(),
+                "{kind}"
+            );
+        }
+        for kind in ["join", "memberJoined", "beacon", "message"] {
+            let e = complete(json!({"type": kind}));
+            assert!(e["replyToken"].is_string(), "{kind}: {e}");
+        }
+        assert_eq!(
+            complete(json!({"type": "join"}))["source"]["groupId"],
+            DEV_GROUP
+        );
+        assert_eq!(
+            complete(json!({"type": "leave"}))["source"]["type"],
+            "group"
+        );
+        // What the file says wins.
+        let given = json!({"type": "leave", "source": {"type": "room", "roomId": "R1"}});
+        assert_eq!(complete(given)["source"]["roomId"], "R1");
     }
 
     #[test]

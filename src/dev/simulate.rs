@@ -29,8 +29,19 @@ pub async fn run(args: SimulateArgs) -> Result<ExitCode, CommandError> {
     let scripts = args.scripts.display().to_string();
     let ran = tokio::task::spawn_blocking(move || {
         let mut failed = false;
+        let mut seen = std::collections::HashSet::new();
         for event in events {
             let kind = event["type"].as_str().unwrap_or("?").to_owned();
+            // The daemon handles an event id once: LINE's redeliveries are dropped.
+            if let Some(id) = event["webhookEventId"].as_str() {
+                if !seen.insert(id.to_owned()) {
+                    eprintln!(
+                        "note: skipped a `{kind}` event: webhookEventId {id} came before, and the \
+                         daemon handles each event id once (LINE's redeliveries are dropped)"
+                    );
+                    continue;
+                }
+            }
             let outcome = bot.send_blocking(event)?;
             print_outcome(&outcome.calls, &outcome.logs, json_out, &|t| bot.redact(t));
             if outcome.handlers_run == 0 {
