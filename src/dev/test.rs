@@ -287,6 +287,7 @@ fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
         .set_fail_on_invalid_map_property(false);
     engine.disable_symbol("eval");
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    crate::pipeline::script::engine::missing_fields_are_unit(&mut engine);
     crate::pipeline::script::batteries::register(&mut engine);
     crate::pipeline::script::batteries::set_default_zone(&mut engine, timezone);
 

@@ -56,7 +56,9 @@ fn a_retry_key_is_accepted_once_and_a_push_after_a_reply_is_a_second_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_delayed_calls_wait_at_once() {
-    const CALLS: usize = 2000;
+    // Under the listen backlog (1,024): on a loaded machine the accept loop falls behind, and
+    // connections beyond the backlog were refused, failing the test for no fault of the mock.
+    const CALLS: usize = 1000;
     let latency = Duration::from_millis(300);
     let mock = start(&Options {
         latency,
@@ -86,6 +88,6 @@ async fn thousands_of_delayed_calls_wait_at_once() {
     let took = began.elapsed();
     assert_eq!(mock.state.profiles(), CALLS as u64);
     assert!(took >= latency, "{took:?}");
-    // One after the other they would take 10 minutes.
+    // One after the other they would take 5 minutes.
     assert!(took < latency * 10, "{took:?}");
 }

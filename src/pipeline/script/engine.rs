@@ -39,6 +39,13 @@ impl Engines {
     }
 }
 
+/// A field LINE did not send reads as `()` however deep the path: `event.postback.params.date`
+/// on a postback without params is `()`, as `event.postback.params` already is. (Rhai looks a
+/// property up through the indexer when no getter matches.) Test files read events the same way.
+pub fn missing_fields_are_unit(engine: &mut Engine) {
+    engine.register_indexer_get(|_: &mut (), _: &str| ());
+}
+
 fn build_one(limits: &Limits) -> Engine {
     let mut engine = Engine::new();
     engine
@@ -65,10 +72,34 @@ fn build_one(limits: &Limits) -> Engine {
     engine.on_debug(|text, _source, pos| {
         host::script_log(&format!("[line {}] {text}", pos.line().unwrap_or(0)))
     });
+    missing_fields_are_unit(&mut engine);
     host::register(&mut engine);
     super::pause::register(&mut engine);
     super::http::register(&mut engine);
     super::line_api::register(&mut engine);
     super::batteries::register(&mut engine);
     engine
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_field_reads_as_unit_however_deep() {
+        let engines = build(&Limits::default());
+        let script = r#"
+            let event = #{ type: "postback", postback: #{ data: "x" } };
+            [event.postback.params.date, event.nothing.at.all, event["postback"]["params"]["time"],
+             event.postback.data]
+        "#;
+        let got = engines.run.eval::<rhai::Array>(script).expect(script);
+        assert!(got[..3].iter().all(Dynamic::is_unit), "{got:?}");
+        assert_eq!(got[3].clone().into_string().unwrap(), "x");
+        // Writing through a missing field still fails: there is nothing to write into.
+        assert!(engines
+            .run
+            .eval::<Dynamic>("let e = #{}; e.a.b = 1; e")
+            .is_err());
+    }
 }
