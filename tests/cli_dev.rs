@@ -412,6 +412,63 @@ fn chat_talks_to_the_dev_daemon() {
     );
 }
 
+const MENU_BOT: &str = r#"
+fn on_message(e) {
+    if e.message.type == "sticker" { reply(e, `sticker ${e.message.packageId}/${e.message.stickerId}`); return; }
+    if e.source.type == "group" { reply(e, `in a group: ${e.message.text}`); return; }
+    reply(e, #{ type: "template", altText: "Drinks", template: #{ type: "buttons", text: "Pick one",
+        actions: [
+            #{ type: "postback", label: "Coffee", data: "drink=coffee", displayText: "Coffee please" },
+            #{ type: "datetimepicker", label: "When", data: "when", mode: "date" },
+        ] } });
+}
+fn on_postback(e) {
+    reply(e, `chose ${e.postback.data} ${e.postback.params?.date ?? ""}`);
+}
+fn on_join(e) { reply(e, "hello group"); }
+"#;
+
+/// The chat numbers the buttons of an answer, and `/tap` sends what tapping them sends;
+/// stickers and groups can be tried too.
+#[test]
+fn chat_taps_buttons_and_speaks_in_groups() {
+    let work = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(work.path().join("scripts")).expect("scripts dir");
+    std::fs::write(work.path().join("scripts/menu.rhai"), MENU_BOT).expect("script");
+    let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
+    dev.current_dir(work.path());
+    let mut dev = Running::spawn(dev);
+    let line = dev.wait_for("listening on http://");
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|u| u.strip_suffix("/callback"))
+        .expect("url in the dev banner")
+        .to_owned();
+
+    let mut chat = Running::spawn(linebotd(&["chat", "--url", &url]));
+    writeln!(chat.stdin(), "drinks?").expect("write");
+    assert_eq!(
+        chat.wait_for("[1]"),
+        "    [1] Coffee → postback drink=coffee"
+    );
+    assert_eq!(
+        chat.wait_for("[2]"),
+        "    [2] When → date picker, postback when"
+    );
+    writeln!(chat.stdin(), "/tap coffee").expect("write");
+    chat.wait_for("you> Coffee please");
+    chat.wait_for("bot> chose drink=coffee");
+    writeln!(chat.stdin(), "/tap 2 2026-12-24").expect("write");
+    chat.wait_for("bot> chose when 2026-12-24");
+    writeln!(chat.stdin(), "/sticker 11537 52002734").expect("write");
+    chat.wait_for("bot> sticker 11537/52002734");
+    writeln!(chat.stdin(), "/group friends").expect("write");
+    chat.wait_for("bot> hello group");
+    writeln!(chat.stdin(), "hi all").expect("write");
+    chat.wait_for("bot> in a group: hi all");
+}
+
 #[test]
 fn chat_without_a_dev_daemon_says_how_to_start_one() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

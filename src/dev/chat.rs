@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,6 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::cli::ChatArgs;
 use crate::dev::fakeline::Call;
 
+use super::actions::{self, Tap};
 use super::events;
 use super::server::DEV_SECRET;
 use crate::cmd::CommandError;
@@ -27,6 +28,12 @@ type a message and press enter to send it as the current user. Commands:
   /follow          the user adds the bot as a friend
   /unfollow        the user blocks the bot
   /postback DATA   the user taps a postback action carrying DATA
+  /tap N [VALUE]   tap button N of the bot's last answer (or /tap LABEL); VALUE answers a
+                   date/time picker (2026-12-24, 09:30 or 2026-12-24T09:30)
+  /sticker [PACKAGE ID]  send a sticker (446 1988 by default)
+  /image           send a photo (content(event) downloads placeholder bytes)
+  /location [TITLE]      send a place (Tokyo Station by default)
+  /group NAME      speak in group NAME (the bot joins it first); /group alone leaves it
   /user NAME       speak as another user (Udev-NAME)
   /help            this text
   /quit            leave (so does end of input, Ctrl-D)";
@@ -52,13 +59,20 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
         })?
         .len();
     let seen = Arc::new(AtomicUsize::new(start));
-    let poller = tokio::spawn(print_calls(client.clone(), url.clone(), seen.clone()));
+    let buttons: Buttons = Arc::default();
+    let poller = tokio::spawn(print_calls(
+        client.clone(),
+        url.clone(),
+        seen.clone(),
+        buttons.clone(),
+    ));
     say(&format!(
         "chatting with the bot at {url} as {}; /help for commands",
         events::DEV_USER
     ));
 
     let mut user = events::DEV_USER.to_owned();
+    let mut group: Option<String> = None;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut waiting_from = None;
     loop {
@@ -71,27 +85,55 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
             }
         };
         let line = line.trim();
-        let event = match parse_line(line, &user) {
+        let mut outgoing = Vec::new();
+        match parse_line(line, &user) {
             Input::Nothing => continue,
             Input::Quit => break,
-            Input::Help => {
-                say(HELP);
-                continue;
-            }
+            Input::Help => say(HELP),
             Input::User(id) => {
                 say(&format!("now speaking as {id}"));
                 user = id;
-                continue;
             }
-            Input::Unknown(cmd) => {
-                say(&format!("unknown command {cmd}; /help lists them"));
-                continue;
+            Input::Group(None) => {
+                say("back in the one-to-one chat");
+                group = None;
             }
-            Input::Event(event) => event,
-        };
-        waiting_from = Some(seen.load(Ordering::SeqCst));
-        if let Err(e) = send(&client, &url, event).await {
-            eprintln!("error: {e}");
+            Input::Group(Some(name)) => {
+                let id = events::group_id(&name);
+                say(&format!(
+                    "now speaking in group {name} ({id}); the bot joins it"
+                ));
+                outgoing.push(events::join(&id));
+                group = Some(id);
+            }
+            Input::Tap(which, value) => {
+                let action = find_button(&buttons, &which);
+                match action.map(|a| actions::tap(&a, &user, value.as_deref())) {
+                    None => say(&format!(
+                        "no button {which} in the bot's last answer; /tap N with a number it showed"
+                    )),
+                    Some(Tap::Note(note)) => say(&note),
+                    Some(Tap::Event { event, shows }) => {
+                        if let Some(text) = shows {
+                            say(&format!("you> {text}"));
+                        }
+                        outgoing.push(event);
+                    }
+                }
+            }
+            Input::Unknown(cmd) => say(&format!("unknown command {cmd}; /help lists them")),
+            Input::Event(event) => outgoing.push(event),
+        }
+        for event in outgoing {
+            // Messages and taps come from inside the group while in one; follow does not.
+            let event = match (&group, event["type"].as_str()) {
+                (Some(g), Some("message" | "postback")) => events::in_group(event, g),
+                _ => event,
+            };
+            waiting_from = Some(seen.load(Ordering::SeqCst));
+            if let Err(e) = send(&client, &url, event).await {
+                eprintln!("error: {e}");
+            }
         }
     }
     // Piped input ends right after the last line: give its answer a moment to arrive.
@@ -105,11 +147,34 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The actions of the bot's last answer that had any, numbered from 1 in the chat.
+type Buttons = Arc<Mutex<Vec<Value>>>;
+
+/// Button `which` of the last answer: its number, or its label (any case).
+fn find_button(buttons: &Buttons, which: &str) -> Option<Value> {
+    let buttons = buttons.lock().unwrap_or_else(|p| p.into_inner());
+    if let Ok(n) = which.parse::<usize>() {
+        return n.checked_sub(1).and_then(|i| buttons.get(i)).cloned();
+    }
+    buttons
+        .iter()
+        .find(|a| {
+            a.get("label")
+                .and_then(Value::as_str)
+                .is_some_and(|l| l.eq_ignore_ascii_case(which))
+        })
+        .cloned()
+}
+
 enum Input {
     Nothing,
     Quit,
     Help,
     User(String),
+    /// Speak in this group (`None`: back to the one-to-one chat).
+    Group(Option<String>),
+    /// A button by number or label, and the value for a date/time picker.
+    Tap(String, Option<String>),
     Unknown(String),
     Event(Value),
 }
@@ -124,6 +189,29 @@ fn parse_line(line: &str, user: &str) -> Input {
         "/follow" => Input::Event(events::follow(user)),
         "/unfollow" => Input::Event(events::unfollow(user)),
         "/postback" => Input::Event(events::postback(user, rest)),
+        "/tap" if !rest.is_empty() => {
+            let (which, value) = match rest.rsplit_once(' ') {
+                // `/tap 2 09:30`: a number, then the picker's value.
+                Some((n, v)) if n.parse::<usize>().is_ok() => (n, Some(v.to_owned())),
+                _ => (rest, None),
+            };
+            Input::Tap(which.to_owned(), value)
+        }
+        "/sticker" => {
+            let (package, sticker) = rest.split_once(' ').unwrap_or(("446", "1988"));
+            Input::Event(events::sticker(user, package, sticker.trim()))
+        }
+        "/image" => Input::Event(events::image(user)),
+        "/location" => {
+            let title = if rest.is_empty() {
+                "Tokyo Station"
+            } else {
+                rest
+            };
+            Input::Event(events::location(user, title, 35.681236, 139.767125))
+        }
+        "/group" if rest.is_empty() => Input::Group(None),
+        "/group" => Input::Group(Some(rest.to_owned())),
         "/user" if !rest.is_empty() => Input::User(format!("Udev-{rest}")),
         "/user" => Input::User(events::DEV_USER.to_owned()),
         c if c.starts_with('/') && !c.starts_with("//") => Input::Unknown(c.to_owned()),
@@ -185,8 +273,14 @@ async fn fetch_calls(
         .await
 }
 
-/// Prints the bot's messages as they reach the fake LINE API.
-async fn print_calls(client: reqwest::Client, url: String, seen: Arc<AtomicUsize>) {
+/// Prints the bot's messages as they reach the fake LINE API, each answer's buttons numbered
+/// for `/tap`.
+async fn print_calls(
+    client: reqwest::Client,
+    url: String,
+    seen: Arc<AtomicUsize>,
+    buttons: Buttons,
+) {
     loop {
         let after = seen.load(Ordering::SeqCst);
         match fetch_calls(&client, &url, after, LONG_POLL_MS).await {
@@ -194,6 +288,22 @@ async fn print_calls(client: reqwest::Client, url: String, seen: Arc<AtomicUsize
                 for call in &calls {
                     for line in bot_lines(call) {
                         say(&line);
+                    }
+                    let tappable: Vec<Value> = if call.accepted() {
+                        call.messages()
+                            .iter()
+                            .flat_map(actions::actions_of)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    if !tappable.is_empty() {
+                        // Kept before they are shown, so a quick `/tap` finds them.
+                        let shown: Vec<String> = tappable.iter().map(actions::describe).collect();
+                        *buttons.lock().unwrap_or_else(|p| p.into_inner()) = tappable;
+                        for (i, line) in shown.iter().enumerate() {
+                            say(&format!("    [{}] {line}", i + 1));
+                        }
                     }
                 }
                 if let Some(last) = calls.last() {
@@ -289,5 +399,18 @@ mod tests {
             _ => panic!("text"),
         }
         assert!(matches!(parse_line("/nope", "U"), Input::Unknown(_)));
+        assert!(
+            matches!(parse_line("/tap 2 09:30", "U"), Input::Tap(n, Some(v)) if n == "2" && v == "09:30")
+        );
+        assert!(matches!(parse_line("/tap Iced tea", "U"), Input::Tap(l, None) if l == "Iced tea"));
+        assert!(matches!(parse_line("/group", "U"), Input::Group(None)));
+        match parse_line("/sticker", "U1") {
+            Input::Event(e) => assert_eq!(e["message"]["packageId"], "446"),
+            _ => panic!("sticker"),
+        }
+        match parse_line("/location Shibuya", "U1") {
+            Input::Event(e) => assert_eq!(e["message"]["title"], "Shibuya"),
+            _ => panic!("location"),
+        }
     }
 }

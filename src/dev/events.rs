@@ -72,6 +72,69 @@ pub fn postback(user: &str, data: &str) -> Value {
     event
 }
 
+pub fn sticker(user: &str, package_id: &str, sticker_id: &str) -> Value {
+    let mut event = base("message", user, true);
+    event["message"] = json!({
+        "id": message_id(),
+        "type": "sticker",
+        "quoteToken": format!("q{}", reply_token()),
+        "packageId": package_id,
+        "stickerId": sticker_id,
+        "stickerResourceType": "STATIC",
+        "keywords": [],
+    });
+    event
+}
+
+/// An image sent from the user's phone; `content(event)` downloads it from the fake LINE.
+pub fn image(user: &str) -> Value {
+    let mut event = base("message", user, true);
+    event["message"] = json!({
+        "id": message_id(),
+        "type": "image",
+        "quoteToken": format!("q{}", reply_token()),
+        "contentProvider": {"type": "line"},
+    });
+    event
+}
+
+pub fn location(user: &str, title: &str, latitude: f64, longitude: f64) -> Value {
+    let mut event = base("message", user, true);
+    event["message"] = json!({
+        "id": message_id(),
+        "type": "location",
+        "title": title,
+        "address": title,
+        "latitude": latitude,
+        "longitude": longitude,
+    });
+    event
+}
+
+/// The bot joined `group`.
+pub fn join(group: &str) -> Value {
+    let mut event = base("join", DEV_USER, true);
+    event["source"] = json!({"type": "group", "groupId": group});
+    event
+}
+
+/// `event`, sent by its user from inside `group`.
+pub fn in_group(mut event: Value, group: &str) -> Value {
+    let user = event["source"]["userId"].clone();
+    event["source"] = json!({"type": "group", "groupId": group, "userId": user});
+    event
+}
+
+/// A group id that looks like LINE's (`C` and 32 hex digits), the same for the same name.
+pub fn group_id(name: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    let a = h.finish();
+    a.hash(&mut h);
+    format!("C{a:016x}{:016x}", h.finish())
+}
+
 /// A webhook body carrying `events`, as LINE posts it.
 pub fn body(events: Vec<Value>) -> Value {
     json!({"destination": "Udevbot000000000000000000000000", "events": events})

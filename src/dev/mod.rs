@@ -1,6 +1,7 @@
 //! The local loop, no LINE account needed: a fake LINE API, `linebotd dev` (the daemon against
 //! it), `chat`, `simulate` (one event) and `test` (`*.test.rhai`), built on one local bot.
 
+mod actions;
 pub mod chat;
 pub mod events;
 pub mod fakeline;

@@ -56,7 +56,14 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
         ..Settings::default()
     };
     let config = Config::load(&settings, None)?;
-    crate::ops::logging::init(LogFormat::Text);
+    // In the chat view, request lines would interleave with the conversation: only warnings
+    // (failed handlers, refused calls) and the scripts' own log lines.
+    let default_filter = if args.chat {
+        "warn,linebotd::script=info"
+    } else {
+        "info"
+    };
+    crate::ops::logging::init_with_default(LogFormat::Text, default_filter);
     let listener = crate::daemon::bind(config.listen).await?;
     let addr = listener
         .local_addr()

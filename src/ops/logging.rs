@@ -9,7 +9,14 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default(format, "info");
+}
+
+/// [`init`] with another filter when `RUST_LOG` is not set, e.g. only warnings and the scripts'
+/// own log lines under `dev --chat`, where request lines would bury the conversation.
+pub fn init_with_default(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // reqwest logs whole URLs at debug (redirects), query strings included, where scripts may
     // have put an API key: it stays at info whatever RUST_LOG says.
     let filter = match "reqwest=info".parse() {
