@@ -1,0 +1,374 @@
+//! Shared helper modules: `import "helpers" as h;` reads `lib/helpers.rhai` of the scripts
+//! folder. Imports are resolved while a script compiles: each module is compiled and its top
+//! level run once per load, shared by every script that imports it, and embedded in the
+//! importer's compiled form. So a running handler never reads the disk, and a missing or broken
+//! module is a load error at the `import` line, like a syntax error.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{
+    ASTNode, Engine, EvalAltResult, Expr, Module, ParseError, Position, Scope, Shared, Stmt, AST,
+};
+
+use super::engine::Engines;
+use super::error::{LoadError, RunError};
+
+pub use name::{Located, ModuleName, ALLOWED};
+
+mod name;
+#[cfg(test)]
+mod tests;
+
+/// How deep modules may import modules. Deeper is almost surely a mistake, and the bound keeps
+/// a long chain from exhausting the stack.
+pub const MAX_DEPTH: usize = 8;
+
+/// The modules a compiled source uses (directly or through other modules) with the hash of
+/// each one's text, so a reload can tell that an importer must be compiled again.
+pub type Deps = BTreeMap<ModuleName, u64>;
+
+/// A source compiled the way the daemon runs it, its imports resolved.
+pub struct Compiled {
+    /// Literal top-level constants (`const GREETING = "hi";`), visible to its functions.
+    pub constants: Scope<'static>,
+    /// With every imported module embedded.
+    pub ast: AST,
+    pub deps: Deps,
+}
+
+/// One loaded module.
+struct Loaded {
+    module: Shared<Module>,
+    /// Its compiled form, so an importer's compile can embed the modules it imports in turn.
+    ast: AST,
+    /// Itself and everything it imports.
+    deps: Deps,
+}
+
+/// Why a module could not be used, said at the `import` that asked for it.
+#[derive(Debug, Clone)]
+enum Failure {
+    Refused(&'static str),
+    Missing(PathBuf),
+    Outside(PathBuf),
+    Unreadable(PathBuf, String),
+    Cycle(Vec<ModuleName>),
+    TooDeep,
+    /// The module's own error, at its own file and line.
+    Broken(LoadError),
+}
+
+impl Failure {
+    fn describe(&self, raw: &str) -> String {
+        match self {
+            Self::Refused(why) => format!("import \"{raw}\" refused ({why}): {ALLOWED}"),
+            Self::Missing(file) => {
+                format!("no module \"{raw}\": {} does not exist", file.display())
+            }
+            Self::Outside(file) => format!(
+                "import \"{raw}\" refused ({} is a link to a file outside lib/): {ALLOWED}",
+                file.display()
+            ),
+            Self::Unreadable(file, e) => {
+                format!("module \"{raw}\": cannot read {}: {e}", file.display())
+            }
+            Self::Cycle(chain) => {
+                let names: Vec<&str> = chain.iter().map(ModuleName::as_str).collect();
+                format!(
+                    "import cycle: {} (modules cannot import each other in a circle)",
+                    names.join(" -> ")
+                )
+            }
+            Self::TooDeep => {
+                format!("module \"{raw}\": modules import modules more than {MAX_DEPTH} deep")
+            }
+            Self::Broken(e) => {
+                let at = match (e.line, e.col) {
+                    (Some(l), Some(c)) => format!("{}:{l}:{c}", e.path),
+                    (Some(l), None) => format!("{}:{l}", e.path),
+                    _ => e.path.clone(),
+                };
+                format!("module \"{raw}\" ({at}): {}", e.message)
+            }
+        }
+    }
+}
+
+/// The `lib/` folder during one load of the scripts folder: each module is compiled at most
+/// once however many scripts import it.
+pub struct Library {
+    lib: PathBuf,
+    loaded: HashMap<ModuleName, Result<Arc<Loaded>, Failure>>,
+    /// Hashes of module texts read during this load (`None`: unreadable).
+    hashes: HashMap<ModuleName, Option<u64>>,
+    /// The modules being compiled, outermost first: an import of one of them is a cycle.
+    loading: Vec<ModuleName>,
+}
+
+impl Library {
+    /// The library of the scripts folder `scripts_dir` (its `lib/` need not exist).
+    pub fn new(scripts_dir: &Path) -> Self {
+        Self {
+            lib: scripts_dir.join("lib"),
+            loaded: HashMap::new(),
+            hashes: HashMap::new(),
+            loading: Vec::new(),
+        }
+    }
+
+    /// Compiles a script or module text (already through `source::quote_call_keys`): first its
+    /// literal top-level constants, then the modules it imports, then the strict compile that
+    /// may use both. `shown` is the file as errors name it.
+    pub fn compile(
+        &mut self,
+        engines: &Engines,
+        shown: &str,
+        source: &str,
+    ) -> Result<Compiled, LoadError> {
+        let parse_error = |e: &ParseError| LoadError::from_parse(shown, source, e);
+        let loose = engines
+            .constants
+            .compile(source)
+            .map_err(|e| parse_error(&e))?;
+        let constants = loose.iter_literal_variables(true, false).fold(
+            Scope::new(),
+            |mut scope, (name, _, value)| {
+                scope.push_constant_dynamic(name.to_owned(), value);
+                scope
+            },
+        );
+        let mut deps = Deps::new();
+        for import in imports_of(&loose) {
+            let Some(raw) = import.path else {
+                return Err(LoadError::at(
+                    shown,
+                    source,
+                    import.pos,
+                    "import needs the module's name in quotes, like import \"helpers\" as h;"
+                        .into(),
+                ));
+            };
+            let loaded = self
+                .load(engines, &raw)
+                .map_err(|f| LoadError::at(shown, source, import.pos, f.describe(&raw)))?;
+            deps.extend(loaded.deps.iter().map(|(n, h)| (n.clone(), *h)));
+        }
+        let ast = if deps.is_empty() {
+            engines
+                .run
+                .compile_with_scope(&constants, source)
+                .map_err(|e| parse_error(&e))?
+        } else {
+            // The modules are all loaded by now: the resolver only hands them out to be
+            // embedded.
+            serve(self.ready(), || {
+                engines.run.compile_into_self_contained(&constants, source)
+            })
+            .map_err(|e| match *e {
+                EvalAltResult::ErrorParsing(kind, pos) => {
+                    parse_error(&ParseError(Box::new(kind), pos))
+                }
+                other => LoadError::at(shown, source, other.position(), other.to_string()),
+            })?
+        };
+        check_literal_patterns(shown, source, &ast)?;
+        Ok(Compiled {
+            constants,
+            ast,
+            deps,
+        })
+    }
+
+    /// Has any of these modules changed on disk since they were compiled?
+    pub fn changed(&mut self, deps: &Deps) -> bool {
+        deps.iter()
+            .any(|(name, hash)| self.current_hash(name) != Some(*hash))
+    }
+
+    /// Loads the module `raw` names, compiling it (and its imports) on first use.
+    fn load(&mut self, engines: &Engines, raw: &str) -> Result<Arc<Loaded>, Failure> {
+        let name = ModuleName::parse(raw).map_err(Failure::Refused)?;
+        if let Some(done) = self.loaded.get(&name) {
+            return done.clone();
+        }
+        if let Some(i) = self.loading.iter().position(|n| *n == name) {
+            let mut chain = self.loading[i..].to_vec();
+            chain.push(name);
+            return Err(Failure::Cycle(chain));
+        }
+        if self.loading.len() >= MAX_DEPTH {
+            return Err(Failure::TooDeep);
+        }
+        self.loading.push(name.clone());
+        let result = self.build(engines, &name).map(Arc::new);
+        self.loading.pop();
+        self.loaded.insert(name, result.clone());
+        result
+    }
+
+    fn build(&mut self, engines: &Engines, name: &ModuleName) -> Result<Loaded, Failure> {
+        let file = match name.locate(&self.lib) {
+            Located::File(file) => file,
+            Located::Missing(file) => return Err(Failure::Missing(file)),
+            Located::Outside(file) => return Err(Failure::Outside(file)),
+        };
+        let original = std::fs::read_to_string(&file)
+            .map_err(|e| Failure::Unreadable(file.clone(), e.to_string()))?;
+        let hash = super::loader::hash(&original);
+        self.hashes.insert(name.clone(), Some(hash));
+        let shown = file.display().to_string();
+        let source = super::source::quote_call_keys(&original);
+        let mut compiled = self
+            .compile(engines, &shown, &source)
+            .map_err(Failure::Broken)?;
+        // The module's top level runs now, once: its `let`/`const` values become the module's
+        // variables and its own imports its sub-modules.
+        let module = serve(self.ready(), || {
+            Module::eval_ast_as_new(Scope::new(), &compiled.ast, &engines.run)
+        })
+        .map_err(|e| {
+            let run = RunError::from_eval(&shown, "", &e, &engines.limits);
+            let pos = e.position();
+            let mut err = LoadError::at(&shown, &source, pos, run.message);
+            err.line = err.line.or(run.line);
+            Failure::Broken(err)
+        })?;
+        compiled.deps.insert(name.clone(), hash);
+        Ok(Loaded {
+            module: Shared::new(module),
+            ast: compiled.ast,
+            deps: compiled.deps,
+        })
+    }
+
+    fn current_hash(&mut self, name: &ModuleName) -> Option<u64> {
+        let lib = &self.lib;
+        *self.hashes.entry(name.clone()).or_insert_with(|| {
+            std::fs::read_to_string(name.file(lib))
+                .ok()
+                .map(|s| super::loader::hash(&s))
+        })
+    }
+
+    /// The modules loaded so far, for the resolver.
+    fn ready(&self) -> HashMap<ModuleName, Arc<Loaded>> {
+        self.loaded
+            .iter()
+            .filter_map(|(n, r)| Some((n.clone(), r.as_ref().ok()?.clone())))
+            .collect()
+    }
+}
+
+/// A bad literal regex is a mistake in the text, like a syntax error; a script's own function
+/// of the same name takes no regex.
+fn check_literal_patterns(shown: &str, source: &str, ast: &AST) -> Result<(), LoadError> {
+    let bad = super::batteries::literal::bad_literal_patterns(source)
+        .into_iter()
+        .find(|b| !ast.iter_functions().any(|f| f.name == b.function));
+    match bad {
+        None => Ok(()),
+        Some(bad) => Err(LoadError {
+            path: shown.to_owned(),
+            line: Some(bad.line),
+            col: Some(bad.col),
+            source_line: source.lines().nth(bad.line - 1).map(str::to_owned),
+            message: bad.message,
+        }),
+    }
+}
+
+/// One `import` statement: the name as written (`None` when it is not a plain string) and
+/// where the name is.
+struct Import {
+    path: Option<String>,
+    pos: Position,
+}
+
+/// Every `import` of a compiled text, at the top level and inside functions.
+fn imports_of(ast: &AST) -> Vec<Import> {
+    let mut found = Vec::new();
+    ast.walk(&mut |nodes| {
+        if let Some(ASTNode::Stmt(Stmt::Import(x, pos))) = nodes.last() {
+            found.push(match &x.0 {
+                Expr::StringConstant(s, at) => Import {
+                    path: Some(s.to_string()),
+                    pos: *at,
+                },
+                _ => Import {
+                    path: None,
+                    pos: *pos,
+                },
+            });
+        }
+        true
+    });
+    found
+}
+
+/// What a handler call evaluates: the script's functions and its top-level imports (a script's
+/// other top-level code never runs at call time; the imports must, so `h::greet()` finds `h`).
+/// The modules come from the copies embedded at compile time.
+pub fn call_ast(ast: &AST) -> AST {
+    let imports: Vec<Stmt> = ast
+        .statements()
+        .iter()
+        .filter(|s| matches!(s, Stmt::Import(..)))
+        .cloned()
+        .collect();
+    AST::new(imports, Module::new()).merge(&ast.clone_functions_only())
+}
+
+thread_local! {
+    /// The modules the engine's resolver may hand out on this thread: set only while a script
+    /// or module compiles, empty while handlers run.
+    static SERVING: RefCell<HashMap<ModuleName, Arc<Loaded>>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `f` with `modules` available to [`Resolver`] on this thread.
+fn serve<T>(modules: HashMap<ModuleName, Arc<Loaded>>, f: impl FnOnce() -> T) -> T {
+    struct Restore(HashMap<ModuleName, Arc<Loaded>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = std::mem::take(&mut self.0);
+            SERVING.with(|s| *s.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(SERVING.with(|s| s.replace(modules)));
+    f()
+}
+
+fn serving(path: &str) -> Option<Arc<Loaded>> {
+    let name = ModuleName::parse(path).ok()?;
+    SERVING.with(|s| s.borrow().get(&name).cloned())
+}
+
+/// The engine's module resolver: hands out modules the loader has already compiled, never
+/// reads the disk. Outside a compile it knows no module at all.
+pub struct Resolver;
+
+impl rhai::ModuleResolver for Resolver {
+    fn resolve(
+        &self,
+        _engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        serving(path)
+            .map(|m| m.module.clone())
+            .ok_or_else(|| EvalAltResult::ErrorModuleNotFound(path.to_owned(), pos).into())
+    }
+
+    fn resolve_ast(
+        &self,
+        _engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        _pos: Position,
+    ) -> Option<Result<AST, Box<EvalAltResult>>> {
+        serving(path).map(|m| Ok(m.ast.clone()))
+    }
+}
