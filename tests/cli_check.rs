@@ -28,7 +28,9 @@ fn all_output(o: &Output) -> String {
 fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).unwrap();
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
     }
     dir
 }
@@ -134,6 +136,69 @@ fn misspelt_handler_is_a_warning_with_a_suggestion() {
         "{text}"
     );
     assert!(text.contains("1 scripts, 0 errors, 1 warnings"), "{text}");
+}
+
+#[test]
+fn an_import_out_of_lib_fails_check_at_the_import_line() {
+    let dir = folder(&[(
+        "bot.rhai",
+        "// reads secrets\nimport \"../etc/passwd\" as p;\nfn on_message(e) { p::x() }\n",
+    )]);
+    let out = check(dir.path());
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "bot.rhai:2:8: import \"../etc/passwd\" refused (\"..\" is not allowed): modules \
+             come from the scripts folder's lib/ only, by a relative name like \"helpers\" or \
+             \"shop/prices\"\n    import \"../etc/passwd\" as p;\n           ^"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("1 scripts, 1 errors"), "{text}");
+}
+
+#[test]
+fn check_compiles_lib_modules_on_their_own_and_through_their_importers() {
+    let dir = folder(&[
+        (
+            "bot.rhai",
+            "import \"helpers\" as h;\nfn on_message(e) { h::greet(e) }\n",
+        ),
+        ("lib/helpers.rhai", "fn greet(e) { reply(e, \"hi\") }\n"),
+        ("lib/unused.rhai", "fn broken( {\n"),
+        ("lib/missing_import.rhai", "\nimport \"nowhere\" as n;\n"),
+        ("lib/my helpers.rhai", ""),
+    ]);
+    let out = check(dir.path());
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("unused.rhai:1:12: Expecting ')'"), "{text}");
+    assert!(
+        text.contains("missing_import.rhai:2:8: no module \"nowhere\":"),
+        "{text}"
+    );
+    assert!(
+        text.contains("my helpers.rhai: warning: no import can name this file"),
+        "{text}"
+    );
+    assert!(!text.contains("bot.rhai"), "{text}");
+    assert!(
+        text.contains("1 scripts, 3 modules, 2 errors, 1 warnings"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_module_fails_check_at_the_import_line() {
+    let dir = folder(&[("bot.rhai", "\n\nimport \"helpers\" as h;\n")]);
+    let out = check(dir.path());
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("bot.rhai:3:8: no module \"helpers\": "),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

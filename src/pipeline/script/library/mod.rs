@@ -182,6 +182,41 @@ impl Library {
         })
     }
 
+    /// Compiles the module `name` as an import would, for `check`: its error is its own, at
+    /// its own file and line.
+    pub fn check_module(&mut self, engines: &Engines, name: &ModuleName) -> Result<(), LoadError> {
+        match self.load(engines, name.as_str()) {
+            Ok(_) => Ok(()),
+            Err(Failure::Broken(e)) => Err(e),
+            Err(other) => Err(LoadError {
+                path: name.file(&self.lib).display().to_string(),
+                line: None,
+                col: None,
+                message: other.describe(name.as_str()),
+                source_line: None,
+            }),
+        }
+    }
+
+    /// The module files under `lib/`, by name, sorted; hidden files, tests and files whose
+    /// name `import` cannot spell are left out (the latter reported by [`unimportable`]).
+    pub fn module_names(&self) -> Vec<ModuleName> {
+        lib_files(&self.lib)
+            .into_iter()
+            .filter_map(|rel| ModuleName::parse(&rel).ok())
+            .collect()
+    }
+
+    /// Files under `lib/` that look like modules but that no `import` can name, e.g.
+    /// `lib/my helpers.rhai`.
+    pub fn unimportable(&self) -> Vec<PathBuf> {
+        lib_files(&self.lib)
+            .into_iter()
+            .filter(|rel| ModuleName::parse(rel).is_err())
+            .map(|rel| self.lib.join(rel))
+            .collect()
+    }
+
     /// Has any of these modules changed on disk since they were compiled?
     pub fn changed(&mut self, deps: &Deps) -> bool {
         deps.iter()
@@ -260,6 +295,35 @@ impl Library {
             .filter_map(|(n, r)| Some((n.clone(), r.as_ref().ok()?.clone())))
             .collect()
     }
+}
+
+/// `*.rhai` files under `lib` (following no links to folders), as `/`-separated paths
+/// relative to it, sorted.
+fn lib_files(lib: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let rel = format!("{prefix}{name}");
+            if name.starts_with('.') {
+                continue;
+            }
+            if kind.is_dir() {
+                walk(&entry.path(), &format!("{rel}/"), out);
+            } else if super::loader::is_script_name(&name) {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(lib, "", &mut out);
+    out.sort();
+    out
 }
 
 /// A bad literal regex is a mistake in the text, like a syntax error; a script's own function
