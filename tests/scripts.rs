@@ -168,9 +168,13 @@ async fn a_helper_module_edited_while_the_daemon_runs_reloads_its_importer() {
     let scripts = Scripts::new(&[
         (
             "bot.rhai",
-            "import \"helpers\" as h;\nfn on_message(e) { reply(e, h::greet(e.message.text)); }",
+            "import \"helpers\" as h;\nfn on_message(e) { h::greet(e); }",
         ),
-        ("lib/helpers.rhai", r#"fn greet(name) { "Hello, " + name }"#),
+        // The module calls the host API itself, for the handler that called it.
+        (
+            "lib/helpers.rhai",
+            r#"fn greet(e) { reply(e, "Hello, " + e.message.text); }"#,
+        ),
     ]);
     let d = start_with_env(scripts.path(), &mock.url(), &[]);
     let mut n = 0;
@@ -185,7 +189,11 @@ async fn a_helper_module_edited_while_the_daemon_runs_reloads_its_importer() {
                 k += 1;
                 let before = mock.accepted(REPLY).len();
                 assert_eq!(say(d, &format!("{id}-{k}"), "U1", "Ann").await, 200);
-                assert!(eventually(WAIT, || mock.accepted(REPLY).len() > before).await);
+                assert!(
+                    eventually(WAIT, || mock.accepted(REPLY).len() > before).await,
+                    "{}",
+                    d.stderr.text()
+                );
                 let got = mock.texts(REPLY).last().cloned().unwrap_or_default();
                 if got == text {
                     return;
@@ -201,13 +209,16 @@ async fn a_helper_module_edited_while_the_daemon_runs_reloads_its_importer() {
     expect_reply("Hello, Ann").await;
     scripts.write(
         "lib/helpers.rhai",
-        r#"fn greet(name) { "Welcome back, " + name }"#,
+        r#"fn greet(e) { reply(e, "Welcome back, " + e.message.text); }"#,
     );
     expect_reply("Welcome back, Ann").await;
-    scripts.write_by_rename("lib/helpers.rhai", r#"fn greet(name) { "Hi " + name }"#);
+    scripts.write_by_rename(
+        "lib/helpers.rhai",
+        r#"fn greet(e) { reply(e, "Hi " + e.message.text); }"#,
+    );
     expect_reply("Hi Ann").await;
     // A broken module: the importer keeps its last good version, the error names both files.
-    scripts.write("lib/helpers.rhai", "fn greet(name) {\n    \"Hey \" +\n}\n");
+    scripts.write("lib/helpers.rhai", "fn greet(e) {\n    \"Hey \" +\n}\n");
     assert!(
         d.stderr
             .wait_for("bot.rhai:1:8: module \"helpers\" (", WAIT)

@@ -52,11 +52,13 @@ fn only_error(set: &ScriptSet) -> &LoadError {
 }
 
 const HELPERS: &str = "const GREETING = \"Hello\";\n\
+                       export const SHOP = \"Sakura\";\n\
                        fn greet(name) { GREETING + \", \" + name + secret() }\n\
                        private fn secret() { \"!\" }\n";
 const BOT: &str = "import \"helpers\" as h;\n\
                    fn on_message(e) { h::greet(e) }\n\
-                   fn hidden(e) { h::secret() }\n";
+                   fn hidden(e) { h::secret() }\n\
+                   fn shop(e) { h::SHOP }\n";
 
 #[test]
 fn a_script_calls_a_module_function_that_uses_the_module_constants() {
@@ -69,6 +71,7 @@ fn a_script_calls_a_module_function_that_uses_the_module_constants() {
         call(&engines, bot, "on_message", "Ann").unwrap(),
         "Hello, Ann!"
     );
+    assert_eq!(call(&engines, bot, "shop", "").unwrap(), "Sakura");
     let private = call(&engines, bot, "hidden", "x").unwrap_err();
     assert!(private.contains("h::secret"), "{private}");
 }
