@@ -140,22 +140,7 @@ impl Library {
                 scope
             },
         );
-        let mut deps = Deps::new();
-        for import in imports_of(&loose) {
-            let Some(raw) = import.path else {
-                return Err(LoadError::at(
-                    shown,
-                    source,
-                    import.pos,
-                    "import needs the module's name in quotes, like import \"helpers\" as h;"
-                        .into(),
-                ));
-            };
-            let loaded = self
-                .load(engines, &raw)
-                .map_err(|f| LoadError::at(shown, source, import.pos, f.describe(&raw)))?;
-            deps.extend(loaded.deps.iter().map(|(n, h)| (n.clone(), *h)));
-        }
+        let deps = self.resolve_imports(engines, shown, source, &loose)?;
         let ast = if deps.is_empty() {
             engines
                 .run
@@ -180,6 +165,59 @@ impl Library {
             ast,
             deps,
         })
+    }
+
+    /// Compiles a test file on its own `engine` (the one with the test helpers), with the
+    /// modules it imports compiled as the bot's scripts see them.
+    pub fn compile_test(
+        &mut self,
+        engines: &Engines,
+        engine: &Engine,
+        shown: &str,
+        source: &str,
+    ) -> Result<AST, LoadError> {
+        let parse_error = |e: &ParseError| LoadError::from_parse(shown, source, e);
+        let ast = engine.compile(source).map_err(|e| parse_error(&e))?;
+        if self
+            .resolve_imports(engines, shown, source, &ast)?
+            .is_empty()
+        {
+            return Ok(ast);
+        }
+        serve(self.ready(), || {
+            engine.compile_into_self_contained(&Scope::new(), source)
+        })
+        .map_err(|e| match *e {
+            EvalAltResult::ErrorParsing(kind, pos) => parse_error(&ParseError(Box::new(kind), pos)),
+            other => LoadError::at(shown, source, other.position(), other.to_string()),
+        })
+    }
+
+    /// Loads every module `ast` imports; an error is at the `import` that failed.
+    fn resolve_imports(
+        &mut self,
+        engines: &Engines,
+        shown: &str,
+        source: &str,
+        ast: &AST,
+    ) -> Result<Deps, LoadError> {
+        let mut deps = Deps::new();
+        for import in imports_of(ast) {
+            let Some(raw) = import.path else {
+                return Err(LoadError::at(
+                    shown,
+                    source,
+                    import.pos,
+                    "import needs the module's name in quotes, like import \"helpers\" as h;"
+                        .into(),
+                ));
+            };
+            let loaded = self
+                .load(engines, &raw)
+                .map_err(|f| LoadError::at(shown, source, import.pos, f.describe(&raw)))?;
+            deps.extend(loaded.deps.iter().map(|(n, h)| (n.clone(), *h)));
+        }
+        Ok(deps)
     }
 
     /// Compiles the module `name` as an import would, for `check`: its error is its own, at
