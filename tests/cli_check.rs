@@ -169,6 +169,10 @@ fn check_compiles_lib_modules_on_their_own_and_through_their_importers() {
         ("lib/unused.rhai", "fn broken( {\n"),
         ("lib/missing_import.rhai", "\nimport \"nowhere\" as n;\n"),
         ("lib/my helpers.rhai", ""),
+        (
+            "lib/handlers.rhai",
+            "const SCHEDULES = [];\nfn on_follow(e) {}\nfn on_x(a, b) {}\n",
+        ),
     ]);
     let out = check(dir.path());
     assert!(!out.status.success());
@@ -182,9 +186,19 @@ fn check_compiles_lib_modules_on_their_own_and_through_their_importers() {
         text.contains("my helpers.rhai: warning: no import can name this file"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "handlers.rhai: warning: on_follow() in a module never runs (lib/ files are not bots)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("handlers.rhai: warning: SCHEDULES in a module never runs"),
+        "{text}"
+    );
     assert!(!text.contains("bot.rhai"), "{text}");
     assert!(
-        text.contains("1 scripts, 3 modules, 2 errors, 1 warnings"),
+        text.contains("1 scripts, 4 modules, 2 errors, 3 warnings"),
         "{text}"
     );
 }

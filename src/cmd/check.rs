@@ -92,6 +92,13 @@ pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
         if let Err(e) = library.check_module(&engines, &name) {
             report.errors.push(e.render());
         }
+        for part in library.script_only_parts(&name) {
+            report.warnings.push(format!(
+                "{}: warning: {part} in a module never runs (lib/ files are not bots); \
+                 put it in a script and call the module from there",
+                name.file(&dir.join("lib")).display()
+            ));
+        }
     }
     for file in library.unimportable() {
         report.warnings.push(format!(

@@ -236,6 +236,29 @@ impl Library {
         }
     }
 
+    /// What a loaded module defines that only a script can use: handlers (`on_*` with one
+    /// parameter) and `SCHEDULES`. In a module they never run, which is surely not meant.
+    pub fn script_only_parts(&self, name: &ModuleName) -> Vec<String> {
+        let Some(Ok(loaded)) = self.loaded.get(name) else {
+            return Vec::new();
+        };
+        let mut parts: Vec<String> = loaded
+            .ast
+            .iter_functions()
+            .filter(|f| f.name.starts_with("on_") && f.params.len() == 1)
+            .map(|f| format!("{}()", f.name))
+            .collect();
+        let schedules = loaded
+            .ast
+            .statements()
+            .iter()
+            .any(|s| matches!(s, Stmt::Var(x, ..) if x.0.name == "SCHEDULES"));
+        if schedules {
+            parts.push("SCHEDULES".into());
+        }
+        parts
+    }
+
     /// The module files under `lib/`, by name, sorted; hidden files, tests and files whose
     /// name `import` cannot spell are left out (the latter reported by [`unimportable`]).
     pub fn module_names(&self) -> Vec<ModuleName> {

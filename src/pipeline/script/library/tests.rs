@@ -311,3 +311,29 @@ fn a_handler_never_reads_lib_at_run_time() {
         "Hello, Di!"
     );
 }
+
+#[test]
+fn a_scheduled_function_and_the_constants_of_a_script_work_with_imports() {
+    let bot = "import \"helpers\" as h;\n\
+               const WHO = \"everyone\";\n\
+               const SCHEDULES = [#{ cron: \"0 9 * * *\", call: \"morning\" }];\n\
+               fn morning() { h::greet(WHO) }\n";
+    let dir = folder(&[("bot.rhai", bot), ("lib/helpers.rhai", HELPERS)]);
+    let engines = engines();
+    let set = load(&engines, dir.path(), &ScriptSet::default());
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    let script = &set.scripts[0];
+    assert_eq!(script.schedules.len(), 1);
+    let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+    let said = engines
+        .run
+        .call_fn_with_options::<String>(
+            options,
+            &mut script.constants.clone(),
+            &script.call_ast,
+            "morning",
+            (),
+        )
+        .unwrap();
+    assert_eq!(said, "Hello, everyone!");
+}
