@@ -4,20 +4,20 @@
 //! importer's compiled form. So a running handler never reads the disk, and a missing or broken
 //! module is a load error at the `import` line, like a syntax error.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{
-    ASTNode, Engine, EvalAltResult, Expr, Module, ParseError, Position, Scope, Shared, Stmt, AST,
-};
+use rhai::{ASTNode, Engine, Expr, Module, ParseError, Position, Scope, Shared, Stmt, AST};
 
 use super::engine::Engines;
 use super::error::{LoadError, RunError};
 
+pub use embed::{call_ast, Resolver};
+use name::lib_files;
 pub use name::{Located, ModuleName, ALLOWED};
 
+mod embed;
 mod name;
 #[cfg(test)]
 mod tests;
@@ -147,17 +147,7 @@ impl Library {
                 .compile_with_scope(&constants, source)
                 .map_err(|e| parse_error(&e))?
         } else {
-            // The modules are all loaded by now: the resolver only hands them out to be
-            // embedded.
-            serve(self.ready(), || {
-                engines.run.compile_into_self_contained(&constants, source)
-            })
-            .map_err(|e| match *e {
-                EvalAltResult::ErrorParsing(kind, pos) => {
-                    parse_error(&ParseError(Box::new(kind), pos))
-                }
-                other => LoadError::at(shown, source, other.position(), other.to_string()),
-            })?
+            embed::compile(&engines.run, &constants, self.ready(), shown, source)?
         };
         check_literal_patterns(shown, source, &ast)?;
         Ok(Compiled {
@@ -184,13 +174,7 @@ impl Library {
         {
             return Ok(ast);
         }
-        serve(self.ready(), || {
-            engine.compile_into_self_contained(&Scope::new(), source)
-        })
-        .map_err(|e| match *e {
-            EvalAltResult::ErrorParsing(kind, pos) => parse_error(&ParseError(Box::new(kind), pos)),
-            other => LoadError::at(shown, source, other.position(), other.to_string()),
-        })
+        embed::compile(engine, &Scope::new(), self.ready(), shown, source)
     }
 
     /// Loads every module `ast` imports; an error is at the `import` that failed.
@@ -322,7 +306,7 @@ impl Library {
             .map_err(Failure::Broken)?;
         // The module's top level runs now, once: its `let`/`const` values become the module's
         // variables and its own imports its sub-modules.
-        let module = serve(self.ready(), || {
+        let module = embed::serve(self.ready(), || {
             Module::eval_ast_as_new(Scope::new(), &compiled.ast, &engines.run)
         })
         .map_err(|e| {
@@ -356,35 +340,6 @@ impl Library {
             .filter_map(|(n, r)| Some((n.clone(), r.as_ref().ok()?.clone())))
             .collect()
     }
-}
-
-/// `*.rhai` files under `lib` (following no links to folders), as `/`-separated paths
-/// relative to it, sorted.
-fn lib_files(lib: &Path) -> Vec<String> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let rel = format!("{prefix}{name}");
-            if name.starts_with('.') {
-                continue;
-            }
-            if kind.is_dir() {
-                walk(&entry.path(), &format!("{rel}/"), out);
-            } else if super::loader::is_script_name(&name) {
-                out.push(rel);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(lib, "", &mut out);
-    out.sort();
-    out
 }
 
 /// A bad literal regex is a mistake in the text, like a syntax error; a script's own function
@@ -431,69 +386,4 @@ fn imports_of(ast: &AST) -> Vec<Import> {
         true
     });
     found
-}
-
-/// What a handler call evaluates: the script's functions and its top-level imports (a script's
-/// other top-level code never runs at call time; the imports must, so `h::greet()` finds `h`).
-/// The modules come from the copies embedded at compile time.
-pub fn call_ast(ast: &AST) -> AST {
-    let imports: Vec<Stmt> = ast
-        .statements()
-        .iter()
-        .filter(|s| matches!(s, Stmt::Import(..)))
-        .cloned()
-        .collect();
-    AST::new(imports, Module::new()).merge(&ast.clone_functions_only())
-}
-
-thread_local! {
-    /// The modules the engine's resolver may hand out on this thread: set only while a script
-    /// or module compiles, empty while handlers run.
-    static SERVING: RefCell<HashMap<ModuleName, Arc<Loaded>>> = RefCell::new(HashMap::new());
-}
-
-/// Runs `f` with `modules` available to [`Resolver`] on this thread.
-fn serve<T>(modules: HashMap<ModuleName, Arc<Loaded>>, f: impl FnOnce() -> T) -> T {
-    struct Restore(HashMap<ModuleName, Arc<Loaded>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let previous = std::mem::take(&mut self.0);
-            SERVING.with(|s| *s.borrow_mut() = previous);
-        }
-    }
-    let _restore = Restore(SERVING.with(|s| s.replace(modules)));
-    f()
-}
-
-fn serving(path: &str) -> Option<Arc<Loaded>> {
-    let name = ModuleName::parse(path).ok()?;
-    SERVING.with(|s| s.borrow().get(&name).cloned())
-}
-
-/// The engine's module resolver: hands out modules the loader has already compiled, never
-/// reads the disk. Outside a compile it knows no module at all.
-pub struct Resolver;
-
-impl rhai::ModuleResolver for Resolver {
-    fn resolve(
-        &self,
-        _engine: &Engine,
-        _source: Option<&str>,
-        path: &str,
-        pos: Position,
-    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        serving(path)
-            .map(|m| m.module.clone())
-            .ok_or_else(|| EvalAltResult::ErrorModuleNotFound(path.to_owned(), pos).into())
-    }
-
-    fn resolve_ast(
-        &self,
-        _engine: &Engine,
-        _source: Option<&str>,
-        path: &str,
-        _pos: Position,
-    ) -> Option<Result<AST, Box<EvalAltResult>>> {
-        serving(path).map(|m| Ok(m.ast.clone()))
-    }
 }

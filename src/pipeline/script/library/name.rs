@@ -87,6 +87,35 @@ impl fmt::Display for ModuleName {
     }
 }
 
+/// `*.rhai` files under `lib` (following no links to folders), as `/`-separated paths
+/// relative to it, sorted.
+pub(super) fn lib_files(lib: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let rel = format!("{prefix}{name}");
+            if name.starts_with('.') {
+                continue;
+            }
+            if kind.is_dir() {
+                walk(&entry.path(), &format!("{rel}/"), out);
+            } else if crate::pipeline::script::loader::is_script_name(&name) {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(lib, "", &mut out);
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
