@@ -204,6 +204,35 @@ fn check_compiles_lib_modules_on_their_own_and_through_their_importers() {
 }
 
 #[test]
+fn calls_to_functions_a_module_does_not_offer_are_warnings() {
+    let dir = folder(&[
+        (
+            "bot.rhai",
+            "import \"helpers\" as h;\n\
+             fn on_message(e) {\n    h::greeet(e);\n    h::greet(e, 2);\n    h::secret();\n    h::greet(e);\n}\n",
+        ),
+        (
+            "lib/helpers.rhai",
+            "fn greet(e) { secret() }\nprivate fn secret() { 1 }\n",
+        ),
+    ]);
+    let out = check(dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for warning in [
+        "bot.rhai:3:8: warning: h::greeet() is not a public function of module \"helpers\"; did you mean h::greet?",
+        "bot.rhai:4:8: warning: h::greet() is called with 2 arguments, but greet in module \"helpers\" takes 1",
+        "bot.rhai:5:8: warning: h::secret() is not a public function of module \"helpers\"",
+    ] {
+        assert!(text.contains(warning), "{warning}\n{text}");
+    }
+    assert!(
+        text.contains("1 scripts, 1 modules, 0 errors, 3 warnings"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_missing_module_fails_check_at_the_import_line() {
     let dir = folder(&[("bot.rhai", "\n\nimport \"helpers\" as h;\n")]);
     let out = check(dir.path());

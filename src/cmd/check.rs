@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use crate::cli::CheckArgs;
 use crate::config::Limits;
 use crate::pipeline::script::engine::{self, Engines};
-use crate::pipeline::script::library::Library;
+use crate::pipeline::script::library::{Library, UnknownCall};
 use crate::pipeline::script::loader;
 use crate::pipeline::script::Script;
 use crate::pipeline::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
@@ -127,6 +127,46 @@ fn check_source(
     };
     let shown = path.display().to_string();
     report.warnings.extend(handler_warnings(&shown, &script));
+    report.warnings.extend(
+        library
+            .unknown_calls(&script.ast)
+            .iter()
+            .map(|call| module_call_warning(&shown, call)),
+    );
+}
+
+/// `h::greeet(x)` when module "helpers" has no public `greeet` of one parameter: Rhai would
+/// only notice when the call runs.
+fn module_call_warning(path: &str, call: &UnknownCall) -> String {
+    let at = match (call.pos.line(), call.pos.position()) {
+        (Some(l), Some(c)) => format!("{path}:{l}:{c}"),
+        (Some(l), None) => format!("{path}:{l}"),
+        _ => path.to_owned(),
+    };
+    let (alias, name, module) = (&call.alias, &call.name, &call.module);
+    let arities: Vec<&str> = call
+        .public
+        .iter()
+        .filter_map(|f| f.strip_prefix(name.as_str())?.strip_prefix('/'))
+        .collect();
+    if !arities.is_empty() {
+        return format!(
+            "{at}: warning: {alias}::{name}() is called with {} arguments, but {name} in module \"{module}\" takes {}",
+            call.args,
+            arities.join(" or ")
+        );
+    }
+    let names: Vec<String> = call
+        .public
+        .iter()
+        .filter_map(|f| f.split('/').next().map(str::to_owned))
+        .collect();
+    let hint = closest(name, &names)
+        .map(|n| format!("; did you mean {alias}::{n}?"))
+        .unwrap_or_default();
+    format!(
+        "{at}: warning: {alias}::{name}() is not a public function of module \"{module}\"{hint}"
+    )
 }
 
 /// Every handler name the daemon can call.

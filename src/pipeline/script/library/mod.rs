@@ -17,6 +17,9 @@ pub use embed::{call_ast, Resolver};
 use name::lib_files;
 pub use name::{Located, ModuleName, ALLOWED};
 
+pub use calls::UnknownCall;
+
+mod calls;
 mod embed;
 mod name;
 #[cfg(test)]
