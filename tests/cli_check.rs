@@ -28,7 +28,9 @@ fn all_output(o: &Output) -> String {
 fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).unwrap();
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
     }
     dir
 }
@@ -134,6 +136,112 @@ fn misspelt_handler_is_a_warning_with_a_suggestion() {
         "{text}"
     );
     assert!(text.contains("1 scripts, 0 errors, 1 warnings"), "{text}");
+}
+
+#[test]
+fn an_import_out_of_lib_fails_check_at_the_import_line() {
+    let dir = folder(&[(
+        "bot.rhai",
+        "// reads secrets\nimport \"../etc/passwd\" as p;\nfn on_message(e) { p::x() }\n",
+    )]);
+    let out = check(dir.path());
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "bot.rhai:2:8: import \"../etc/passwd\" refused (\"..\" is not allowed): modules \
+             come from the scripts folder's lib/ only, by a relative name like \"helpers\" or \
+             \"shop/prices\"\n    import \"../etc/passwd\" as p;\n           ^"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("1 scripts, 1 errors"), "{text}");
+}
+
+#[test]
+fn check_compiles_lib_modules_on_their_own_and_through_their_importers() {
+    let dir = folder(&[
+        (
+            "bot.rhai",
+            "import \"helpers\" as h;\nfn on_message(e) { h::greet(e) }\n",
+        ),
+        ("lib/helpers.rhai", "fn greet(e) { reply(e, \"hi\") }\n"),
+        ("lib/unused.rhai", "fn broken( {\n"),
+        ("lib/missing_import.rhai", "\nimport \"nowhere\" as n;\n"),
+        ("lib/my helpers.rhai", ""),
+        (
+            "lib/handlers.rhai",
+            "const SCHEDULES = [];\nfn on_follow(e) {}\nfn on_x(a, b) {}\n",
+        ),
+    ]);
+    let out = check(dir.path());
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("unused.rhai:1:12: Expecting ')'"), "{text}");
+    assert!(
+        text.contains("missing_import.rhai:2:8: no module \"nowhere\":"),
+        "{text}"
+    );
+    assert!(
+        text.contains("my helpers.rhai: warning: no import can name this file"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "handlers.rhai: warning: on_follow() in a module never runs (lib/ files are not bots)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("handlers.rhai: warning: SCHEDULES in a module never runs"),
+        "{text}"
+    );
+    assert!(!text.contains("bot.rhai"), "{text}");
+    assert!(
+        text.contains("1 scripts, 4 modules, 2 errors, 3 warnings"),
+        "{text}"
+    );
+}
+
+#[test]
+fn calls_to_functions_a_module_does_not_offer_are_warnings() {
+    let dir = folder(&[
+        (
+            "bot.rhai",
+            "import \"helpers\" as h;\n\
+             fn on_message(e) {\n    h::greeet(e);\n    h::greet(e, 2);\n    h::secret();\n    h::greet(e);\n}\n",
+        ),
+        (
+            "lib/helpers.rhai",
+            "fn greet(e) { secret() }\nprivate fn secret() { 1 }\n",
+        ),
+    ]);
+    let out = check(dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for warning in [
+        "bot.rhai:3:8: warning: h::greeet() is not a public function of module \"helpers\"; did you mean h::greet?",
+        "bot.rhai:4:8: warning: h::greet() is called with 2 arguments, but greet in module \"helpers\" takes 1",
+        "bot.rhai:5:8: warning: h::secret() is not a public function of module \"helpers\"",
+    ] {
+        assert!(text.contains(warning), "{warning}\n{text}");
+    }
+    assert!(
+        text.contains("1 scripts, 1 modules, 0 errors, 3 warnings"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_module_fails_check_at_the_import_line() {
+    let dir = folder(&[("bot.rhai", "\n\nimport \"helpers\" as h;\n")]);
+    let out = check(dir.path());
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("bot.rhai:3:8: no module \"helpers\": "),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

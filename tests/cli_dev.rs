@@ -295,6 +295,39 @@ fn test_command_passes_when_every_test_passes_and_each_test_starts_clean() {
 }
 
 #[test]
+fn test_files_import_helper_modules_from_lib() {
+    let scripts = Scripts::new(&[
+        ("echo.rhai", &shipped_echo()),
+        // A module of test helpers (send_text is a test helper) and a bot helper.
+        (
+            "lib/testing.rhai",
+            "fn say_and_get(text) { send_text(text); sent_texts() }",
+        ),
+        ("lib/words.rhai", "fn shout(s) { s.to_upper() + \"!\" }"),
+        (
+            "echo.test.rhai",
+            "import \"testing\" as t;\nimport \"words\" as w;\n\
+             fn test_with_helpers() { assert_eq(t::say_and_get(w::shout(\"hi\")), [\"HI!\"]); }",
+        ),
+        (
+            "bad.test.rhai",
+            "\nimport \"../x\" as x;\nfn test_never() {}",
+        ),
+    ]);
+    let out = output(&["test", &dir_arg(&scripts)]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("ok   echo.test.rhai::test_with_helpers"),
+        "{text}\n{}",
+        stderr(&out)
+    );
+    assert!(
+        text.contains("FAIL bad.test.rhai — bad.test.rhai:2:8: import \"../x\" refused"),
+        "{text}"
+    );
+}
+
+#[test]
 fn test_command_with_no_test_files_fails_with_a_hint() {
     // A CI job pointed at the wrong folder must not pass by testing nothing.
     let scripts = Scripts::new(&[("echo.rhai", &shipped_echo())]);

@@ -1,5 +1,7 @@
 //! Every ```rhai block in docs/scripting.md and the README is a complete script that passes
-//! `linebotd check`. A block meant to show a mistake is fenced as ```text instead.
+//! `linebotd check`. A block meant to show a mistake is fenced as ```text instead. A block that
+//! starts with `// scripts/lib/NAME.rhai` is a module, checked at that place in `lib/` (so the
+//! scripts beside it can import it).
 
 use std::path::Path;
 use std::process::Command;
@@ -28,16 +30,30 @@ fn rhai_blocks(markdown: &str) -> Vec<(usize, String)> {
 fn every_rhai_block_in_the_docs_passes_check() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    let mut count = 0;
+    let (mut count, mut modules) = (0, 0);
     for doc in ["docs/scripting.md", "README.md"] {
         let text = std::fs::read_to_string(repo.join(doc)).unwrap();
         for (line, body) in rhai_blocks(&text) {
+            let module = body
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("// scripts/lib/"))
+                .and_then(|l| l.split_whitespace().next());
+            if let Some(module) = module {
+                let path = dir.path().join("lib").join(module);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                assert!(!path.exists(), "two docs modules named {module}");
+                std::fs::write(path, body).unwrap();
+                modules += 1;
+                continue;
+            }
             let name = format!("{}_line{line}.rhai", doc.replace(['/', '.'], "_"));
             std::fs::write(dir.path().join(name), body).unwrap();
             count += 1;
         }
     }
     assert!(count >= 10, "only {count} rhai blocks found");
+    assert!(modules >= 1, "the lib/ example is gone");
     let out = Command::new(env!("CARGO_BIN_EXE_linebotd"))
         .arg("check")
         .arg(dir.path())
@@ -50,7 +66,7 @@ fn every_rhai_block_in_the_docs_passes_check() {
         "a docs block fails check:\n{text}"
     );
     assert!(
-        text.contains(&format!("{count} scripts, 0 errors")),
+        text.contains(&format!("{count} scripts, {modules} modules, 0 errors")),
         "{text}"
     );
     assert!(

@@ -163,6 +163,78 @@ async fn hot_reload_in_place_by_rename_and_like_vim_keeps_last_good_version_on_e
 }
 
 #[tokio::test]
+async fn a_helper_module_edited_while_the_daemon_runs_reloads_its_importer() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[
+        (
+            "bot.rhai",
+            "import \"helpers\" as h;\nfn on_message(e) { h::greet(e); }",
+        ),
+        // The module calls the host API itself, for the handler that called it.
+        (
+            "lib/helpers.rhai",
+            r#"fn greet(e) { reply(e, "Hello, " + e.message.text); }"#,
+        ),
+    ]);
+    let d = start_with_env(scripts.path(), &mock.url(), &[]);
+    let mut n = 0;
+    // Sends events until the reply is `text` (each save must be live within 2 s).
+    let mut expect_reply = |text: &'static str| {
+        n += 1;
+        let (d, mock, id) = (&d, &mock, format!("H{n}"));
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            let mut k = 0;
+            loop {
+                k += 1;
+                let before = mock.accepted(REPLY).len();
+                assert_eq!(say(d, &format!("{id}-{k}"), "U1", "Ann").await, 200);
+                assert!(
+                    eventually(WAIT, || mock.accepted(REPLY).len() > before).await,
+                    "{}",
+                    d.stderr.text()
+                );
+                let got = mock.texts(REPLY).last().cloned().unwrap_or_default();
+                if got == text {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still `{got}`, wanted `{text}`\n{}",
+                    d.stderr.text()
+                );
+            }
+        }
+    };
+    expect_reply("Hello, Ann").await;
+    scripts.write(
+        "lib/helpers.rhai",
+        r#"fn greet(e) { reply(e, "Welcome back, " + e.message.text); }"#,
+    );
+    expect_reply("Welcome back, Ann").await;
+    scripts.write_by_rename(
+        "lib/helpers.rhai",
+        r#"fn greet(e) { reply(e, "Hi " + e.message.text); }"#,
+    );
+    expect_reply("Hi Ann").await;
+    // A broken module: the importer keeps its last good version, the error names both files.
+    scripts.write("lib/helpers.rhai", "fn greet(e) {\n    \"Hey \" +\n}\n");
+    assert!(
+        d.stderr
+            .wait_for("bot.rhai:1:8: module \"helpers\" (", WAIT)
+            .is_some(),
+        "{}",
+        d.stderr.text()
+    );
+    assert!(
+        d.stderr.text().contains("helpers.rhai:3:1"),
+        "{}",
+        d.stderr.text()
+    );
+    expect_reply("Hi Ann").await;
+}
+
+#[tokio::test]
 async fn deleting_a_script_stops_its_handlers_and_a_new_file_starts() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("old.rhai", r#"fn on_message(e) { reply(e, "old"); }"#)]);

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use crate::cli::CheckArgs;
 use crate::config::Limits;
 use crate::pipeline::script::engine::{self, Engines};
+use crate::pipeline::script::library::{Library, UnknownCall};
 use crate::pipeline::script::loader;
 use crate::pipeline::script::Script;
 use crate::pipeline::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
@@ -22,15 +23,21 @@ const EXTRA_HANDLERS: [&str; 2] = ["on_event", "on_delivery_failed"];
 #[derive(Debug, Default)]
 pub struct Report {
     pub scripts: usize,
+    /// Modules under `lib/`, each checked on its own too.
+    pub modules: usize,
     /// Rendered errors, each complete (headline, source line, caret).
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
 }
 
 impl Report {
-    /// `N scripts, M errors` and `, K warnings` when there are any.
+    /// `N scripts, M errors`, with `, L modules` and `, K warnings` when there are any.
     pub fn summary(&self) -> String {
-        let mut line = format!("{} scripts, {} errors", self.scripts, self.errors.len());
+        let mut line = format!("{} scripts", self.scripts);
+        if self.modules > 0 {
+            line.push_str(&format!(", {} modules", self.modules));
+        }
+        line.push_str(&format!(", {} errors", self.errors.len()));
         if !self.warnings.is_empty() {
             line.push_str(&format!(", {} warnings", self.warnings.len()));
         }
@@ -61,10 +68,12 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CommandError> {
     })
 }
 
-/// Checks every script directly in `dir` with the engines the daemon uses.
+/// Checks every script directly in `dir` with the engines the daemon uses, then every module
+/// of its `lib/`, so a broken module shows even before a script imports it.
 pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
     let engines = engine::build(&Limits::default()).with_timezone(default_tz);
     let mut report = Report::default();
+    let mut library = Library::new(dir);
     for path in loader::script_files(dir)? {
         report.scripts += 1;
         let source = match std::fs::read_to_string(&path) {
@@ -76,15 +85,40 @@ pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
                 continue;
             }
         };
-        check_source(&engines, &path, &source, &mut report);
+        check_source(&engines, &mut library, &path, &source, &mut report);
+    }
+    for name in library.module_names() {
+        report.modules += 1;
+        if let Err(e) = library.check_module(&engines, &name) {
+            report.errors.push(e.render());
+        }
+        for part in library.script_only_parts(&name) {
+            report.warnings.push(format!(
+                "{}: warning: {part} in a module never runs (lib/ files are not bots); \
+                 put it in a script and call the module from there",
+                name.file(&dir.join("lib")).display()
+            ));
+        }
+    }
+    for file in library.unimportable() {
+        report.warnings.push(format!(
+            "{}: warning: no import can name this file; module names use letters, digits, _ and - only",
+            file.display()
+        ));
     }
     Ok(report)
 }
 
 /// Compiles one script as the daemon would (which validates its schedules too), then warns
 /// about handler names no event reaches.
-fn check_source(engines: &Engines, path: &Path, source: &str, report: &mut Report) {
-    let script = match loader::compile(engines, path, source) {
+fn check_source(
+    engines: &Engines,
+    library: &mut Library,
+    path: &Path,
+    source: &str,
+    report: &mut Report,
+) {
+    let script = match loader::compile_with(engines, library, path, source) {
         Ok(s) => s,
         Err(e) => {
             report.errors.push(e.render());
@@ -93,6 +127,46 @@ fn check_source(engines: &Engines, path: &Path, source: &str, report: &mut Repor
     };
     let shown = path.display().to_string();
     report.warnings.extend(handler_warnings(&shown, &script));
+    report.warnings.extend(
+        library
+            .unknown_calls(&script.ast)
+            .iter()
+            .map(|call| module_call_warning(&shown, call)),
+    );
+}
+
+/// `h::greeet(x)` when module "helpers" has no public `greeet` of one parameter: Rhai would
+/// only notice when the call runs.
+fn module_call_warning(path: &str, call: &UnknownCall) -> String {
+    let at = match (call.pos.line(), call.pos.position()) {
+        (Some(l), Some(c)) => format!("{path}:{l}:{c}"),
+        (Some(l), None) => format!("{path}:{l}"),
+        _ => path.to_owned(),
+    };
+    let (alias, name, module) = (&call.alias, &call.name, &call.module);
+    let arities: Vec<&str> = call
+        .public
+        .iter()
+        .filter_map(|f| f.strip_prefix(name.as_str())?.strip_prefix('/'))
+        .collect();
+    if !arities.is_empty() {
+        return format!(
+            "{at}: warning: {alias}::{name}() is called with {} arguments, but {name} in module \"{module}\" takes {}",
+            call.args,
+            arities.join(" or ")
+        );
+    }
+    let names: Vec<String> = call
+        .public
+        .iter()
+        .filter_map(|f| f.split('/').next().map(str::to_owned))
+        .collect();
+    let hint = closest(name, &names)
+        .map(|n| format!("; did you mean {alias}::{n}?"))
+        .unwrap_or_default();
+    format!(
+        "{at}: warning: {alias}::{name}() is not a public function of module \"{module}\"{hint}"
+    )
 }
 
 /// Every handler name the daemon can call.

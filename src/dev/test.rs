@@ -15,6 +15,7 @@ use crate::cli::TestArgs;
 use crate::cmd::CommandError;
 use crate::dev::fakeline::{Call, Content, FakeLine};
 use crate::pipeline::script::host::{from_json, to_json};
+use crate::pipeline::script::library::{Library, Resolver};
 
 use super::events;
 use super::local::{LocalBot, LocalSetup, Report};
@@ -65,6 +66,12 @@ fn run_blocking(dir: &Path, setup: &LocalSetup) -> Result<ExitCode, CommandError
 
     let state: TestBot = Arc::default();
     let (mut passed, mut failed) = (0usize, 0usize);
+    // Modules a test file imports from lib/ are compiled as the bot's scripts see them; their
+    // functions then run on the test engine, so the test helpers are there and the host API
+    // (reply, push …) is not.
+    let engines =
+        crate::pipeline::script::engine::build(&setup.limits).with_timezone(setup.timezone);
+    let mut library = Library::new(dir);
     for file in files {
         let name = file
             .file_name()
@@ -79,10 +86,9 @@ fn run_blocking(dir: &Path, setup: &LocalSetup) -> Result<ExitCode, CommandError
                 continue;
             }
         };
-        let ast = match engine.compile(&source) {
+        let ast = match library.compile_test(&engines, &engine, &name, &source) {
             Ok(ast) => ast,
-            Err(e) => {
-                let err = crate::pipeline::script::LoadError::from_parse(&name, &source, &e);
+            Err(err) => {
                 println!("FAIL {name} — {}", err.render());
                 failed += 1;
                 continue;
@@ -283,10 +289,11 @@ fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
         .set_max_operations(100_000_000)
         // As deep as the bots' engine: tests build the same nested messages.
         .set_max_expr_depths(128, 64)
-        .set_max_modules(0)
+        .set_max_modules(64)
         .set_fail_on_invalid_map_property(false);
     engine.disable_symbol("eval");
-    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    // Modules come from lib/ when the file compiles (see Library::compile_test), never later.
+    engine.set_module_resolver(Resolver);
     crate::pipeline::script::engine::missing_fields_are_unit(&mut engine);
     crate::pipeline::script::batteries::register(&mut engine);
     crate::pipeline::script::batteries::set_default_zone(&mut engine, timezone);

@@ -194,25 +194,33 @@ pub struct Scripts {
 impl Scripts {
     pub fn new(files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let scripts = Self { dir };
         for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).expect("write script");
+            scripts.write(name, text);
         }
-        Self { dir }
+        scripts
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
+    /// Writes `name` (a path relative to the folder, like `lib/helpers.rhai`).
     pub fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join(name), text).expect("write script");
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create folder");
+        }
+        std::fs::write(path, text).expect("write script");
     }
 
     /// Writes `text` to a temp file and renames it over `name`, as many editors save.
     pub fn write_by_rename(&self, name: &str, text: &str) {
-        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        let target = self.dir.path().join(name);
+        let file = target.file_name().expect("a file name").to_string_lossy();
+        let tmp = target.with_file_name(format!(".{file}.tmp"));
         std::fs::write(&tmp, text).expect("write temp");
-        std::fs::rename(&tmp, self.dir.path().join(name)).expect("rename");
+        std::fs::rename(&tmp, target).expect("rename");
     }
 
     /// vim's default save: probe file `4913`, rename the original to `name~`, write anew, drop the backup.

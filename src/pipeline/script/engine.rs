@@ -6,6 +6,9 @@ use super::limits::Limits;
 
 use super::{context, host};
 
+/// Modules one call may import (each `import` a call runs counts, also inside loops).
+const MAX_MODULES: usize = 64;
+
 /// Operations between two wall-clock checks; checking every operation would cost more than the
 /// scripts themselves.
 const CLOCK_CHECK_EVERY: u64 = 1024;
@@ -19,6 +22,8 @@ pub struct Engines {
     pub constants: Engine,
     /// The zone of schedules that name none.
     pub default_tz: chrono_tz::Tz,
+    /// What they were built with, for errors that name a limit.
+    pub limits: Limits,
 }
 
 pub fn build(limits: &Limits) -> Engines {
@@ -28,6 +33,7 @@ pub fn build(limits: &Limits) -> Engines {
         run: build_one(limits),
         constants,
         default_tz: chrono_tz::UTC,
+        limits: limits.clone(),
     }
 }
 
@@ -55,12 +61,13 @@ fn build_one(limits: &Limits) -> Engine {
         .set_max_string_size(limits.max_string_size)
         .set_max_array_size(limits.max_array_size)
         .set_max_map_size(limits.max_map_size)
-        .set_max_modules(0)
+        .set_max_modules(MAX_MODULES)
         .set_strict_variables(true)
         .set_fail_on_invalid_map_property(false);
-    // No eval: a script's code is what `check` saw. No modules: nothing is read from disk.
+    // No eval: a script's code is what `check` saw. Modules are resolved from lib/ while a
+    // script compiles and embedded in it: nothing is read from disk while handlers run.
     engine.disable_symbol("eval");
-    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.set_module_resolver(super::library::Resolver);
     engine.on_progress(|ops| {
         if ops % CLOCK_CHECK_EVERY == 0 && context::past_deadline() {
             Some(Dynamic::from("time limit"))

@@ -11,6 +11,7 @@ use crate::pipeline::schedule::{schedules_from_ast, Schedule};
 
 use super::engine::Engines;
 use super::error::LoadError;
+use super::library::{self, Compiled, Deps, Library};
 
 /// One compiled script.
 pub struct Script {
@@ -26,7 +27,12 @@ pub struct Script {
     pub function_lines: HashMap<String, usize>,
     /// Its validated `SCHEDULES`.
     pub schedules: Vec<Schedule>,
+    /// What handler calls evaluate: the functions, and the imports they need (see
+    /// [`library::call_ast`]).
+    pub call_ast: AST,
     content_hash: u64,
+    /// The `lib/` modules it uses, with the hashes of the texts it was compiled with.
+    modules: Deps,
 }
 
 impl Script {
@@ -53,25 +59,27 @@ pub fn is_script_name(name: &str) -> bool {
         && !name.starts_with('.')
 }
 
-/// Compiles one script's source and checks its handlers.
+/// Compiles one script's source and checks its handlers. Its imports come from the `lib/`
+/// next to it.
 pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script, LoadError> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    compile_with(engines, &mut Library::new(dir), path, original)
+}
+
+/// [`compile`] with the modules of `library`, shared with the other scripts of the same load.
+pub fn compile_with(
+    engines: &Engines,
+    library: &mut Library,
+    path: &Path,
+    original: &str,
+) -> Result<Script, LoadError> {
     let shown = path.display().to_string();
     let source = &*super::source::quote_call_keys(original);
-    let parse_error = |e: rhai::ParseError| LoadError::from_parse(&shown, source, &e);
-    // First the literal top-level constants, then the strict compile that may use them.
-    let constants: Scope<'static> = engines
-        .constants
-        .compile(source)
-        .map_err(parse_error)?
-        .iter_literal_variables(true, false)
-        .fold(Scope::new(), |mut scope, (name, _, value)| {
-            scope.push_constant_dynamic(name.to_owned(), value);
-            scope
-        });
-    let ast = engines
-        .run
-        .compile_with_scope(&constants, source)
-        .map_err(parse_error)?;
+    let Compiled {
+        constants,
+        ast,
+        deps,
+    } = library.compile(engines, &shown, source)?;
     let mut functions = HashMap::new();
     let mut function_lines = HashMap::new();
     for f in ast.iter_functions() {
@@ -97,20 +105,6 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
             function_lines.insert(f.name.to_owned(), line);
         }
     }
-    // A bad literal regex is a mistake in the text, like a syntax error; a script's own function
-    // of the same name takes no regex.
-    let bad_pattern = super::batteries::literal::bad_literal_patterns(source)
-        .into_iter()
-        .find(|b| !functions.contains_key(b.function));
-    if let Some(bad) = bad_pattern {
-        return Err(LoadError {
-            path: shown,
-            line: Some(bad.line),
-            col: Some(bad.col),
-            source_line: source.lines().nth(bad.line - 1).map(str::to_owned),
-            message: bad.message,
-        });
-    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -132,12 +126,14 @@ pub fn compile(engines: &Engines, path: &Path, original: &str) -> Result<Script,
     Ok(Script {
         name: name.into(),
         path: path.to_owned(),
+        call_ast: library::call_ast(&ast),
         ast,
         constants,
         functions,
         function_lines,
         schedules,
         content_hash: hash(original),
+        modules: deps,
     })
 }
 
@@ -157,13 +153,14 @@ fn find_fn_line(source: &str, name: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-fn hash(source: &str) -> u64 {
+pub(super) fn hash(source: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     source.hash(&mut h);
     h.finish()
 }
 
-/// The script files directly in `dir`, sorted by name.
+/// The script files directly in `dir`, sorted by name. Files in sub-folders (`lib/` modules
+/// among them) are never bots.
 pub fn script_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
@@ -176,7 +173,8 @@ pub fn script_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Loads `dir`, reusing unchanged scripts from `previous` and keeping the last good version of a
-/// script whose new content fails to load.
+/// script whose new content fails to load. A script is unchanged when its text and the texts of
+/// every module it imports are: saving a module reloads each script that imports it.
 pub fn load_dir(
     engines: &Engines,
     dir: &Path,
@@ -184,6 +182,7 @@ pub fn load_dir(
 ) -> Result<ScriptSet, std::io::Error> {
     let old: HashMap<&str, &Arc<Script>> = previous.scripts.iter().map(|s| (&*s.name, s)).collect();
     let mut set = ScriptSet::default();
+    let mut library = Library::new(dir);
     for path in script_files(dir)? {
         let name = path
             .file_name()
@@ -197,12 +196,14 @@ pub fn load_dir(
             }
             continue;
         };
-        let previous = old.get(name.as_str());
-        if let Some(s) = previous.filter(|s| s.content_hash == hash(&source)) {
+        let previous = old.get(name.as_str()).copied();
+        let unchanged =
+            |s: &&Arc<Script>| s.content_hash == hash(&source) && !library.changed(&s.modules);
+        if let Some(s) = previous.filter(unchanged) {
             set.scripts.push(Arc::clone(s));
             continue;
         }
-        match compile(engines, &path, &source) {
+        match compile_with(engines, &mut library, &path, &source) {
             Ok(script) => set.scripts.push(Arc::new(script)),
             Err(e) => {
                 if let Some(s) = previous {

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod library;
 pub mod limits;
 pub mod line_api;
 pub mod loader;

@@ -274,12 +274,13 @@ impl Runtime {
             replied,
         };
         let mut scope = script.constants.clone();
-        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        // The call AST's only statements are the script's imports (see library::call_ast).
+        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
         let result = context::with_context(ctx, || {
             self.engines.run.call_fn_with_options::<Dynamic>(
                 options,
                 &mut scope,
-                &script.ast,
+                &script.call_ast,
                 function,
                 args,
             )
