@@ -206,8 +206,13 @@ async fn print_calls(client: reqwest::Client, url: String, seen: Arc<AtomicUsize
 
 /// What the user would see of one call: a line per message it delivered.
 pub fn bot_lines(call: &Call) -> Vec<String> {
-    if !call.accepted() {
-        return Vec::new();
+    if let Some(why) = call.refusal() {
+        // Nothing reached the user; say so, with LINE's reason, instead of staying silent.
+        let what = match call.path.strip_prefix("/v2/bot/message/") {
+            Some(kind) if !kind.contains('/') => kind.to_owned(),
+            _ => format!("{} {}", call.method, call.path),
+        };
+        return vec![format!("(LINE refused the {what}: {why})")];
     }
     let prefix = match call.path.rsplit('/').next() {
         Some("multicast") => "bot (multicast)> ",
