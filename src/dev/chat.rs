@@ -278,6 +278,28 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_call_is_shown_with_lines_reason() {
+        let call = Call {
+            index: 0,
+            method: "POST".into(),
+            path: "/v2/bot/message/reply".into(),
+            body: json!({"replyToken": "t", "messages": [{"type": "gif"}]}),
+            status: 400,
+            error: Some(json!({"message": "The request body has 1 error(s)",
+                "details": [{"property": "messages[0].type", "message": "must be one of the following values: [text]"}]})),
+            at_ms: 0,
+            to: None,
+        };
+        assert_eq!(
+            bot_lines(&call),
+            [
+                "(LINE refused the reply: 400 The request body has 1 error(s) \
+              [messages[0].type: must be one of the following values: [text]])"
+            ]
+        );
+    }
+
+    #[test]
     fn commands_become_events_and_text_is_sent_as_is() {
         assert!(matches!(parse_line("/quit", "U"), Input::Quit));
         assert!(matches!(parse_line("/user alice", "U"), Input::User(id) if id == "Udev-alice"));
