@@ -178,7 +178,7 @@ async fn content_comes_from_the_data_api_and_202_is_not_ready() {
 async fn get_and_post_reach_any_path() {
     let (mock, client) = setup().await;
     let info = client.get("/v2/bot/info").await.expect("info");
-    assert_eq!(info["basicId"], json!("@mockbot"));
+    assert_eq!(info["basicId"], json!("@123abcde"));
     let body = json!({"size": {"width": 2500, "height": 843}});
     client.post("/v2/bot/richmenu", &body).await.expect("post");
     let r = &mock.requests_to("/v2/bot/richmenu")[0];

@@ -78,7 +78,9 @@ impl Bot {
         let runtime = self.runtime.clone();
         tokio::spawn(self.outbox.clone().run(
             self.line.clone(),
-            Arc::new(move |delivery, error| runtime.delivery_failed(delivery, error)),
+            Arc::new(move |delivery, error| {
+                runtime.delivery_failed(delivery, error);
+            }),
         ))
     }
 

@@ -320,8 +320,13 @@ async fn print_calls(
 
 /// What the user would see of one call: a line per message it delivered.
 pub fn bot_lines(call: &Call) -> Vec<String> {
-    if !call.accepted() {
-        return Vec::new();
+    if let Some(why) = call.refusal() {
+        // Nothing reached the user; say so, with LINE's reason, instead of staying silent.
+        let what = match call.path.strip_prefix("/v2/bot/message/") {
+            Some(kind) if !kind.contains('/') => kind.to_owned(),
+            _ => format!("{} {}", call.method, call.path),
+        };
+        return vec![format!("(LINE refused the {what}: {why})")];
     }
     let prefix = match call.path.rsplit('/').next() {
         Some("multicast") => "bot (multicast)> ",
@@ -384,6 +389,28 @@ mod tests {
             {"type": "action", "action": {"type": "message", "label": "b", "text": "b"}}
         ]}});
         assert_eq!(describe_message(&quick), "pick [quick reply: a | b]");
+    }
+
+    #[test]
+    fn a_refused_call_is_shown_with_lines_reason() {
+        let call = Call {
+            index: 0,
+            method: "POST".into(),
+            path: "/v2/bot/message/reply".into(),
+            body: json!({"replyToken": "t", "messages": [{"type": "gif"}]}),
+            status: 400,
+            error: Some(json!({"message": "The request body has 1 error(s)",
+                "details": [{"property": "messages[0].type", "message": "must be one of the following values: [text]"}]})),
+            at_ms: 0,
+            to: None,
+        };
+        assert_eq!(
+            bot_lines(&call),
+            [
+                "(LINE refused the reply: 400 The request body has 1 error(s) \
+              [messages[0].type: must be one of the following values: [text]])"
+            ]
+        );
     }
 
     #[test]

@@ -137,7 +137,7 @@ pub fn group_id(name: &str) -> String {
 
 /// A webhook body carrying `events`, as LINE posts it.
 pub fn body(events: Vec<Value>) -> Value {
-    json!({"destination": "Udevbot000000000000000000000000", "events": events})
+    json!({"destination": super::fakeline::BOT_USER_ID, "events": events})
 }
 
 /// The events in a JSON file's value: a full webhook body or a single event object.

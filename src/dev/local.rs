@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio::task::JoinHandle;
 
 use crate::cli::LocalSettings;
 use crate::config::Limits;
 use crate::daemon::{Bot, BotParts, DaemonError};
 use crate::dev::fakeline::{Call, FakeLine};
 use crate::line::{LineClient, LineConfig};
+use crate::pipeline::outbox::FailedHook;
 use crate::pipeline::script::host::LogHook;
 use crate::pipeline::script::web::{Web, WebConfig};
 use crate::pipeline::script::{LoadError, RunError, Runtime};
@@ -94,16 +96,20 @@ pub struct Report {
     pub errors: Vec<RunError>,
     pub calls: Vec<Call>,
     pub logs: Vec<LogLine>,
-    /// Pushes still queued when the wait ended (the fake never fails, so this is 0 unless stuck).
+    /// Pushes still queued when the wait ended (0 unless a failure armed with `line_fails` made
+    /// the outbox wait to try again).
     pub undelivered: u64,
 }
 
 pub struct LocalBot {
-    pub fake: FakeLine,
+    /// Shared so test helpers can reach it without holding the test's lock.
+    pub fake: Arc<FakeLine>,
     pub runtime: Arc<Runtime>,
     pub store: Arc<dyn Store>,
     logs: Arc<Mutex<Vec<LogLine>>>,
-    sender: tokio::task::JoinHandle<()>,
+    /// The `on_delivery_failed` runs started so far, one per failed delivery.
+    failure_handlers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    sender: JoinHandle<()>,
 }
 
 impl Drop for LocalBot {
@@ -157,12 +163,20 @@ impl LocalBot {
         if !errors.is_empty() {
             return Err(LocalError::Load(errors));
         }
-        let sender = bot.deliver();
+        // Like `Bot::deliver`, keeping each `on_delivery_failed` run so a step can wait for it.
+        let failure_handlers = Arc::new(Mutex::new(Vec::new()));
+        let (runtime, handlers) = (bot.runtime.clone(), failure_handlers.clone());
+        let on_failed: FailedHook = Arc::new(move |delivery, error| {
+            let run = runtime.delivery_failed(delivery, error);
+            lock(&handlers).push(run);
+        });
+        let sender = tokio::spawn(bot.outbox.clone().run(bot.line.clone(), on_failed));
         Ok(Self {
-            fake,
+            fake: Arc::new(fake),
             runtime: bot.runtime,
             store: bot.store,
             logs,
+            failure_handlers,
             sender,
         })
     }
@@ -186,6 +200,8 @@ impl LocalBot {
     /// Runs one event through every handler and waits until its pushes reached the fake.
     /// Blocking: call it from a blocking thread (it waits on LINE calls).
     pub fn send_blocking(&self, event: Value) -> Result<Report, String> {
+        // LINE only sends events from users it knows: they are friends of the bot from now on.
+        self.fake.saw_event(&event);
         let event =
             Event::from_value(event).ok_or("an event must be an object with a string `type`")?;
         self.run_blocking(|runtime| {
@@ -227,7 +243,7 @@ impl LocalBot {
         let first_log = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
         let (handlers_run, errors) = run(&self.runtime);
         let undelivered = self.wait_drained()?;
-        let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        let logs = lock(&self.logs);
         Ok(Report {
             handlers_run,
             errors,
@@ -244,17 +260,32 @@ impl LocalBot {
         })
     }
 
-    /// Polls the outbox until nothing is pending; returns what is still pending at the deadline.
+    /// Polls the outbox until nothing is pending and the `on_delivery_failed` of every failed
+    /// delivery has run; returns what is still pending at the deadline.
     fn wait_drained(&self) -> Result<u64, String> {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         loop {
-            let (pending, _failed) = self.store.outbox_counts().map_err(|e| e.to_string())?;
-            if pending == 0 || Instant::now() >= deadline {
+            // Handlers first, then the outbox: what a finished handler queued is then counted
+            // as pending. A delivery is marked failed before its handler starts, so a failure
+            // without a handler yet shows as fewer handlers than failures.
+            let (started, finished) = {
+                let handlers = lock(&self.failure_handlers);
+                let finished = handlers.iter().all(JoinHandle::is_finished);
+                (handlers.len() as u64, finished)
+            };
+            let (pending, failed) = self.store.outbox_counts().map_err(|e| e.to_string())?;
+            let handled = finished && started >= failed;
+            if (pending == 0 && handled) || Instant::now() >= deadline {
                 return Ok(pending);
             }
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each holder makes one push or one read: a panic leaves nothing half-done.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl From<LocalError> for crate::cmd::CommandError {

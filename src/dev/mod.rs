@@ -10,3 +10,4 @@ pub mod server;
 pub mod simulate;
 pub mod test;
 mod test_http;
+mod test_line;

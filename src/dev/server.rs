@@ -6,6 +6,7 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -43,6 +44,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     let fake = FakeLine::start()
         .await
         .map_err(|e| CommandError::Local(format!("cannot start the fake LINE API: {e}")))?;
+    let fake = Arc::new(fake);
     let settings = Settings {
         listen: Some(args.listen.clone()),
         scripts: Some(args.scripts.clone()),
@@ -92,11 +94,11 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     let webhook_path = config.webhook_path.clone();
     let max_body = config.max_body;
     let routes = calls.router();
-    let learn = calls.clone();
+    let learn = fake.clone();
     let customize = move |app: axum::Router| {
         app.merge(routes).layer(middleware::from_fn_with_state(
             (learn, webhook_path, max_body),
-            learn_reply_tokens,
+            learn_from_webhooks,
         ))
     };
     if args.chat {
@@ -133,16 +135,10 @@ async fn print_calls(calls: Calls) {
 
 /// One line per call: `→ reply to Udev…: hello`.
 pub fn summary(call: &Call) -> String {
-    let status = if call.accepted() {
-        String::new()
-    } else {
-        let message = call.body.get("message").and_then(Value::as_str);
-        format!(
-            "  ✗ LINE answered {}{}",
-            call.status,
-            message.map(|m| format!(" {m}")).unwrap_or_default()
-        )
-    };
+    let status = call
+        .refusal()
+        .map(|why| format!("  ✗ LINE answered {why}"))
+        .unwrap_or_default();
     let kind = call.path.rsplit('/').next().unwrap_or("");
     if !call.path.starts_with("/v2/bot/message/") || call.messages().is_empty() {
         return format!("→ {} {}{status}", call.method, call.path);
@@ -169,10 +165,12 @@ fn short(id: &str) -> String {
     }
 }
 
-/// Tells the fake which chat each incoming reply token belongs to, so the call log can say who
-/// a reply went to. The body is read here and handed on unchanged.
-async fn learn_reply_tokens(
-    State((calls, path, max_body)): State<(Calls, String, usize)>,
+/// Tells the fake about each incoming event: who it came from (they are friends of the bot, so
+/// their profile exists and pushes to them are accepted), and which chat its reply token belongs
+/// to, so the call log can say who a reply went to. The body is read here and handed on
+/// unchanged.
+async fn learn_from_webhooks(
+    State((fake, path, max_body)): State<(Arc<FakeLine>, String, usize)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -190,13 +188,14 @@ async fn learn_reply_tokens(
     };
     if let Ok(body) = serde_json::from_slice::<Value>(&bytes) {
         for event in body["events"].as_array().into_iter().flatten() {
+            fake.saw_event(event);
             let token = event["replyToken"].as_str();
             let source = &event["source"];
             let chat = ["groupId", "roomId", "userId"]
                 .iter()
                 .find_map(|k| source[*k].as_str());
             if let (Some(token), Some(chat)) = (token, chat) {
-                calls.expect_reply_token(token, chat);
+                fake.expect_reply_token(token, chat);
             }
         }
     }
@@ -216,6 +215,7 @@ mod tests {
             path: path.into(),
             body,
             status: 200,
+            error: None,
             at_ms: 0,
             to: to.map(str::to_owned),
         }
@@ -241,5 +241,22 @@ mod tests {
         assert_eq!(summary(&push), "→ push to U1: x");
         let other = call("/v2/bot/richmenu", json!({}), None);
         assert_eq!(summary(&other), "→ POST /v2/bot/richmenu");
+    }
+
+    #[test]
+    fn a_refused_call_shows_lines_answer() {
+        let mut push = call(
+            "/v2/bot/message/push",
+            json!({"to": "U1", "messages": [{"type": "text", "text": ""}]}),
+            None,
+        );
+        push.status = 400;
+        push.error = Some(json!({"message": "The request body has 1 error(s)",
+            "details": [{"message": "May not be empty", "property": "messages[0].text"}]}));
+        assert_eq!(
+            summary(&push),
+            "→ push to U1:   ✗ LINE answered 400 The request body has 1 error(s) \
+             [messages[0].text: May not be empty]"
+        );
     }
 }

@@ -130,14 +130,16 @@ fn print_outcome(
     for (i, call) in calls.iter().enumerate() {
         print_logs_before(i, &mut out);
         if json_out {
-            let line = json!({"method": call.method, "path": call.path, "body": call.body, "status": call.status});
+            let mut line = json!({"method": call.method, "path": call.path, "body": call.body, "status": call.status});
+            if let Some(error) = &call.error {
+                line["error"] = error.clone();
+            }
             let _ = writeln!(out, "{}", redact(&line.to_string()));
         } else {
-            let status = if call.accepted() {
-                String::new()
-            } else {
-                format!("  → {} (LINE would reject this)", call.status)
-            };
+            let status = call
+                .refusal()
+                .map(|why| format!("  → LINE refused it: {why}"))
+                .unwrap_or_default();
             let _ = writeln!(out, "{} {}{status}", call.method, call.path);
             if !call.body.is_null() {
                 let body = serde_json::to_string_pretty(&call.body).unwrap_or_default();

@@ -251,6 +251,12 @@ fn drive(
     if let Some(e) = outcome.errors.first() {
         return Err(runtime_error(format!("the bot failed: {e}")));
     }
+    // A refusal is not a failure (a test may be about one), but it should not go unseen.
+    for call in &outcome.calls {
+        if let Some(why) = call.refusal() {
+            eprintln!("  LINE refused {} {}: {why}", call.method, call.path);
+        }
+    }
     for call in outcome.calls.iter().filter(|c| c.accepted()) {
         for message in call.messages() {
             if message["type"] == "text" {
@@ -411,6 +417,10 @@ fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
     let s = state.clone();
     super::test_http::register(&mut engine, move || {
         lock(&s).bot.as_ref().map(LocalBot::web)
+    });
+    let s = state.clone();
+    super::test_line::register(&mut engine, move || {
+        lock(&s).bot.as_ref().map(|bot| bot.fake.clone())
     });
     let f = file.to_owned();
     engine.on_print(move |text| eprintln!("[{f}] {text}"));

@@ -7,7 +7,10 @@ use std::collections::{HashMap, HashSet};
 use axum::http::{HeaderMap, Method};
 use serde_json::{json, Value};
 
-use super::Answer;
+use super::{validate, Answer};
+
+/// The bot's own user id, as `/v2/bot/info` gives it and webhooks name it in `destination`.
+pub const BOT_USER_ID: &str = "U0b0ddef00b0ddef00b0ddef00b0ddef0";
 
 /// Paths LINE serves beyond the ones answered specifically: a `GET`, `PUT` or `DELETE` on them
 /// gets `200 {}`, anywhere else LINE's 404. (A `POST` is always accepted, with `{}`.)
@@ -37,7 +40,6 @@ pub enum Content {
 }
 
 /// LINE's memory of the bot's channel: what it has accepted, and who and what exists.
-#[derive(Default)]
 pub(super) struct World {
     used_reply_tokens: HashSet<String>,
     /// Retry key → the request id and `sentMessages` of the request that was accepted with it.
@@ -45,7 +47,30 @@ pub(super) struct World {
     /// User id → the profile LINE returns, or `None` for a user who is not (or no longer) a
     /// friend, whose profile is a 404.
     profiles: HashMap<String, Option<Value>>,
+    /// Users, groups and rooms the channel has heard from (an event came from them): their
+    /// ids are accepted whatever their shape, and users among them have a profile.
+    friends: HashSet<String>,
+    /// Users who unfollowed (blocked) the bot since: LINE no longer gives their profile.
+    blocked: HashSet<String>,
+    /// Every id exists and every user is a friend: for the daemon's integration tests, whose
+    /// webhooks do not pass through the fake and whose ids are short stand-ins ("U1").
+    open: bool,
     content: HashMap<String, Content>,
+}
+
+impl Default for World {
+    /// A channel whose only friend is the user the local tools send events as.
+    fn default() -> Self {
+        Self {
+            used_reply_tokens: HashSet::new(),
+            accepted_retry_keys: HashMap::new(),
+            profiles: HashMap::new(),
+            friends: HashSet::from([crate::cli::DEV_USER.to_owned()]),
+            blocked: HashSet::new(),
+            open: false,
+            content: HashMap::new(),
+        }
+    }
 }
 
 /// What LINE answers to `method path` with these headers and (JSON) body, as request
@@ -59,6 +84,16 @@ pub(super) fn answer(
     request_id: &str,
 ) -> Answer {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // LINE judges the body before it looks at the reply token or the retry key, so a refused
+    // request uses up neither.
+    if let ("POST", ["v2", "bot", "message", kind]) = (method.as_str(), segments.as_slice()) {
+        let sends = ["reply", "push", "multicast", "narrowcast", "broadcast"];
+        if sends.contains(kind) {
+            if let Some(refusal) = validate::refusal(kind, body, &|id| world.knows(id)) {
+                return Answer::json(400, refusal);
+            }
+        }
+    }
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["v2", "bot", "message", "reply"]) => {
             let token = body.get("replyToken").and_then(Value::as_str).unwrap_or("");
@@ -77,8 +112,10 @@ pub(super) fn answer(
         ("GET", ["v2", "bot", "message", id, "content"]) => world.content(id),
         ("GET", ["v2", "bot", "info"]) => Answer::json(
             200,
-            json!({"userId": "Ubot0000000000000000000000000000", "basicId": "@mockbot",
-                   "displayName": "Mock bot", "chatMode": "bot", "markAsReadMode": "manual"}),
+            json!({"userId": BOT_USER_ID, "basicId": "@123abcde",
+                   "displayName": "linebotd dev bot",
+                   "pictureUrl": format!("https://profile.line-scdn.net/{BOT_USER_ID}"),
+                   "chatMode": "bot", "markAsReadMode": "manual"}),
         ),
         ("POST", _) => Answer::json(200, json!({})),
         ("GET" | "PUT" | "DELETE", _) if OTHER_LINE_PATHS.iter().any(|p| path.starts_with(p)) => {
@@ -89,6 +126,33 @@ pub(super) fn answer(
 }
 
 impl World {
+    /// Every id exists and every user is a friend (see [`World::open`]).
+    pub(super) fn open(&mut self) {
+        self.open = true;
+    }
+
+    /// Learns from an event the channel received: its source is a friend (a user who follows
+    /// again is no longer blocked), and a user who unfollowed is blocked.
+    pub(super) fn saw_event(&mut self, event: &Value) {
+        let source = &event["source"];
+        for key in ["groupId", "roomId", "userId"] {
+            if let Some(id) = source[key].as_str() {
+                self.friends.insert(id.to_owned());
+            }
+        }
+        if let Some(user) = source["userId"].as_str() {
+            match event["type"].as_str() {
+                Some("unfollow") => self.blocked.insert(user.to_owned()),
+                _ => self.blocked.remove(user),
+            };
+        }
+    }
+
+    /// True for an id the channel has heard of, whatever its shape.
+    fn knows(&self, id: &str) -> bool {
+        self.open || self.friends.contains(id) || self.profiles.contains_key(id)
+    }
+
     pub(super) fn set_profile(&mut self, user: &str, profile: Option<Value>) {
         self.profiles.insert(user.to_owned(), profile);
     }
@@ -100,9 +164,14 @@ impl World {
     /// A user's own profile (`full`) or their profile as a group or room member, which LINE
     /// gives without the status message and language.
     fn profile(&self, user: &str, full: bool) -> Answer {
+        let not_found = Answer::json(404, json!({"message": "Not found"}));
+        if self.blocked.contains(user) {
+            return not_found;
+        }
         match self.profiles.get(user) {
-            Some(None) => Answer::json(404, json!({"message": "Not found"})),
+            Some(None) => not_found,
             Some(Some(profile)) => Answer::json(200, profile.clone()),
+            None if !self.open && !self.friends.contains(user) => not_found,
             None => {
                 let mut p = json!({
                     "userId": user,

@@ -3,14 +3,18 @@
 //! records every call in order and answers the way LINE does closely enough for a bot to run
 //! unchanged. Nothing is ever delivered anywhere.
 //!
-//! What it imitates (see `line.rs`): an `x-line-request-id` on every answer; a reply token works
-//! once (a second use is LINE's 400 "Invalid reply token", which exercises the push fallback);
-//! a retry key is accepted once (a reuse is a 409 naming the accepted request); profiles and
-//! member profiles of any user, or a 404 for one who is not a friend; message content, or a 202
-//! while it is not ready; the bot's info; 202 for the loading animation and narrowcasts; 404
-//! for a path LINE does not serve.
+//! What it imitates (see `line.rs`): an `x-line-request-id` on every answer; LINE's 400 with
+//! `details` for a reply, push, multicast, broadcast or narrowcast LINE would refuse (see
+//! `validate.rs`: a made-up message type, an empty text, an `http://` image, six messages, a
+//! `to` that is not an id); a reply token works once (a second use is LINE's 400 "Invalid reply
+//! token", which exercises the push fallback); a retry key is accepted once (a reuse is a 409
+//! naming the accepted request); profiles of the users the channel heard from (events passed to
+//! [`FakeLine::saw_event`], and the local tools' own user), a 404 for anyone else or for a user
+//! who unfollowed; message content, or a 202 while it is not ready; the bot's info; 202 for the
+//! loading animation and narrowcasts; 404 for a path LINE does not serve.
 //!
-//! What it does not do on its own: fail. [`Faults`] is the hook through which tests make it
+//! What it does not do on its own: fail. [`FakeLine::fail_next`] arms one failure (`line_fails`
+//! in `linebotd test`); [`Faults`] is the hook through which the integration tests make it
 //! answer 5xx, 429 with `Retry-After`, 401, or late.
 
 use std::net::SocketAddr;
@@ -26,14 +30,18 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+mod fail;
 mod line;
 mod record;
 #[cfg(test)]
 mod tests;
+mod validate;
 
-pub use line::Content;
+pub use fail::ArmError;
+pub use line::{Content, BOT_USER_ID};
 pub use record::{Call, Calls, Received};
 
+use fail::Armed;
 use line::World;
 use record::Recorder;
 
@@ -143,6 +151,7 @@ impl Answer {
 struct Shared {
     recorder: Arc<Recorder>,
     world: Mutex<World>,
+    armed: Mutex<Armed>,
     faults: Option<Arc<dyn Faults>>,
 }
 
@@ -150,6 +159,10 @@ impl Shared {
     fn world(&self) -> MutexGuard<'_, World> {
         // A handler that panicked holding the lock left no half-made change: each is one insert.
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn armed(&self) -> MutexGuard<'_, Armed> {
+        self.armed.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -177,6 +190,7 @@ impl FakeLine {
         let shared = Arc::new(Shared {
             recorder: Arc::new(Recorder::new()),
             world: Mutex::new(World::default()),
+            armed: Mutex::default(),
             faults,
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -220,6 +234,26 @@ impl FakeLine {
         self.shared.world().set_profile(user_id, None);
     }
 
+    /// Learns from an event the bot was sent: whoever it came from is a friend (their profile
+    /// exists, their id is a valid recipient whatever its shape), and an unfollow blocks.
+    pub fn saw_event(&self, event: &Value) {
+        self.shared.world().saw_event(event);
+    }
+
+    /// Every id exists and every user is a friend with a generated profile, as before the fake
+    /// knew who its friends were. For the daemon's integration tests, whose webhooks never pass
+    /// through the fake and whose ids are short stand-ins.
+    pub fn know_everyone(&self) {
+        self.shared.world().open();
+    }
+
+    /// Makes the next call to `endpoint` ("reply", "push", "multicast", "broadcast",
+    /// "narrowcast", "profile", "loading", or a path) answer `status` with LINE's error body
+    /// `{"message": message}`. Failures armed for one endpoint answer in the order armed.
+    pub fn fail_next(&self, endpoint: &str, status: i64, message: &str) -> Result<(), ArmError> {
+        self.shared.armed().arm(endpoint, status, message)
+    }
+
     /// What the data API serves for `message_id` (by default `content of {id}` as
     /// `application/octet-stream`).
     pub fn set_content(&self, message_id: &str, content: Content) {
@@ -253,7 +287,8 @@ async fn handle(
         Some(faults) => faults.inject(&incoming),
         None => Fault::default(),
     };
-    let answer = match fault.answer {
+    let armed = || shared.armed().take(path);
+    let answer = match fault.answer.or_else(armed) {
         Some(answer) => answer,
         None => line::answer(
             &mut shared.world(),
@@ -276,6 +311,9 @@ async fn handle(
             path: path.to_owned(),
             body: shown,
             status: answer.status,
+            error: (!(200..300).contains(&answer.status))
+                .then(|| answer.json_body().cloned())
+                .flatten(),
             at_ms: 0,
             to: None,
         },

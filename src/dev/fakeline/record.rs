@@ -28,6 +28,9 @@ pub struct Call {
     pub body: Value,
     /// The status the fake answered with.
     pub status: u16,
+    /// LINE's error body (`{"message", "details"}`) when it refused the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
     /// Milliseconds since the Unix epoch.
     pub at_ms: i64,
     /// The chat a reply goes to, when the reply token was announced with
@@ -40,6 +43,38 @@ impl Call {
     /// True when the fake accepted the call (a 2xx).
     pub fn accepted(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// Why LINE refused the call, as one line (`400 The request body has 1 error(s)
+    /// [messages[0].text: May not be empty]`); `None` when it was accepted.
+    pub fn refusal(&self) -> Option<String> {
+        if self.accepted() {
+            return None;
+        }
+        let error = self.error.as_ref();
+        let message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
+        let details: Vec<String> = error
+            .and_then(|e| e.get("details"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                let field = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+                match field("property") {
+                    "" => field("message").to_owned(),
+                    property => format!("{property}: {}", field("message")),
+                }
+            })
+            .collect();
+        let mut line = self.status.to_string();
+        if let Some(message) = message {
+            line.push(' ');
+            line.push_str(message);
+        }
+        if !details.is_empty() {
+            line.push_str(&format!(" [{}]", details.join("; ")));
+        }
+        Some(line)
     }
 
     /// The messages of a reply, push, multicast, broadcast or narrowcast; empty for other calls.

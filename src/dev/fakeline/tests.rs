@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 use super::line::{answer, World};
 use super::*;
 
+/// A user id shaped like LINE's.
+const USER: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
+
 async fn post(url: impl reqwest::IntoUrl, body: Value) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(url)
@@ -68,6 +71,7 @@ async fn profiles_loading_and_waiting_for_calls() {
     let fake = FakeLine::start().await.expect("fake");
     let calls = fake.calls();
     let mut rx = calls.subscribe();
+    fake.saw_event(&json!({"type": "follow", "source": {"type": "user", "userId": "U1"}}));
     let profile: Value = reqwest::get(format!("{}/v2/bot/profile/U1", fake.url()))
         .await
         .expect("get")
@@ -90,7 +94,7 @@ async fn profiles_loading_and_waiting_for_calls() {
 fn a_retry_key_is_accepted_once_and_a_reuse_names_the_accepted_request() {
     let mut world = World::default();
     let key = "123e4567-e89b-42d3-a456-426614174000";
-    let push = json!({"to": "U1", "messages": [{"type": "text", "text": "hi"}]});
+    let push = json!({"to": USER, "messages": [{"type": "text", "text": "hi"}]});
     let path = "/v2/bot/message/push";
     let first = answer(
         &mut world,
@@ -120,13 +124,14 @@ fn a_retry_key_is_accepted_once_and_a_reuse_names_the_accepted_request() {
     let other = ask(&mut world, Method::POST, path, &[], push.clone());
     assert_eq!(other.status(), 200, "no key, no deduplication");
     let multicast = "/v2/bot/message/multicast";
+    let to_many = json!({"to": [USER], "messages": push["messages"]});
     assert_eq!(
         answer(
             &mut world,
             &Method::POST,
             multicast,
             &retry_key(key),
-            &push,
+            &to_many,
             "req-3"
         )
         .status(),
@@ -144,7 +149,7 @@ fn retry_key(key: &str) -> HeaderMap {
 #[test]
 fn a_retry_key_that_is_not_a_uuid_is_rejected() {
     let mut world = World::default();
-    let push = json!({"to": "U1", "messages": []});
+    let push = json!({"to": USER, "messages": [{"type": "text", "text": "hi"}]});
     let a = ask(
         &mut world,
         Method::POST,
@@ -161,7 +166,7 @@ fn a_retry_key_that_is_not_a_uuid_is_rejected() {
 #[test]
 fn sends_to_many_answer_like_line() {
     let mut world = World::default();
-    let body = json!({"to": ["U1"], "messages": [{"type": "text", "text": "x"}]});
+    let body = json!({"to": [USER], "messages": [{"type": "text", "text": "x"}]});
     for (kind, status) in [("multicast", 200), ("broadcast", 200), ("narrowcast", 202)] {
         let a = ask(
             &mut world,
@@ -181,6 +186,9 @@ fn sends_to_many_answer_like_line() {
 #[test]
 fn profiles_can_be_set_or_missing_and_members_have_fewer_fields() {
     let mut world = World::default();
+    world.saw_event(
+        &json!({"type": "message", "source": {"type": "group", "groupId": "C1", "userId": "U2"}}),
+    );
     let member = get(&mut world, "/v2/bot/group/C1/member/U2");
     let member = member.json_body().expect("json");
     assert_eq!(
@@ -227,10 +235,6 @@ fn content_is_bytes_or_202_while_not_ready() {
 #[test]
 fn paths_line_does_not_serve_are_404() {
     let mut world = World::default();
-    assert_eq!(
-        get(&mut world, "/v2/bot/info").json_body().expect("json")["basicId"],
-        "@mockbot"
-    );
     assert_eq!(get(&mut world, "/v2/bot/followers/ids").status(), 200);
     assert_eq!(get(&mut world, "/v2/bot/unknown").status(), 404);
     let endpoint = "/v2/bot/channel/webhook/endpoint";
@@ -299,4 +303,136 @@ async fn faults_answer_before_line_and_a_stalled_call_is_recorded_before_its_ans
         received[0].raw_body,
         serde_json::to_vec(&body).expect("bytes")
     );
+}
+
+/// `(status, body)` of a raw POST of `body` to `path` of `fake`.
+async fn post_to(fake: &FakeLine, path: &str, body: Value) -> (u16, Value) {
+    post(format!("{}{path}", fake.url()), body).await
+}
+
+#[tokio::test]
+async fn sends_line_would_refuse_are_400_with_lines_details() {
+    let fake = FakeLine::start().await.expect("fake");
+    let push = |messages: Value| json!({"to": USER, "messages": messages});
+    let cases = [
+        (
+            push(json!([{"type": "gif", "url": "https://x/a.gif"}])),
+            "messages[0].type",
+        ),
+        (
+            push(json!([{"type": "text", "text": ""}])),
+            "messages[0].text",
+        ),
+        (
+            push(
+                json!([{"type": "image", "originalContentUrl": "http://x/a.jpg",
+                         "previewImageUrl": "https://x/p.jpg"}]),
+            ),
+            "messages[0].originalContentUrl",
+        ),
+        (
+            push(json!(vec![json!({"type": "text", "text": "x"}); 6])),
+            "messages",
+        ),
+    ];
+    for (body, property) in cases {
+        let (status, answer) = post_to(&fake, "/v2/bot/message/push", body).await;
+        assert_eq!(status, 400, "{property}");
+        assert_eq!(answer["message"], "The request body has 1 error(s)");
+        assert_eq!(answer["details"][0]["property"], property);
+        assert!(answer["details"][0]["message"].is_string());
+    }
+    let calls = fake.calls().all();
+    assert!(calls.iter().all(|c| c.status == 400 && c.error.is_some()));
+    assert_eq!(
+        calls[1].refusal().as_deref(),
+        Some("400 The request body has 1 error(s) [messages[0].text: May not be empty]")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_reply_keeps_its_token_and_a_bad_recipient_is_named() {
+    let fake = FakeLine::start().await.expect("fake");
+    let bad = json!({"replyToken": "t1", "messages": [{"type": "text", "text": ""}]});
+    assert_eq!(post_to(&fake, "/v2/bot/message/reply", bad).await.0, 400);
+    let good = json!({"replyToken": "t1", "messages": [{"type": "text", "text": "hi"}]});
+    assert_eq!(post_to(&fake, "/v2/bot/message/reply", good).await.0, 200);
+
+    let to_name = json!({"to": "Alice", "messages": [{"type": "text", "text": "hi"}]});
+    let (status, answer) = post_to(&fake, "/v2/bot/message/push", to_name).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer["message"],
+        "The property, 'to', in the request body is invalid (line: -, column: -)"
+    );
+    // A user the bot heard from is a valid recipient, whatever their id looks like.
+    fake.saw_event(&json!({"type": "message", "source": {"type": "user", "userId": "Alice"}}));
+    let to_alice = json!({"to": "Alice", "messages": [{"type": "text", "text": "hi"}]});
+    assert_eq!(
+        post_to(&fake, "/v2/bot/message/push", to_alice).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn only_friends_have_profiles_and_the_bot_has_info() {
+    let fake = FakeLine::start().await.expect("fake");
+    let get = |path: &str| {
+        let url = format!("{}{path}", fake.url());
+        async move {
+            let r = reqwest::get(url).await.expect("get");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = get(&format!("/v2/bot/profile/{USER}")).await;
+    assert_eq!((status, body), (404, json!({"message": "Not found"})));
+    let dev = crate::cli::DEV_USER;
+    assert_eq!(get(&format!("/v2/bot/profile/{dev}")).await.0, 200);
+
+    fake.saw_event(&json!({"type": "follow", "source": {"type": "user", "userId": USER}}));
+    let (status, profile) = get(&format!("/v2/bot/profile/{USER}")).await;
+    assert_eq!((status, &profile["userId"]), (200, &json!(USER)));
+    fake.saw_event(&json!({"type": "unfollow", "source": {"type": "user", "userId": USER}}));
+    assert_eq!(get(&format!("/v2/bot/profile/{USER}")).await.0, 404);
+
+    let (status, info) = get("/v2/bot/info").await;
+    assert_eq!(status, 200);
+    let bot_id = info["userId"].as_str().unwrap_or_default();
+    assert!(validate::looks_like_id(bot_id, "U"), "{bot_id}");
+    assert_eq!(info["basicId"], "@123abcde");
+    assert_eq!(info["displayName"], "linebotd dev bot");
+    assert_eq!(info["chatMode"], "bot");
+    assert!(info["pictureUrl"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("https://")));
+}
+
+#[tokio::test]
+async fn an_armed_failure_answers_the_next_call_before_line() {
+    let fake = FakeLine::start().await.expect("fake");
+    fake.fail_next("reply", 400, "Invalid reply token")
+        .expect("armed");
+    let body = json!({"replyToken": "t1", "messages": [{"type": "text", "text": "hi"}]});
+    let (status, answer) = post_to(&fake, "/v2/bot/message/reply", body.clone()).await;
+    assert_eq!(
+        (status, answer),
+        (400, json!({"message": "Invalid reply token"}))
+    );
+    // The failure used no token: the same reply now goes through.
+    assert_eq!(post_to(&fake, "/v2/bot/message/reply", body).await.0, 200);
+}
+
+#[tokio::test]
+async fn knowing_everyone_accepts_stand_in_ids_but_still_judges_messages() {
+    let fake = FakeLine::start().await.expect("fake");
+    fake.know_everyone();
+    let push = json!({"to": "U1", "messages": [{"type": "text", "text": "hi"}]});
+    assert_eq!(post_to(&fake, "/v2/bot/message/push", push).await.0, 200);
+    let profile = reqwest::get(format!("{}/v2/bot/profile/U9", fake.url()))
+        .await
+        .expect("get");
+    assert_eq!(profile.status().as_u16(), 200);
+    let empty = json!({"to": "U1", "messages": [{"type": "text", "text": ""}]});
+    assert_eq!(post_to(&fake, "/v2/bot/message/push", empty).await.0, 400);
 }

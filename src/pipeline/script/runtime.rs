@@ -205,8 +205,12 @@ impl Runtime {
 
     /// Tells the scripts about a delivery LINE refused for good: every script's
     /// `on_delivery_failed(delivery)`, with `#{id, kind, to, messages, script, error}`, on a
-    /// blocking thread.
-    pub fn delivery_failed(self: &Arc<Self>, delivery: &Delivery, error: &str) {
+    /// blocking thread. `simulate` and `test` wait on the handle, to show what the handlers did.
+    pub fn delivery_failed(
+        self: &Arc<Self>,
+        delivery: &Delivery,
+        error: &str,
+    ) -> tokio::task::JoinHandle<()> {
         let runtime = self.clone();
         let arg = host::from_json(&serde_json::json!({
             "id": delivery.retry_key,
@@ -217,7 +221,9 @@ impl Runtime {
             "error": error,
         }));
         let seed = format!("failed/{}", delivery.retry_key);
-        tokio::task::spawn_blocking(move || runtime.call_all("on_delivery_failed", arg, &seed));
+        tokio::task::spawn_blocking(move || {
+            runtime.call_all("on_delivery_failed", arg, &seed);
+        })
     }
 
     /// Calls `function` of `script` with `args` under the limits, on this thread.
