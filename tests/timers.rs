@@ -1,0 +1,182 @@
+//! One-off timers (`later`) through the real binary: they survive `kill -9`, run once after a
+//! restart, are dropped when due longer ago than the grace period or when their function is
+//! gone, and `linebotd schedules` lists the pending ones.
+
+#[path = "support/durable_daemon.rs"]
+mod durable_daemon;
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use durable_daemon::{start, PUSH, WAIT};
+use support::daemon::{eventually, run_command, say, Daemon, Scripts};
+use support::mock_line::MockLine;
+
+const REPLY: &str = "/v2/bot/message/reply";
+
+/// Sets a timer 1 s ahead that pushes "ring <text>" back, and replies with the timer's id.
+const REMINDER: &str = r#"
+fn on_message(e) {
+    let id = later(1, "remind", #{ to: e.source.userId, text: "ring " + e.message.text });
+    reply(e, id);
+}
+fn remind(data) { push(data.to, data.text); }
+"#;
+
+/// `linebotd schedules` for `scripts` reading the store `db`: its stdout.
+fn schedules(scripts: &Scripts, db: &Path) -> String {
+    let out = std::process::Command::new(support::daemon::bin())
+        .args(["schedules", "--scripts"])
+        .arg(scripts.path())
+        .arg("--store")
+        .arg(db)
+        .env_remove("LINEBOTD_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Has the message, sets its timer, and is killed (SIGKILL) before the timer is due; returns
+/// the timer's id.
+async fn set_timer_then_kill(d: &mut Daemon, mock: &MockLine, text: &str) -> String {
+    let asked = Instant::now();
+    assert_eq!(say(d, "E1", "U1", text).await, 200);
+    assert!(
+        eventually(WAIT, || mock.texts(REPLY).len() == 1).await,
+        "{}",
+        d.stderr.text()
+    );
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1) && mock.texts(PUSH).is_empty(),
+        "the timer was due before the kill; nothing was tested"
+    );
+    mock.texts(REPLY)[0].clone()
+}
+
+#[tokio::test]
+async fn a_timer_survives_kill_9_and_runs_once_after_restart() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("reminder.rhai", REMINDER)]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let mut d = start(&scripts, &mock, &db);
+    let id = set_timer_then_kill(&mut d, &mock, "milk").await;
+
+    let listed = schedules(&scripts, &db);
+    assert!(
+        listed.contains(&id) && listed.contains("reminder.rhai") && listed.contains("remind(data)"),
+        "{listed}"
+    );
+
+    let d2 = start(&scripts, &mock, &db);
+    assert!(
+        eventually(WAIT, || !mock.texts(PUSH).is_empty()).await,
+        "the timer never ran after the restart:\n{}",
+        d2.stderr.text()
+    );
+    assert!(
+        eventually(WAIT, || schedules(&scripts, &db).contains("no pending timers")).await,
+        "{}",
+        schedules(&scripts, &db)
+    );
+    assert_eq!(mock.texts(PUSH), ["ring milk"]);
+    let push = &mock.accepted(PUSH)[0];
+    assert_eq!(push.body["to"], "U1");
+    assert!(push.retry_key().is_some());
+}
+
+#[tokio::test]
+async fn a_timer_due_longer_ago_than_the_grace_period_is_dropped_with_a_log_line() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("reminder.rhai", REMINDER)]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let config = dir.path().join("linebotd.toml");
+    std::fs::write(&config, "schedule_grace_secs = 1\n").unwrap();
+    let with_grace = |db: &Path| {
+        let mut cmd = run_command(scripts.path(), &mock.url());
+        cmd.env("LINEBOTD_STORE", db).env("LINEBOTD_CONFIG", &config);
+        Daemon::spawn(cmd)
+    };
+    let mut d = with_grace(&db);
+    let id = set_timer_then_kill(&mut d, &mock, "late").await;
+    // Due 1 s after it was set, dropped once 1 s more went by: the daemon must stay down that
+    // long, which only the clock can tell.
+    std::thread::sleep(Duration::from_millis(2_500));
+
+    let d2 = with_grace(&db);
+    let line = d2.stderr.wait_for(&format!("timer {id}"), WAIT);
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains("dropped")),
+        "{}",
+        d2.stderr.text()
+    );
+    assert!(
+        eventually(WAIT, || schedules(&scripts, &db).contains("no pending timers")).await,
+        "{}",
+        schedules(&scripts, &db)
+    );
+    assert!(mock.texts(PUSH).is_empty(), "{:?}", mock.texts(PUSH));
+}
+
+#[tokio::test]
+async fn a_timer_whose_function_was_removed_is_logged_and_dropped() {
+    let mock = MockLine::start().await;
+    let scripts = Scripts::new(&[("reminder.rhai", REMINDER)]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let d = start(&scripts, &mock, &db);
+    assert_eq!(say(&d, "E1", "U1", "gone").await, 200);
+    assert!(eventually(WAIT, || mock.texts(REPLY).len() == 1).await);
+    let id = mock.texts(REPLY)[0].clone();
+    scripts.write(
+        "reminder.rhai",
+        r#"fn on_message(e) { reply(e, "no more reminders"); }"#,
+    );
+    let line = d.stderr.wait_for("no longer defines remind(data)", WAIT);
+    assert!(
+        line.as_deref()
+            .is_some_and(|l| l.contains(&id) && l.contains("reminder.rhai")),
+        "{}",
+        d.stderr.text()
+    );
+    assert!(mock.texts(PUSH).is_empty());
+}
+
+#[tokio::test]
+async fn a_misspelt_function_is_an_error_at_the_call_naming_the_nearest() {
+    let scripts = Scripts::new(&[(
+        "reminder.rhai",
+        r#"
+fn on_message(e) { later(10, "remindr", #{}); }
+fn remind(data) {}
+"#,
+    )]);
+    let setup = linebotd::dev::local::LocalSetup::default();
+    let bot = linebotd::dev::local::LocalBot::start(scripts.path(), &setup)
+        .await
+        .unwrap();
+    let event = serde_json::json!({
+        "type": "message", "replyToken": "r", "timestamp": 1, "mode": "active",
+        "source": {"type": "user", "userId": "U1"},
+        "message": {"type": "text", "id": "1", "text": "hi"},
+    });
+    let report = tokio::task::spawn_blocking(move || {
+        let report = bot.send_blocking(event).unwrap();
+        (report, bot.pending_timers().unwrap())
+    })
+    .await
+    .unwrap();
+    let (report, pending) = report;
+    let error = report.errors[0].to_string();
+    assert!(
+        error.contains("no function remindr(data) in reminder.rhai; did you mean remind?")
+            && error.contains("reminder.rhai:2"),
+        "{error}"
+    );
+    assert!(pending.is_empty());
+}
