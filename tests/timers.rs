@@ -79,7 +79,9 @@ async fn a_timer_survives_kill_9_and_runs_once_after_restart() {
         d2.stderr.text()
     );
     assert!(
-        eventually(WAIT, || schedules(&scripts, &db).contains("no pending timers")).await,
+        eventually(WAIT, || schedules(&scripts, &db)
+            .contains("no pending timers"))
+        .await,
         "{}",
         schedules(&scripts, &db)
     );
@@ -99,7 +101,8 @@ async fn a_timer_due_longer_ago_than_the_grace_period_is_dropped_with_a_log_line
     std::fs::write(&config, "schedule_grace_secs = 1\n").unwrap();
     let with_grace = |db: &Path| {
         let mut cmd = run_command(scripts.path(), &mock.url());
-        cmd.env("LINEBOTD_STORE", db).env("LINEBOTD_CONFIG", &config);
+        cmd.env("LINEBOTD_STORE", db)
+            .env("LINEBOTD_CONFIG", &config);
         Daemon::spawn(cmd)
     };
     let mut d = with_grace(&db);
@@ -116,7 +119,9 @@ async fn a_timer_due_longer_ago_than_the_grace_period_is_dropped_with_a_log_line
         d2.stderr.text()
     );
     assert!(
-        eventually(WAIT, || schedules(&scripts, &db).contains("no pending timers")).await,
+        eventually(WAIT, || schedules(&scripts, &db)
+            .contains("no pending timers"))
+        .await,
         "{}",
         schedules(&scripts, &db)
     );
@@ -147,36 +152,82 @@ async fn a_timer_whose_function_was_removed_is_logged_and_dropped() {
     assert!(mock.texts(PUSH).is_empty());
 }
 
-#[tokio::test]
-async fn a_misspelt_function_is_an_error_at_the_call_naming_the_nearest() {
-    let scripts = Scripts::new(&[(
-        "reminder.rhai",
-        r#"
-fn on_message(e) { later(10, "remindr", #{}); }
+const MISTAKES: &str = r#"
+fn on_message(e) {
+    let t = e.message.text;
+    if t == "typo" { later(10, "remindr", #{}); }
+    if t == "negative" { later(-1, "remind", ()); }
+    if t == "far" { later(400 * 86400, "remind", ()); }
+    if t == "not a name" { later(1, 42, ()); }
+    if t == "arity" { later(1, "two", ()); }
+    if t == "at text" { at("soon", "remind", ()); }
+    if t == "delay text" { later("10", "remind", ()); }
+    if t == "cancel unknown" { if cancel_later("nope") { throw "cancelled nothing"; } }
+}
 fn remind(data) {}
-"#,
-    )]);
+fn two(a, b) {}
+"#;
+
+#[tokio::test]
+async fn bad_calls_are_errors_at_the_call_that_say_what_is_allowed() {
+    let scripts = Scripts::new(&[("reminder.rhai", MISTAKES)]);
     let setup = linebotd::dev::local::LocalSetup::default();
     let bot = linebotd::dev::local::LocalBot::start(scripts.path(), &setup)
         .await
         .unwrap();
-    let event = serde_json::json!({
-        "type": "message", "replyToken": "r", "timestamp": 1, "mode": "active",
-        "source": {"type": "user", "userId": "U1"},
-        "message": {"type": "text", "id": "1", "text": "hi"},
-    });
-    let report = tokio::task::spawn_blocking(move || {
-        let report = bot.send_blocking(event).unwrap();
-        (report, bot.pending_timers().unwrap())
+    let cases = [
+        (
+            "typo",
+            "reminder.rhai:4",
+            "no function remindr(data) in reminder.rhai; did you mean remind?",
+        ),
+        ("negative", "reminder.rhai:5", "from 0 to 31536000 seconds"),
+        ("far", "reminder.rhai:6", "from 0 to 31536000 seconds"),
+        (
+            "not a name",
+            "reminder.rhai:7",
+            "by its name as a string (\"remind\"), not a number",
+        ),
+        ("arity", "reminder.rhai:8", "two takes 2 parameters"),
+        (
+            "at text",
+            "reminder.rhai:9",
+            "milliseconds since 1970 as an integer (e.g. now() + 60000), not a string",
+        ),
+        (
+            "delay text",
+            "reminder.rhai:10",
+            "a number of seconds, not a string",
+        ),
+    ];
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut errors = Vec::new();
+        for text in cases.iter().map(|c| c.0).chain(["cancel unknown"]) {
+            let event = serde_json::json!({
+                "type": "message", "replyToken": "r", "timestamp": 1, "mode": "active",
+                "source": {"type": "user", "userId": "U1"},
+                "message": {"type": "text", "id": "1", "text": text},
+            });
+            let report = bot.send_blocking(event).unwrap();
+            errors.push(
+                report
+                    .errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        (errors, bot.pending_timers().unwrap())
     })
     .await
     .unwrap();
-    let (report, pending) = report;
-    let error = report.errors[0].to_string();
-    assert!(
-        error.contains("no function remindr(data) in reminder.rhai; did you mean remind?")
-            && error.contains("reminder.rhai:2"),
-        "{error}"
-    );
-    assert!(pending.is_empty());
+    let (errors, pending) = outcome;
+    for ((text, at, expected), got) in cases.iter().zip(&errors) {
+        assert!(
+            got.len() == 1 && got[0].contains(at) && got[0].contains(expected),
+            "{text}: {got:?}"
+        );
+    }
+    assert!(errors[cases.len()].is_empty(), "{:?}", errors[cases.len()]);
+    assert!(pending.is_empty(), "{pending:?}");
 }

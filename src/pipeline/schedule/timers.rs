@@ -180,8 +180,7 @@ impl Timers {
             Ok(next) => match next.first() {
                 None => MAX_SLEEP,
                 Some(t) if t.due_ms > now => {
-                    Duration::from_millis(u64::try_from(t.due_ms - now).unwrap_or(0))
-                        .min(MAX_SLEEP)
+                    Duration::from_millis(u64::try_from(t.due_ms - now).unwrap_or(0)).min(MAX_SLEEP)
                 }
                 // Due but running (or claimed by a run that died): check again soon.
                 Some(_) => BUSY_RECHECK,

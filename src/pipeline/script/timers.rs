@@ -37,7 +37,7 @@ pub fn register(engine: &mut Engine) {
             |delay: Dynamic, _function: Dynamic, _data: Dynamic| -> HostResult<String> {
                 Err(script_error(format!(
                     "later({delay}, …): the delay is a number of seconds, not a {}",
-                    delay.type_name()
+                    kind(&delay)
                 )))
             },
         )
@@ -52,8 +52,8 @@ pub fn register(engine: &mut Engine) {
             |epoch_ms: Dynamic, _function: Dynamic, _data: Dynamic| -> HostResult<String> {
                 Err(script_error(format!(
                     "at({epoch_ms}, …): the time is milliseconds since 1970 as an integer \
-                     (e.g. timestamp_ms() + 60000), not a {}",
-                    epoch_ms.type_name()
+                     (e.g. now() + 60000), not a {}",
+                    kind(&epoch_ms)
                 )))
             },
         )
@@ -72,12 +72,7 @@ fn later(delay_secs: FLOAT, function: &Dynamic, data: &Dynamic) -> HostResult<St
 }
 
 /// Checks the call, then stores the timer; returns its id.
-fn schedule(
-    name: &str,
-    due_ms: INT,
-    function: &Dynamic,
-    data: &Dynamic,
-) -> HostResult<String> {
+fn schedule(name: &str, due_ms: INT, function: &Dynamic, data: &Dynamic) -> HostResult<String> {
     let host = host()?;
     let now = now_ms();
     if due_ms > now.saturating_add(MAX_AHEAD_MS) {
@@ -88,12 +83,13 @@ fn schedule(
     if !function.is_string() {
         return Err(script_error(format!(
             "{name}: the function is given by its name as a string (\"remind\"), not a {}",
-            function.type_name()
+            kind(function)
         )));
     }
     let function = function.to_string();
-    let (script, functions) = context::current(|ctx| (ctx.script.clone(), ctx.functions.clone()))
-        .ok_or_else(|| script_error(format!("{name} only works while a script runs")))?;
+    let (script, functions) =
+        context::current(|ctx| (ctx.script.clone(), ctx.functions.clone()))
+            .ok_or_else(|| script_error(format!("{name} only works while a script runs")))?;
     if functions.get(&function) != Some(&1) {
         let hint = match functions.get(&function) {
             Some(n) => format!("; {function} takes {n} parameters, a timer passes one (data)"),
@@ -129,12 +125,21 @@ fn cancel_later(id: Dynamic) -> HostResult<bool> {
     if !id.is_string() {
         return Err(script_error(format!(
             "cancel_later takes the id later or at returned (a string), not a {}",
-            id.type_name()
+            kind(&id)
         )));
     }
     host.timers
         .cancel(&id.to_string())
         .map_err(|e| script_error(format!("cancel_later: {e}")))
+}
+
+/// A value's type as a bot author calls it (Rhai says `i64` for a number).
+fn kind(value: &Dynamic) -> &'static str {
+    if value.is_int() || value.is_float() {
+        "number"
+    } else {
+        value.type_name()
+    }
 }
 
 /// The script function whose name is nearest to `name`, if close enough to be a typo.

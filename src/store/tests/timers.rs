@@ -42,7 +42,10 @@ fn pending_and_due_timers_come_earliest_first() {
     for (id, due) in [("late", 300), ("early", 100), ("mid", 200)] {
         s.timer_add(&timer(id, due), 10).unwrap();
     }
-    assert_eq!(ids(&s.timers_pending(10).unwrap()), ["early", "mid", "late"]);
+    assert_eq!(
+        ids(&s.timers_pending(10).unwrap()),
+        ["early", "mid", "late"]
+    );
     assert_eq!(ids(&s.timers_pending(1).unwrap()), ["early"]);
     assert_eq!(
         ids(&s.timers_take_due(250, 1_000, 10).unwrap()),

@@ -13,7 +13,12 @@ struct Probe {
 
 impl Probe {
     fn ids(&self) -> Vec<String> {
-        self.ran.lock().unwrap().iter().map(|(id, _)| id.clone()).collect()
+        self.ran
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 }
 
@@ -70,7 +75,13 @@ async fn fires_each_timer_at_its_time_earliest_first() {
     let ran = probe.ran.lock().unwrap().clone();
     assert!(ran[0].1 >= now + 250, "ran early: {ran:?}");
     assert!(ran[1].1 >= now + 500, "ran early: {ran:?}");
-    assert!(wait_until(Duration::from_secs(2), || timers.pending(10).unwrap().is_empty()).await);
+    assert!(
+        wait_until(Duration::from_secs(2), || timers
+            .pending(10)
+            .unwrap()
+            .is_empty())
+        .await
+    );
     // Done: nothing runs twice.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(probe.ids().len(), 2);
@@ -109,7 +120,13 @@ async fn a_timer_later_than_the_grace_period_is_dropped_not_run() {
     timers.add(&timer("recent", now - 1_000)).unwrap();
     let _loop = start(&timers, probe_fire(&probe, Fired::Ran));
     assert!(wait_until(Duration::from_secs(5), || !probe.ids().is_empty()).await);
-    assert!(wait_until(Duration::from_secs(2), || timers.pending(10).unwrap().is_empty()).await);
+    assert!(
+        wait_until(Duration::from_secs(2), || timers
+            .pending(10)
+            .unwrap()
+            .is_empty())
+        .await
+    );
     assert_eq!(probe.ids(), ["recent"]);
 }
 
@@ -119,7 +136,13 @@ async fn a_failing_timer_is_done_and_not_retried() {
     timers.add(&timer("boom", now_ms())).unwrap();
     let fire = probe_fire(&probe, Fired::Failed("script threw".into()));
     let _loop = start(&timers, fire);
-    assert!(wait_until(Duration::from_secs(5), || timers.pending(10).unwrap().is_empty()).await);
+    assert!(
+        wait_until(Duration::from_secs(5), || timers
+            .pending(10)
+            .unwrap()
+            .is_empty())
+        .await
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(probe.ids(), ["boom"]);
 }
