@@ -148,7 +148,7 @@ fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'
     known.sort();
     let (best, distance) = known
         .into_iter()
-        .map(|k| (k, crate::cmd::check::levenshtein(name, k)))
+        .map(|k| (k, super::suggest::levenshtein(name, k)))
         .min_by_key(|(_, d)| *d)?;
     (distance <= 2.max(name.len() / 3)).then_some(best.as_str())
 }
