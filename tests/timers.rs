@@ -10,15 +10,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use durable_daemon::{start, PUSH, WAIT};
-use support::daemon::{eventually, run_command, say, Daemon, Scripts};
+use support::daemon::{eventually, say, Daemon, Scripts};
 use support::mock_line::MockLine;
 
 const REPLY: &str = "/v2/bot/message/reply";
 
-/// Sets a timer 1 s ahead that pushes "ring <text>" back, and replies with the timer's id.
+/// Sets a timer 2 s ahead that pushes "ring <text>" back, and replies with the timer's id.
 const REMINDER: &str = r#"
 fn on_message(e) {
-    let id = later(1, "remind", #{ to: e.source.userId, text: "ring " + e.message.text });
+    let id = later(2, "remind", #{ to: e.source.userId, text: "ring " + e.message.text });
     reply(e, id);
 }
 fn remind(data) { push(data.to, data.text); }
@@ -38,8 +38,8 @@ fn schedules(scripts: &Scripts, db: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Has the message, sets its timer, and is killed (SIGKILL) before the timer is due; returns
-/// the timer's id.
+/// Sends a message that sets a timer, and kills the daemon (SIGKILL) before the timer is due;
+/// returns the timer's id.
 async fn set_timer_then_kill(d: &mut Daemon, mock: &MockLine, text: &str) -> String {
     let asked = Instant::now();
     assert_eq!(say(d, "E1", "U1", text).await, 200);
@@ -51,7 +51,7 @@ async fn set_timer_then_kill(d: &mut Daemon, mock: &MockLine, text: &str) -> Str
     d.child.kill().unwrap();
     d.child.wait().unwrap();
     assert!(
-        asked.elapsed() < Duration::from_secs(1) && mock.texts(PUSH).is_empty(),
+        asked.elapsed() < Duration::from_secs(2) && mock.texts(PUSH).is_empty(),
         "the timer was due before the kill; nothing was tested"
     );
     mock.texts(REPLY)[0].clone()
@@ -91,32 +91,43 @@ async fn a_timer_survives_kill_9_and_runs_once_after_restart() {
     assert!(push.retry_key().is_some());
 }
 
+/// A timer of `REMINDER` as the daemon stores it, due at `due_ms`.
+fn stored_timer(id: &str, text: &str, due_ms: i64) -> linebotd::store::Timer {
+    linebotd::store::Timer {
+        id: id.to_owned(),
+        script: "reminder.rhai".to_owned(),
+        function: "remind".to_owned(),
+        data: serde_json::json!({ "to": "U1", "text": text }),
+        due_ms,
+        created_ms: due_ms - 1_000,
+    }
+}
+
 #[tokio::test]
-async fn a_timer_due_longer_ago_than_the_grace_period_is_dropped_with_a_log_line() {
+async fn at_start_a_missed_timer_runs_if_younger_than_the_grace_period_else_is_dropped() {
     let mock = MockLine::start().await;
     let scripts = Scripts::new(&[("reminder.rhai", REMINDER)]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bot.db");
-    let config = dir.path().join("linebotd.toml");
-    std::fs::write(&config, "schedule_grace_secs = 1\n").unwrap();
-    let with_grace = |db: &Path| {
-        let mut cmd = run_command(scripts.path(), &mock.url());
-        cmd.env("LINEBOTD_STORE", db)
-            .env("LINEBOTD_CONFIG", &config);
-        Daemon::spawn(cmd)
-    };
-    let mut d = with_grace(&db);
-    let id = set_timer_then_kill(&mut d, &mock, "late").await;
-    // Due 1 s after it was set, dropped once 1 s more went by: the daemon must stay down that
-    // long, which only the clock can tell.
-    std::thread::sleep(Duration::from_millis(2_500));
-
-    let d2 = with_grace(&db);
-    let line = d2.stderr.wait_for(&format!("timer {id}"), WAIT);
+    // What a daemon that went down leaves behind: timers that fell due while it was down, one
+    // 5 s ago and one 2 hours ago (the grace period is 600 s by default).
+    {
+        let store = linebotd::store::open(&db.display().to_string()).unwrap();
+        let now = linebotd::store::now_ms();
+        for timer in [
+            stored_timer("recent-timer", "recent", now - 5_000),
+            stored_timer("stale-timer", "stale", now - 7_200_000),
+        ] {
+            assert!(store.timer_add(&timer, 10).unwrap());
+        }
+    }
+    let d = start(&scripts, &mock, &db);
+    let line = d.stderr.wait_for("timer stale-timer", WAIT);
     assert!(
-        line.as_deref().is_some_and(|l| l.contains("dropped")),
+        line.as_deref()
+            .is_some_and(|l| l.contains("dropped") && l.contains("schedule_grace_secs")),
         "{}",
-        d2.stderr.text()
+        d.stderr.text()
     );
     assert!(
         eventually(WAIT, || schedules(&scripts, &db)
@@ -125,7 +136,12 @@ async fn a_timer_due_longer_ago_than_the_grace_period_is_dropped_with_a_log_line
         "{}",
         schedules(&scripts, &db)
     );
-    assert!(mock.texts(PUSH).is_empty(), "{:?}", mock.texts(PUSH));
+    assert!(
+        eventually(WAIT, || !mock.texts(PUSH).is_empty()).await,
+        "{}",
+        d.stderr.text()
+    );
+    assert_eq!(mock.texts(PUSH), ["recent"]);
 }
 
 #[tokio::test]
