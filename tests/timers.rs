@@ -247,3 +247,46 @@ async fn bad_calls_are_errors_at_the_call_that_say_what_is_allowed() {
     assert!(errors[cases.len()].is_empty(), "{:?}", errors[cases.len()]);
     assert!(pending.is_empty(), "{pending:?}");
 }
+
+#[tokio::test]
+async fn a_replayed_event_does_not_set_its_timers_twice() {
+    let scripts = Scripts::new(&[(
+        "reminder.rhai",
+        r#"
+fn on_message(e) {
+    later(60, "remind", "first");
+    later(60, "remind", "second");
+}
+fn remind(data) {}
+"#,
+    )]);
+    let setup = linebotd::dev::local::LocalSetup::default();
+    let bot = linebotd::dev::local::LocalBot::start(scripts.path(), &setup)
+        .await
+        .unwrap();
+    let event = |id: &str| {
+        serde_json::json!({
+            "type": "message", "replyToken": "r", "timestamp": 1, "mode": "active",
+            "webhookEventId": id,
+            "source": {"type": "user", "userId": "U1"},
+            "message": {"type": "text", "id": "1", "text": "hi"},
+        })
+    };
+    let pending = tokio::task::spawn_blocking(move || {
+        // The same event twice (a replay after a crash), then another event.
+        for id in ["EV1", "EV1", "EV2"] {
+            let report = bot.send_blocking(event(id)).unwrap();
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+        }
+        bot.pending_timers().unwrap()
+    })
+    .await
+    .unwrap();
+    let data: Vec<String> = pending.iter().map(|t| t.data.to_string()).collect();
+    assert_eq!(data.len(), 4, "{pending:?}");
+    assert_eq!(
+        data.iter().filter(|d| *d == "\"first\"").count(),
+        2,
+        "{pending:?}"
+    );
+}
