@@ -141,10 +141,12 @@ impl Timers {
             let taken = due.len();
             for timer in due {
                 if now.saturating_sub(timer.due_ms) > grace_ms {
+                    let due = chrono::DateTime::from_timestamp_millis(timer.due_ms)
+                        .map_or_else(|| format!("{} ms", timer.due_ms), |d| d.to_rfc3339());
                     let reason = format!(
-                        "timer {} was due at {} ms, more than schedule_grace_secs ({} s) ago (the daemon was down); dropped",
+                        "timer {} was due at {due}, more than schedule_grace_secs ({} s) ago \
+                         (the daemon was down or too busy); dropped",
                         timer.id,
-                        timer.due_ms,
                         grace.as_secs()
                     );
                     crate::ops::observe::ScheduleSkipped {
