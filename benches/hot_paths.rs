@@ -88,7 +88,8 @@ fn scripts_runtime(
         tokio: tokio_rt.handle().clone(),
         reply_fallback_push: false,
         store: store.clone(),
-        outbox: Outbox::new(store),
+        outbox: Outbox::new(store.clone()),
+        timers: linebotd::pipeline::schedule::Timers::new(store),
         on_log: None,
         web: Arc::new(linebotd::pipeline::script::web::Web::fake(
             Default::default(),

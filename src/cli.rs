@@ -260,6 +260,15 @@ pub struct SchedulesArgs {
 
     #[command(flatten)]
     pub zone: ZoneArg,
+
+    /// The daemon's config file, to find its store (for the pending timers) as `run` does.
+    #[arg(long, env = "LINEBOTD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The daemon's store file, whose pending timers are listed [default: as `run` finds it:
+    /// `store` in the config file, else linebotd.db beside it or in the current folder].
+    #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -81,6 +81,7 @@ fn every_registered_host_function_is_defined() {
         "src/pipeline/script/state.rs",
         "src/pipeline/script/http.rs",
         "src/pipeline/script/pause.rs",
+        "src/pipeline/script/timers.rs",
         "src/pipeline/script/line_api.rs",
         "src/pipeline/script/batteries/time.rs",
         "src/pipeline/script/batteries/regex.rs",

@@ -11,6 +11,7 @@ use linebotd::line::{LineClient, LineConfig};
 use linebotd::pipeline::outbox::{FailedHook, Outbox};
 use linebotd::store::{
     self, Delivery, DeliveryKind, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError,
+    Timer,
 };
 use serde_json::{json, Value};
 use support::daemon::{eventually, post_signed, run_command, text_event_body, Daemon, Scripts};
@@ -113,6 +114,21 @@ impl Store for SlowReads {
     }
     fn schedule_set_last_run(&self, key: &str, at: i64) -> Result<(), StoreError> {
         self.inner.schedule_set_last_run(key, at)
+    }
+    fn timer_add(&self, t: &Timer, max: u64) -> Result<bool, StoreError> {
+        self.inner.timer_add(t, max)
+    }
+    fn timers_pending(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        self.inner.timers_pending(limit)
+    }
+    fn timers_take_due(&self, now: i64, lease: i64, n: usize) -> Result<Vec<Timer>, StoreError> {
+        self.inner.timers_take_due(now, lease, n)
+    }
+    fn timer_cancel(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.inner.timer_cancel(id, now)
+    }
+    fn timer_done(&self, id: &str, outcome: &str, now: i64) -> Result<(), StoreError> {
+        self.inner.timer_done(id, outcome, now)
     }
 }
 

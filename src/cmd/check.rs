@@ -11,6 +11,7 @@ use crate::config::Limits;
 use crate::pipeline::script::engine::{self, Engines};
 use crate::pipeline::script::library::{Library, UnknownCall};
 use crate::pipeline::script::loader;
+use crate::pipeline::script::suggest::levenshtein;
 use crate::pipeline::script::Script;
 use crate::pipeline::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
 
@@ -213,22 +214,6 @@ fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
     // `on_` is shared by all, so judge closeness on the rest of the name.
     let rest = name.len().saturating_sub(3).max(1);
     (distance <= 3.max(rest / 3)).then_some(best.as_str())
-}
-
-/// Edit distance (insertions, deletions, substitutions) between two strings, by characters.
-pub fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut row = Vec::with_capacity(b.len() + 1);
-        row.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != *cb);
-            row.push(substitute.min(prev[j + 1] + 1).min(row[j] + 1));
-        }
-        prev = row;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

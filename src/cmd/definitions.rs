@@ -233,8 +233,29 @@ fn shuffle(items: Array) -> Array;
 
 /// Waits `seconds` (a number, fractions allowed) without holding up other conversations, and
 /// never past the handler's time limit (`limits.max_call_ms`): a longer sleep waits what is
-/// left and throws. For "remind me later", use a schedule, not a sleep.
+/// left and throws. For "remind me later", use `later`, not a sleep.
 fn sleep(seconds: ?);
+
+/// Calls `function(data)` of this script once, `delay_seconds` from now (a number, up to a
+/// year), with `data` (any value that fits in the store). Durable: it survives restarts and
+/// reloads. Returns the timer's id, for `cancel_later`. Throws when this script defines no
+/// `function` with one parameter.
+///
+/// ```rhai
+/// fn on_message(event) {
+///     later(600, "remind", #{ to: event.source.userId, text: "Tea is ready" });
+/// }
+/// fn remind(data) { push(data.to, data.text); }
+/// ```
+fn later(delay_seconds: ?, function: String, data: ?) -> String;
+
+/// Like `later`, at a time given in milliseconds since 1970 (`now() + 60000`, or a time from
+/// `parse_time`). A time already past runs at once. Returns the timer's id.
+fn at(epoch_ms: int, function: String, data: ?) -> String;
+
+/// Cancels a timer set by `later` or `at`, by its id: `true` if it was pending, `false` if it
+/// already ran, was cancelled, is running, or is unknown.
+fn cancel_later(id: String) -> bool;
 
 /// A text message: #{type: "text", text: text}.
 fn text(text: String) -> Map;

@@ -268,12 +268,7 @@ impl Config {
             .or_else(|| file.scripts.map(|p| config_dir.join(p)))
             .unwrap_or_else(|| PathBuf::from("scripts"));
 
-        let store = settings.store.clone().or(file.store).unwrap_or_else(|| {
-            config_dir
-                .join("linebotd.db")
-                .to_string_lossy()
-                .into_owned()
-        });
+        let store = resolve_store(settings.store.clone(), file.store.take(), &config_dir);
 
         let store_sync = match settings.store_sync.clone().or(file.store_sync) {
             None => crate::store::SyncMode::Full,
@@ -354,6 +349,30 @@ impl Config {
             web,
         })
     }
+}
+
+/// The store file `run` uses for these settings: `--store`, else `store` in the config file,
+/// else `linebotd.db` beside the config file (in the current folder without one). Commands
+/// that read the daemon's store (`schedules`) find it the same way.
+pub fn store_path(store: Option<String>, config: Option<&Path>) -> Result<String, ConfigError> {
+    let file_store = match config {
+        Some(path) if store.is_none() => read_file(path)?.store,
+        _ => None,
+    };
+    let config_dir = config
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    Ok(resolve_store(store, file_store, &config_dir))
+}
+
+fn resolve_store(cli: Option<String>, file: Option<String>, config_dir: &Path) -> String {
+    cli.or(file).unwrap_or_else(|| {
+        config_dir
+            .join("linebotd.db")
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::line::LineClient;
 use crate::ops::observe;
 use crate::pipeline::outbox::Outbox;
+use crate::pipeline::schedule::{self, TimerLoop, Timers};
 use crate::pipeline::script::host::LogHook;
 use crate::pipeline::script::web::Web;
 use crate::pipeline::script::{engine, Host, Limits, Runtime};
@@ -16,11 +17,16 @@ use crate::store::{self, Store};
 
 use super::DaemonError;
 
+/// The most timers that run at once.
+const MAX_PARALLEL_TIMERS: usize = 16;
+
 /// A bot's parts, ready to handle events.
 pub struct Bot {
     pub store: Arc<dyn Store>,
     pub line: LineClient,
     pub outbox: Arc<Outbox>,
+    /// The timers scripts set with `later` and `at`; [`Bot::fire_timers`] fires them.
+    pub timers: Arc<Timers>,
     pub runtime: Arc<Runtime>,
 }
 
@@ -44,12 +50,14 @@ impl Bot {
     /// in `runtime.scripts().errors`, the others load. Must run inside a tokio runtime.
     pub async fn build(parts: BotParts) -> Result<Self, DaemonError> {
         let outbox = Outbox::new(parts.store.clone());
+        let timers = Timers::new(parts.store.clone());
         let host = Arc::new(Host {
             line: Host::line_client(parts.line.clone()),
             tokio: tokio::runtime::Handle::current(),
             reply_fallback_push: parts.reply_fallback_push,
             store: parts.store.clone(),
             outbox: outbox.clone(),
+            timers: timers.clone(),
             on_log: parts.on_log,
             web: Arc::new(parts.web),
         });
@@ -68,6 +76,7 @@ impl Bot {
             store: parts.store,
             line: parts.line,
             outbox,
+            timers,
             runtime: Arc::new(runtime),
         })
     }
@@ -82,6 +91,22 @@ impl Bot {
                 runtime.delivery_failed(delivery, error);
             }),
         ))
+    }
+
+    /// Fires due timers until the returned loop is dropped. A timer more than `grace` late
+    /// (due while the daemon was down) is dropped with a log line, like a missed cron run.
+    pub fn fire_timers(&self, grace: std::time::Duration) -> TimerLoop {
+        // A run holds its timer for its time limit and a margin; past that it is taken as
+        // dead (the daemon stopped mid-run) and the timer runs again.
+        let lease = std::time::Duration::from_millis(self.runtime.limits().max_call_ms)
+            + std::time::Duration::from_secs(30);
+        self.timers.start(
+            schedule::timer_runner(self.runtime.clone()),
+            grace,
+            lease,
+            // Timers share the machine with handlers: a burst of them waits its turn.
+            self.runtime.limits().workers.clamp(1, MAX_PARALLEL_TIMERS),
+        )
     }
 
     /// Logs the scripts that failed to load; with `strict`, any failure is an error.

@@ -18,6 +18,8 @@ pub struct Pipeline {
     pub dispatcher: Dispatcher,
     pub inbox: Arc<inbox::Inbox>,
     pub scheduler: Arc<Scheduler>,
+    /// Fires the scripts' one-off timers; stops when the pipeline is dropped.
+    pub timers: crate::pipeline::schedule::TimerLoop,
 }
 
 impl Pipeline {
@@ -83,11 +85,14 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         scheduler.replace(&script.name, script.schedules.clone());
     }
 
+    let timers = bot.fire_timers(config.schedule_grace);
+
     tokio::spawn(inbox::prune_daily(store.clone()));
     Ok(Pipeline {
         bot,
         dispatcher,
         inbox,
         scheduler,
+        timers,
     })
 }

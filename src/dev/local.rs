@@ -14,11 +14,12 @@ use crate::daemon::{Bot, BotParts, DaemonError};
 use crate::dev::fakeline::{Call, FakeLine};
 use crate::line::{LineClient, LineConfig};
 use crate::pipeline::outbox::FailedHook;
+use crate::pipeline::schedule::{self, Fired, Timers};
 use crate::pipeline::script::host::LogHook;
 use crate::pipeline::script::web::{Web, WebConfig};
 use crate::pipeline::script::{LoadError, RunError, Runtime};
 use crate::pipeline::webhook::Event;
-use crate::store::{self, Store};
+use crate::store::{self, Store, Timer};
 
 /// How long queued pushes may take to reach the fake before a run gives up waiting.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,6 +107,8 @@ pub struct LocalBot {
     pub fake: Arc<FakeLine>,
     pub runtime: Arc<Runtime>,
     pub store: Arc<dyn Store>,
+    /// Timers the scripts set; they run only when [`LocalBot::run_timers_blocking`] says so.
+    pub timers: Arc<Timers>,
     logs: Arc<Mutex<Vec<LogLine>>>,
     /// The `on_delivery_failed` runs started so far, one per failed delivery.
     failure_handlers: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -175,6 +178,7 @@ impl LocalBot {
             fake: Arc::new(fake),
             runtime: bot.runtime,
             store: bot.store,
+            timers: bot.timers,
             logs,
             failure_handlers,
             sender,
@@ -232,6 +236,38 @@ impl LocalBot {
                 .collect();
             (scripts.len(), errors)
         })
+    }
+
+    /// Timers not yet run, earliest first.
+    pub fn pending_timers(&self) -> Result<Vec<Timer>, String> {
+        self.timers
+            .pending(schedule::timers::MAX_PENDING as usize)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs every pending timer now, earliest first, as if its time had come (timers they set
+    /// stay pending), and waits until their pushes reached the fake. A timer whose call fails
+    /// or whose function is gone is an error.
+    pub fn run_timers_blocking(&self) -> Result<Report, String> {
+        let due = self.pending_timers()?;
+        let mut failure = None;
+        let report = self.run_blocking(|runtime| {
+            for timer in &due {
+                let fired = schedule::fire_timer(runtime, timer);
+                self.timers.finish(timer, &fired);
+                if let Fired::Failed(why) | Fired::Gone(why) = fired {
+                    failure.get_or_insert(format!(
+                        "timer {}(data) of {} failed: {why}",
+                        timer.function, timer.script
+                    ));
+                }
+            }
+            (due.len(), Vec::new())
+        })?;
+        match failure {
+            Some(why) => Err(why),
+            None => Ok(report),
+        }
     }
 
     fn run_blocking(

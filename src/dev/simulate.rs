@@ -64,6 +64,9 @@ pub async fn run(args: SimulateArgs) -> Result<ExitCode, CommandError> {
                 failed = true;
             }
         }
+        if !json_out {
+            note_timers(&bot.pending_timers()?);
+        }
         Ok::<_, String>(failed)
     })
     .await;
@@ -80,6 +83,23 @@ pub async fn run(args: SimulateArgs) -> Result<ExitCode, CommandError> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// Timers the events set do not run here (simulate ends at once); says which are pending.
+fn note_timers(pending: &[crate::store::Timer]) {
+    // After the calls printed above, not among them.
+    let _ = std::io::stdout().flush();
+    let now = crate::store::now_ms();
+    for t in pending {
+        eprintln!(
+            "note: timer {} will call {}(data) of {} in {} s; simulate does not wait for timers \
+             (in a *.test.rhai test, run_timers() runs them)",
+            t.id,
+            t.function,
+            t.script,
+            (t.due_ms - now).max(0) / 1000
+        );
+    }
 }
 
 fn build_events(event: &SimulatedEvent, user: &str) -> Result<Vec<Value>, String> {

@@ -322,6 +322,37 @@ fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
         drive(&s, |bot| bot.call_blocking(function))
     });
     let s = state.clone();
+    engine.register_fn("run_timers", move || -> RhaiResult<rhai::INT> {
+        let mut ran = 0;
+        drive(&s, |bot| {
+            let report = bot.run_timers_blocking()?;
+            ran = report.handlers_run;
+            Ok(report)
+        })?;
+        Ok(ran as rhai::INT)
+    });
+    let s = state.clone();
+    engine.register_fn("pending_timers", move || -> RhaiResult<Array> {
+        let guard = lock(&s);
+        let bot = guard
+            .bot
+            .as_ref()
+            .ok_or_else(|| runtime_error("pending_timers only works inside a test_* function"))?;
+        let timers = bot.pending_timers().map_err(runtime_error)?;
+        Ok(timers
+            .into_iter()
+            .map(|t| {
+                from_json(&serde_json::json!({
+                    "id": t.id,
+                    "script": t.script,
+                    "function": t.function,
+                    "data": t.data,
+                    "due_ms": t.due_ms,
+                }))
+            })
+            .collect())
+    });
+    let s = state.clone();
     engine.register_fn("sent_texts", move || -> Array {
         lock(&s)
             .texts

@@ -146,6 +146,26 @@ const STEPS: &[&str] = &[
     ALTER TABLE inbox_v5 RENAME TO inbox;
     CREATE INDEX inbox_pending ON inbox(seq) WHERE done_ms IS NULL;
     "#,
+    // Version 6: one-off timers (`later`, `at`). A row stays after it ran or was cancelled
+    // (`done_ms`) until the dedupe window prunes it, so a handler replayed after a crash finds
+    // its timer's id taken and does not schedule it again. `lease_until_ms`: a run in progress
+    // holds the timer until then; a run that died with the daemon is retried after it.
+    // A rowid table, not WITHOUT ROWID: `data` may be large.
+    r#"
+    CREATE TABLE timers (
+        id             TEXT PRIMARY KEY,
+        script         TEXT NOT NULL,
+        function       TEXT NOT NULL,
+        data           TEXT NOT NULL,
+        due_ms         INTEGER NOT NULL,
+        created_ms     INTEGER NOT NULL,
+        lease_until_ms INTEGER,
+        done_ms        INTEGER,
+        outcome        TEXT
+    );
+    CREATE INDEX timers_due ON timers(due_ms) WHERE done_ms IS NULL;
+    CREATE INDEX timers_done ON timers(done_ms) WHERE done_ms IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

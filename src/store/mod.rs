@@ -1,5 +1,5 @@
-//! The durable store: inbox (with webhook dedupe), outbox, script key/value state, followers
-//! and schedule bookkeeping, behind one [`Store`] trait.
+//! The durable store: inbox (with webhook dedupe), outbox, script key/value state, followers,
+//! schedule bookkeeping and one-off timers, behind one [`Store`] trait.
 //!
 //! The trait is synchronous: SQLite calls block, so async callers use `spawn_blocking` or a
 //! dedicated thread (see [`InboxWriter`]). Only `sqlite*.rs` know about SQLite, so a server
@@ -11,6 +11,7 @@ mod sqlite;
 mod sqlite_file;
 mod sqlite_inbox;
 mod sqlite_outbox;
+mod sqlite_timers;
 
 #[cfg(test)]
 mod tests;
@@ -67,7 +68,7 @@ pub trait Store: Send + Sync + 'static {
     /// here until a commit succeeds again.
     fn inbox_writable(&self, fresh: Duration) -> Result<(), StoreError>;
     /// Drops done inbox rows (and so their dedupe ids) received before `now_ms - dedupe_keep_ms`, and
-    /// sent outbox rows last updated before then. (A done row already holds only its id and
+    /// sent outbox rows last updated before then, and timers done before then. (A done row already holds only its id and
     /// times: the payload goes when the event is marked done.)
     fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError>;
 
@@ -124,6 +125,42 @@ pub trait Store: Send + Sync + 'static {
     /// When the schedule `key` (e.g. `script.rhai#0:morning`) last ran.
     fn schedule_last_run(&self, key: &str) -> Result<Option<i64>, StoreError>;
     fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError>;
+
+    /// Adds a one-off timer. Idempotent on its id: an id already known (pending, or done and
+    /// not yet pruned) is `Ok(false)` and changes nothing, so a replayed handler cannot schedule
+    /// its timer twice. Fails with [`StoreError::TooManyTimers`] when `max_pending` timers are
+    /// already pending, and with [`StoreError::TooLarge`] beyond [`MAX_VALUE_BYTES`] of data.
+    fn timer_add(&self, timer: &Timer, max_pending: u64) -> Result<bool, StoreError>;
+    /// Timers not yet done (running ones included), earliest due first.
+    fn timers_pending(&self, limit: usize) -> Result<Vec<Timer>, StoreError>;
+    /// Claims up to `limit` timers due at `now_ms`, earliest first, for `lease_ms`: a claimed
+    /// timer is not handed out again before the lease ends, and is handed out again after it
+    /// unless [`Store::timer_done`] was called (its run died with the process).
+    fn timers_take_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Timer>, StoreError>;
+    /// Cancels a timer that is pending and not running: `true` if it was.
+    fn timer_cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Records that timer `id` is done (ran, failed or was dropped, as `outcome` says). It is
+    /// kept, for deduplication, until [`Store::prune`] drops it.
+    fn timer_done(&self, id: &str, outcome: &str, now_ms: i64) -> Result<(), StoreError>;
+}
+
+/// A one-off call of a script function, scheduled by `later` or `at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timer {
+    pub id: String,
+    /// The script that scheduled it, e.g. `reminder.rhai`: the call runs there.
+    pub script: String,
+    pub function: String,
+    /// The argument of the call.
+    pub data: serde_json::Value,
+    /// When to call it (ms since the epoch).
+    pub due_ms: i64,
+    pub created_ms: i64,
 }
 
 /// An accepted webhook event, before it is stored.
@@ -333,6 +370,8 @@ pub enum StoreError {
         limit: usize,
         actual: usize,
     },
+    #[error("{limit} timers are already pending, the most a bot may have; cancel some with cancel_later(id) or wait for them to run")]
+    TooManyTimers { limit: u64 },
     #[error("no delivery with retry key `{0}` in the outbox")]
     UnknownDelivery(String),
     #[error("the inbox writer has stopped")]

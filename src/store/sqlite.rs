@@ -1,5 +1,5 @@
 //! The SQLite [`Store`]: one file in WAL mode behind one connection; inbox and key/value here,
-//! outbox, followers and schedules in `sqlite_outbox.rs`.
+//! outbox, followers and schedules in `sqlite_outbox.rs`, timers in `sqlite_timers.rs`.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::sqlite_file::LastCommit;
 use super::sqlite_inbox::inbox_transaction;
 use super::{
-    Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError, SyncMode,
+    Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError, SyncMode, Timer,
     MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 
@@ -59,6 +59,7 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
 }
 
 impl SqliteStore {
+    /// Sent deliveries and done timers older than `cutoff`.
     fn prune_outbox(&self, cutoff: i64) -> Result<(), StoreError> {
         self.lock()
             .execute(
@@ -66,7 +67,7 @@ impl SqliteStore {
                 [cutoff],
             )
             .map_err(sql_err)?;
-        Ok(())
+        self.prune_timers(cutoff)
     }
 
     /// The transaction behind [`Store::inbox_write`].
@@ -330,5 +331,30 @@ impl Store for SqliteStore {
 
     fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
         self.set_last_run(key, at_ms)
+    }
+
+    fn timer_add(&self, timer: &Timer, max_pending: u64) -> Result<bool, StoreError> {
+        self.add_timer(timer, max_pending)
+    }
+
+    fn timers_pending(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        self.pending_timers(limit)
+    }
+
+    fn timers_take_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Timer>, StoreError> {
+        self.take_due_timers(now_ms, lease_ms, limit)
+    }
+
+    fn timer_cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.cancel_timer(id, now_ms)
+    }
+
+    fn timer_done(&self, id: &str, outcome: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.finish_timer(id, outcome, now_ms)
     }
 }

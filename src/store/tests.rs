@@ -215,3 +215,4 @@ mod file;
 mod lanes;
 mod open;
 mod state;
+mod timers;

@@ -14,11 +14,14 @@
 //!
 //! [`spec`] is pure (parse, validate, compute the next time); [`runner`] is the timer loop that
 //! calls a [`runner::RunFn`] at those times and knows nothing about how a call is executed.
+//! [`timers`] fires the one-off timers scripts set with `later` and `at`.
 
 pub mod runner;
 pub mod scripts;
 pub mod spec;
+pub mod timers;
 
 pub use runner::{LastRuns, MemoryLastRuns, RunFn, Scheduler, SchedulerStats};
-pub use scripts::{script_runner, StoreLastRuns};
+pub use scripts::{fire_timer, script_runner, timer_runner, StoreLastRuns};
 pub use spec::{schedules_from_ast, Schedule, ScheduleError, SCHEDULES_CONST};
+pub use timers::{Fired, TimerLoop, Timers};

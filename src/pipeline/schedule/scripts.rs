@@ -1,11 +1,13 @@
-//! Schedules run as script calls, with their last runs kept in the store: what ties the
-//! [`runner`](super::runner), which knows nothing of scripts, to the daemon's scripts and store.
+//! Schedules and timers run as script calls, with their last runs kept in the store: what ties
+//! the [`runner`](super::runner) and [`timers`](super::timers), which know nothing of scripts,
+//! to the daemon's scripts and store.
 
 use std::sync::Arc;
 
 use crate::pipeline::script::Runtime;
-use crate::store::{self, Store};
+use crate::store::{self, Store, Timer};
 
+use super::timers::{FireFn, Fired};
 use super::{LastRuns, RunFn, Schedule};
 
 /// A scheduled run: the script's function, no arguments, the same limits and host API as
@@ -25,6 +27,43 @@ pub fn script_runner(runtime: Arc<Runtime>) -> RunFn {
             let _ = run.await;
         })
     })
+}
+
+/// A due timer: `function(data)` in the script that scheduled it, with the same limits and host
+/// API as handlers, on a blocking thread.
+pub fn timer_runner(runtime: Arc<Runtime>) -> FireFn {
+    Arc::new(move |timer: Timer| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || fire_timer(&runtime, &timer))
+                .await
+                .unwrap_or_else(|e| Fired::Failed(format!("the call crashed: {e}")))
+        })
+    })
+}
+
+/// Runs `timer` on this thread. Its calls are named `timer/<id>/…`, so a re-run after a crash
+/// sends its pushes with the same retry keys and LINE drops the repeats.
+pub fn fire_timer(runtime: &Runtime, timer: &Timer) -> Fired {
+    let set = runtime.scripts();
+    let Some(script) = set.scripts.iter().find(|s| *s.name == timer.script) else {
+        return Fired::Gone(format!(
+            "script {} is gone, so {}(data) cannot run",
+            timer.script, timer.function
+        ));
+    };
+    if !script.defines(&timer.function, 1) {
+        return Fired::Gone(format!(
+            "{} no longer defines {}(data)",
+            timer.script, timer.function
+        ));
+    }
+    let data = crate::pipeline::script::host::from_json(&timer.data);
+    let seed = format!("timer/{}", timer.id);
+    match runtime.call(script, &timer.function, vec![data], None, seed) {
+        Ok(_) => Fired::Ran,
+        Err(e) => Fired::Failed(e.to_string()),
+    }
 }
 
 /// Last run times of schedules, kept in the store so a restart can make up a missed run.

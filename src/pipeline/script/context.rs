@@ -5,7 +5,7 @@
 //! thread, which makes a thread-local exact: no other call can interleave on it.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +32,8 @@ pub struct Provenance {
 /// What the running call is and may do.
 pub struct CallContext {
     pub script: Arc<str>,
+    /// The running script's functions and their parameter counts.
+    pub functions: Arc<HashMap<String, usize>>,
     pub deadline: Instant,
     pub host: Arc<Host>,
     /// The event being handled; `None` for scheduled runs.

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::line::{self, LineClient, LineError};
 use crate::ops::observe::{self, TokenProblem};
 use crate::pipeline::outbox::Outbox;
+use crate::pipeline::schedule::Timers;
 use crate::store::{DeliveryKind, Store};
 
 use super::context;
@@ -37,6 +38,8 @@ pub struct Host {
     pub store: Arc<dyn Store>,
     /// `push`, `multicast`, `broadcast` and `narrowcast` are queued here and return at once.
     pub outbox: Arc<Outbox>,
+    /// `later` and `at` store their timers here.
+    pub timers: Arc<Timers>,
     /// Where script log lines go besides the daemon's log (the simulator prints them).
     pub on_log: Option<LogHook>,
     /// `http_get` and friends, and `env`.
@@ -452,6 +455,7 @@ fn quick_reply(message: Dynamic, items: Array) -> HostResult<Dynamic> {
 /// Registers the host API on `engine`.
 pub fn register(engine: &mut Engine) {
     super::state::register(engine);
+    super::timers::register(engine);
     engine
         .register_fn("reply", reply)
         .register_fn("push", push)

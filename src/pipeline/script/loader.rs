@@ -21,8 +21,9 @@ pub struct Script {
     pub ast: AST,
     /// Literal top-level constants (`const GREETING = "hi";`), visible to every handler.
     pub constants: Scope<'static>,
-    /// Script-defined functions and their parameter counts.
-    pub functions: HashMap<String, usize>,
+    /// Script-defined functions and their parameter counts (shared with each call's context,
+    /// so `later` can check the function it is given).
+    pub functions: Arc<HashMap<String, usize>>,
     /// The line each function is defined on, for errors that carry no position (limits).
     pub function_lines: HashMap<String, usize>,
     /// Its validated `SCHEDULES`.
@@ -129,7 +130,7 @@ pub fn compile_with(
         call_ast: library::call_ast(&ast),
         ast,
         constants,
-        functions,
+        functions: Arc::new(functions),
         function_lines,
         schedules,
         content_hash: hash(original),

@@ -16,6 +16,8 @@ pub mod pause;
 pub mod runtime;
 pub mod source;
 pub mod state;
+pub mod suggest;
+pub mod timers;
 pub mod watch;
 pub mod web;
 

@@ -40,7 +40,7 @@ fn pause(seconds: FLOAT) -> Result<(), Box<EvalAltResult>> {
     if wait < wanted {
         return Err(format!(
             "sleep({seconds}): longer than the handler had left of limits.max_call_ms ({} ms); \
-             it stopped waiting there. For a reminder later, use a schedule",
+             it stopped waiting there. For a reminder later, use later(seconds, \"function\", data)",
             left.unwrap_or_default().as_millis()
         )
         .into());

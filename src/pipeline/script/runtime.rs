@@ -78,12 +78,17 @@ impl Runtime {
         })
     }
 
-    /// The scripts now in force.
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// What the host functions act on.
     pub fn host(&self) -> &Arc<Host> {
         &self.host
     }
 
+    /// The scripts now in force.
     pub fn scripts(&self) -> Arc<ScriptSet> {
         self.scripts.load_full()
     }
@@ -271,6 +276,7 @@ impl Runtime {
         let started = Instant::now();
         let ctx = CallContext {
             script: script.name.clone(),
+            functions: script.functions.clone(),
             deadline: Instant::now() + Duration::from_millis(self.limits.max_call_ms),
             host: self.host.clone(),
             event,

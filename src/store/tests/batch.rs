@@ -118,6 +118,21 @@ impl Store for Counting {
     fn schedule_set_last_run(&self, key: &str, at: i64) -> Result<(), StoreError> {
         self.inner.schedule_set_last_run(key, at)
     }
+    fn timer_add(&self, t: &Timer, max: u64) -> Result<bool, StoreError> {
+        self.inner.timer_add(t, max)
+    }
+    fn timers_pending(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        self.inner.timers_pending(limit)
+    }
+    fn timers_take_due(&self, now: i64, lease: i64, n: usize) -> Result<Vec<Timer>, StoreError> {
+        self.inner.timers_take_due(now, lease, n)
+    }
+    fn timer_cancel(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.inner.timer_cancel(id, now)
+    }
+    fn timer_done(&self, id: &str, outcome: &str, now: i64) -> Result<(), StoreError> {
+        self.inner.timer_done(id, outcome, now)
+    }
 }
 
 fn ev(id: &str, payload: String) -> (NewInboxEvent, ()) {
