@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where `linebotd dev` keeps its store unless told otherwise (`outbox` looks there too).
+pub const DEV_STORE: &str = "linebotd-dev.db";
 /// The user local runs (`simulate`, `test`, `chat`) speak as unless told otherwise.
 pub const DEV_USER: &str = "Udev0000000000000000000000000000";
 
@@ -229,14 +231,14 @@ pub struct PushArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct OutboxArgs {
-    /// The store file the daemon uses [default: linebotd.db].
-    #[arg(
-        long,
-        env = "LINEBOTD_STORE",
-        value_name = "FILE",
-        default_value = "linebotd.db"
-    )]
-    pub store: String,
+    /// The store file to read [default: the daemon's, as `run` finds it (`store` in
+    /// linebotd.toml, else linebotd.db); else `dev`'s linebotd-dev.db when only that exists].
+    #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE")]
+    pub store: Option<String>,
+
+    /// The daemon's config file, to find its store [default: linebotd.toml in this folder].
+    #[arg(long, env = "LINEBOTD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Show at most this many deliveries.
     #[arg(long, default_value_t = 50)]
@@ -261,7 +263,8 @@ pub struct SchedulesArgs {
     #[command(flatten)]
     pub zone: ZoneArg,
 
-    /// The daemon's config file, to find its store (for the pending timers) as `run` does.
+    /// The daemon's config file, for its `timezone` and its store (the pending timers)
+    /// [default: linebotd.toml beside the scripts folder].
     #[arg(long, env = "LINEBOTD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -279,6 +282,10 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub zone: ZoneArg,
+
+    /// The bot's config file, for its `timezone` [default: linebotd.toml beside DIR].
+    #[arg(long, env = "LINEBOTD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -370,7 +377,7 @@ pub struct DevArgs {
     pub scripts: PathBuf,
 
     /// Database file for the dev bot's state, or `:memory:`.
-    #[arg(long, value_name = "FILE", default_value = "linebotd-dev.db")]
+    #[arg(long, value_name = "FILE", default_value = DEV_STORE)]
     pub store: String,
 
     /// Delete the store file first: start with no state and no followers.
@@ -394,9 +401,10 @@ pub struct ChatArgs {
 /// The default zone of schedules, for the commands that read them.
 #[derive(Debug, Clone, Args)]
 pub struct ZoneArg {
-    /// Zone of schedules that name no `tz`: an IANA name such as Asia/Tokyo.
-    #[arg(long = "timezone", env = "LINEBOTD_TIMEZONE", value_name = "ZONE", default_value = "UTC", value_parser = parse_zone)]
-    pub timezone: chrono_tz::Tz,
+    /// Zone of schedules that name no `tz`: an IANA name such as Asia/Tokyo [default:
+    /// `timezone` in linebotd.toml, else UTC].
+    #[arg(long = "timezone", env = "LINEBOTD_TIMEZONE", value_name = "ZONE", value_parser = parse_zone)]
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 fn parse_zone(name: &str) -> Result<chrono_tz::Tz, String> {

@@ -21,13 +21,23 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, CommandError> {
     match cli.command {
-        Command::Run(settings) => {
+        Command::Run(mut settings) => {
+            // `init` writes linebotd.toml here, and `run` is started here.
+            settings.config = settings.config.or_else(linebotd::config::default_file);
             let config = Config::load(&settings, std::env::var("PORT").ok().as_deref())?;
             linebotd::ops::logging::init(config.log_format);
+            if let Some(file) = &settings.config {
+                tracing::info!(file = %file.display(), "configuration file read");
+            }
             linebotd::daemon::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Push(args) => {
+        Command::Push(mut args) => {
+            let settings = &mut args.settings;
+            settings.config = settings
+                .config
+                .take()
+                .or_else(linebotd::config::default_file);
             let config = Config::load_for_sending(&args.settings)?;
             linebotd::ops::logging::init(LogFormat::Text);
             push(&config, &args.to, &args.text).await

@@ -13,6 +13,10 @@ fn linebotd(args: &[&str], cwd: &Path) -> Output {
         .expect("the linebotd binary runs")
 }
 
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -401,4 +405,49 @@ fn init_says_how_to_install_linebotd_when_it_is_not_on_the_path() {
     let text = run_init(bin.path().as_os_str());
     assert!(!text.contains("cargo install"), "{text}");
     assert!(text.contains("  linebotd check"), "{text}");
+}
+
+/// Every command reads the bot's linebotd.toml from the folder it runs in (beside `scripts/`),
+/// with the same unknown-key errors: `run`, `schedules` (its `timezone`), `check`, `outbox`.
+#[test]
+fn every_command_reads_linebotd_toml_from_the_bot_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("scripts")).unwrap();
+    std::fs::write(
+        dir.path().join("scripts/morning.rhai"),
+        "const SCHEDULES = [#{ cron: \"0 9 * * *\", \"call\": \"morning\" }];\nfn morning() {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("linebotd.toml"),
+        "timezone = \"Asia/Tokyo\"\n",
+    )
+    .unwrap();
+    let out = linebotd(&["schedules"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Asia/Tokyo"), "{}", stdout(&out));
+    assert!(linebotd(&["check"], dir.path()).status.success());
+
+    // A misspelt key stops every command that reads the file, naming it.
+    std::fs::write(
+        dir.path().join("linebotd.toml"),
+        "timezone = \"UTC\"\nlistn = \"x\"\n",
+    )
+    .unwrap();
+    for args in [&["run"][..], &["schedules"], &["check"], &["outbox"]] {
+        let out = linebotd(args, dir.path());
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains("listn"), "{args:?}: {}", stderr(&out));
+    }
+
+    // outbox finds dev's store in this folder when the daemon has none, and says so.
+    std::fs::write(dir.path().join("linebotd.toml"), "").unwrap();
+    linebotd::store::open(&dir.path().join("linebotd-dev.db").display().to_string()).unwrap();
+    let out = linebotd(&["outbox"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("store: linebotd-dev.db"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -47,7 +47,8 @@ impl Report {
 }
 
 pub fn run(args: &CheckArgs) -> Result<ExitCode, CommandError> {
-    let tz = args.zone.timezone;
+    let file = crate::config::local_file(args.config.as_deref(), &args.dir);
+    let tz = crate::config::zone_for(args.zone.timezone, file.as_deref())?;
     if !args.dir.is_dir() {
         return Err(CommandError::NoScriptsFolder(args.dir.clone()));
     }

@@ -1,6 +1,7 @@
 //! `linebotd outbox`: what is still waiting to reach LINE, and what LINE rejected.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::OutboxArgs;
@@ -9,10 +10,13 @@ use crate::store::{self, Delivery};
 use super::CommandError;
 
 pub fn run(args: &OutboxArgs) -> Result<ExitCode, CommandError> {
-    if args.store != ":memory:" && !std::path::Path::new(&args.store).exists() {
-        return Err(CommandError::NoStore(args.store.clone()));
+    let path = store_path(args)?;
+    if path != ":memory:" && !Path::new(&path).exists() {
+        return Err(CommandError::NoStore(path));
     }
-    let deliveries = store::open(&args.store).and_then(|s| s.outbox_list(args.limit))?;
+    // Which file was read, without getting in the way of `--json` output.
+    eprintln!("store: {path}");
+    let deliveries = store::open(&path).and_then(|s| s.outbox_list(args.limit))?;
     if args.json {
         for d in &deliveries {
             println!("{}", to_json(d));
@@ -21,6 +25,18 @@ pub fn run(args: &OutboxArgs) -> Result<ExitCode, CommandError> {
         print!("{}", table(&deliveries));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The store `run` would use (`--store`, `store` in the config file, `linebotd.db`), or the
+/// one `dev` keeps in this folder when only that one exists.
+fn store_path(args: &OutboxArgs) -> Result<String, CommandError> {
+    let config = args.config.clone().or_else(crate::config::default_file);
+    let daemon = crate::config::store_path(args.store.clone(), config.as_deref())?;
+    let dev = crate::cli::DEV_STORE;
+    if args.store.is_none() && !Path::new(&daemon).exists() && Path::new(dev).exists() {
+        return Ok(dev.to_owned());
+    }
+    Ok(daemon)
 }
 
 fn to_json(d: &Delivery) -> serde_json::Value {

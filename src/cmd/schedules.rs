@@ -15,13 +15,14 @@ use crate::store::{self, Timer};
 use super::CommandError;
 
 pub fn run(args: &SchedulesArgs) -> Result<ExitCode, CommandError> {
-    let tz = args.zone.timezone;
+    let file = crate::config::local_file(args.config.as_deref(), &args.scripts);
+    let tz = crate::config::zone_for(args.zone.timezone, file.as_deref())?;
     let (text, errors) = render(&args.scripts, tz).map_err(|source| CommandError::ReadScripts {
         path: args.scripts.clone(),
         source,
     })?;
     print!("{text}");
-    let path = crate::config::store_path(args.store.clone(), args.config.as_deref())?;
+    let path = crate::config::store_path(args.store.clone(), file.as_deref())?;
     // Reading must not create a store where the daemon has none.
     if path == ":memory:" || !Path::new(&path).exists() {
         println!("no pending timers (no store at {path})");

@@ -351,6 +351,35 @@ impl Config {
     }
 }
 
+/// The configuration file a command reads when none is named: `linebotd.toml` in the current
+/// folder, where `init` puts it. `--config` (or `LINEBOTD_CONFIG`) names another.
+pub fn default_file() -> Option<PathBuf> {
+    let path = PathBuf::from("linebotd.toml");
+    path.is_file().then_some(path)
+}
+
+/// The `timezone` of a configuration file, if it sets one (an unreadable file or a bad name is
+/// an error, as it is for `run`).
+pub fn file_timezone(path: &Path) -> Result<Option<chrono_tz::Tz>, ConfigError> {
+    read_file(path)?
+        .timezone
+        .map(|name| zone(&name))
+        .transpose()
+}
+
+/// The zone of schedules that name none: the `--timezone` flag, else `timezone` in `file`,
+/// else UTC.
+pub fn zone_for(
+    flag: Option<chrono_tz::Tz>,
+    file: Option<&Path>,
+) -> Result<chrono_tz::Tz, ConfigError> {
+    match (flag, file) {
+        (Some(tz), _) => Ok(tz),
+        (None, Some(path)) => Ok(file_timezone(path)?.unwrap_or(chrono_tz::UTC)),
+        (None, None) => Ok(chrono_tz::UTC),
+    }
+}
+
 /// The store file `run` uses for these settings: `--store`, else `store` in the config file,
 /// else `linebotd.db` beside the config file (in the current folder without one). Commands
 /// that read the daemon's store (`schedules`) find it the same way.
