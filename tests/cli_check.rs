@@ -451,3 +451,27 @@ fn every_command_reads_linebotd_toml_from_the_bot_folder() {
         stderr(&out)
     );
 }
+
+/// `check` finds the calls that would fail only when an event reaches them: a misspelt name
+/// (with the nearest one) and a wrong number of arguments (with how the call is written).
+#[test]
+fn check_finds_misspelt_calls_and_wrong_argument_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bot.rhai"),
+        "fn on_message(event) {\n    repyl(event, \"hi\");\n    reply(event);\n    store_set(\"k\");\n    helper(1, 2);\n    reply(event, helper(1));\n}\nfn helper(x) { x }\n",
+    )
+    .unwrap();
+    let out = linebotd(&["check", "."], dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for want in [
+        "bot.rhai:2:5: no function named repyl: not linebotd's, not Rhai's, not this script's; did you mean reply?",
+        "bot.rhai:3:5: reply takes 2 arguments, not 1: reply(event_or_token, messages)",
+        "bot.rhai:4:5: store_set takes 2 arguments, not 1: store_set(key, value)",
+        "bot.rhai:5:5: helper takes 1 argument, not 2",
+        "1 scripts, 4 errors",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
+}

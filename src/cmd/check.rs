@@ -11,7 +11,9 @@ use crate::config::Limits;
 use crate::pipeline::script::engine::{self, Engines};
 use crate::pipeline::script::library::{Library, UnknownCall};
 use crate::pipeline::script::loader;
+use crate::pipeline::script::resolve::{self, BadCall, Callable};
 use crate::pipeline::script::suggest::levenshtein;
+use crate::pipeline::script::LoadError;
 use crate::pipeline::script::Script;
 use crate::pipeline::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
 
@@ -74,6 +76,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CommandError> {
 /// of its `lib/`, so a broken module shows even before a script imports it.
 pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
     let engines = engine::build(&Limits::default()).with_timezone(default_tz);
+    let callable = Callable::of(&engines.run);
     let mut report = Report::default();
     let mut library = Library::new(dir);
     for path in loader::script_files(dir)? {
@@ -87,7 +90,14 @@ pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
                 continue;
             }
         };
-        check_source(&engines, &mut library, &path, &source, &mut report);
+        check_source(
+            &engines,
+            &callable,
+            &mut library,
+            &path,
+            &source,
+            &mut report,
+        );
     }
     for name in library.module_names() {
         report.modules += 1;
@@ -115,6 +125,7 @@ pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
 /// about handler names no event reaches.
 fn check_source(
     engines: &Engines,
+    callable: &Callable,
     library: &mut Library,
     path: &Path,
     source: &str,
@@ -128,6 +139,11 @@ fn check_source(
         }
     };
     let shown = path.display().to_string();
+    report.errors.extend(
+        resolve::bad_calls(&script.ast, callable)
+            .iter()
+            .map(|call| bad_call_error(&shown, source, call, callable, &script)),
+    );
     report.warnings.extend(handler_warnings(&shown, &script));
     report.warnings.extend(
         library
@@ -135,6 +151,71 @@ fn check_source(
             .iter()
             .map(|call| module_call_warning(&shown, call)),
     );
+}
+
+/// `repyl(event, "hi")` or `reply(event)`: would fail with "Function not found" when it runs.
+fn bad_call_error(
+    path: &str,
+    source: &str,
+    call: &BadCall,
+    callable: &Callable,
+    script: &Script,
+) -> String {
+    let name = &call.name;
+    let message = if call.takes.is_empty() {
+        let known: Vec<String> = callable
+            .names()
+            .map(str::to_owned)
+            .chain(script.functions.keys().cloned())
+            .collect();
+        let hint = closest(name, &known)
+            .map(|n| format!("; did you mean {n}?"))
+            .unwrap_or_default();
+        format!("no function named {name}: not linebotd's, not Rhai's, not this script's{hint}")
+    } else {
+        let counts: Vec<String> = call.takes.iter().map(usize::to_string).collect();
+        let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+        let usage = host_usage(name)
+            .map(|u| format!(": {u}"))
+            .unwrap_or_default();
+        format!(
+            "{name} takes {} {}, not {}{usage}",
+            counts.join(" or "),
+            plural(call.takes.last().copied().unwrap_or(0)),
+            call.args
+        )
+    };
+    let line = call.pos.line();
+    LoadError {
+        path: path.to_owned(),
+        line,
+        col: call.pos.position(),
+        source_line: line
+            .and_then(|l| source.lines().nth(l - 1))
+            .map(str::to_owned),
+        message,
+    }
+    .render()
+}
+
+/// How the host API documents `name`'s calls: `reply(event_or_token, messages)`, one per
+/// overload, from the definitions `linebotd definitions` prints.
+fn host_usage(name: &str) -> Option<String> {
+    let usages: Vec<String> = super::definitions::DEFINITIONS
+        .lines()
+        .filter_map(|l| l.strip_prefix("fn ")?.strip_prefix(name)?.strip_prefix('('))
+        .filter_map(|rest| rest.split_once(')').map(|(params, _)| params))
+        .map(|params| {
+            let names: Vec<&str> = params
+                .split(',')
+                .filter_map(|p| p.split(':').next())
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            format!("{name}({})", names.join(", "))
+        })
+        .collect();
+    (!usages.is_empty()).then(|| usages.join(" or "))
 }
 
 /// `h::greeet(x)` when module "helpers" has no public `greeet` of one parameter: Rhai would

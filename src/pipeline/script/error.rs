@@ -192,6 +192,21 @@ impl RunError {
                 format!("stopped: {what} grew past its limit (limits.max_string_size / max_array_size / max_map_size)"),
             ),
             EvalAltResult::ErrorRuntime(value, _) => (RunErrorKind::Runtime, value.to_string()),
+            EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+                let call = script_types(signature);
+                let operator = !call.starts_with(|c: char| c.is_alphabetic() || c == '_');
+                let message = match call.split_once('(') {
+                    Some((op, types)) if operator => format!(
+                        "{op} does not work on {}",
+                        types.trim_end_matches(')').replace(", ", " and ")
+                    ),
+                    _ => format!(
+                        "no function {call} (check its name and its number of arguments; \
+                         `linebotd check` points at such calls)"
+                    ),
+                };
+                (RunErrorKind::Runtime, message)
+            }
             other => (RunErrorKind::Runtime, strip_position(&other.to_string())),
         };
         Self {
@@ -202,6 +217,29 @@ impl RunError {
             message,
         }
     }
+}
+
+/// A call's signature as Rhai reports it, `reply (map)` or `store_gte (&str | ImmutableString |
+/// String)`, in the type names scripts use: `reply(map)`, `store_gte(string)`.
+fn script_types(signature: &str) -> String {
+    let Some((name, args)) = signature.split_once(" (") else {
+        return signature.to_owned();
+    };
+    let args = args.strip_suffix(')').unwrap_or(args);
+    let args = args
+        .replace("&str | ImmutableString | String", "string")
+        .split(", ")
+        .map(|t| match t {
+            "i64" | "i32" | "u8" | "u16" | "u32" | "u64" => "int",
+            "f64" | "f32" => "float",
+            "rhai::Map" => "map",
+            "rhai::Array" => "array",
+            "rhai::Blob" => "blob",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{name}({args})")
 }
 
 /// Rhai appends " (line 3, position 5)"; we print the line ourselves.
@@ -215,6 +253,20 @@ fn strip_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn function_not_found_names_script_types() {
+        assert_eq!(
+            script_types("store_gte (&str | ImmutableString | String)"),
+            "store_gte(string)"
+        );
+        assert_eq!(script_types("reply (map)"), "reply(map)");
+        assert_eq!(
+            script_types("- (&str | ImmutableString | String, i64)"),
+            "-(string, int)"
+        );
+        assert_eq!(script_types("foo (f64, blob, ())"), "foo(float, blob, ())");
+    }
 
     #[test]
     fn render_puts_a_caret_under_the_column() {

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod line_api;
 pub mod loader;
 pub mod pause;
+pub mod resolve;
 pub mod runtime;
 pub mod source;
 pub mod state;
