@@ -408,6 +408,10 @@ pub struct ZoneArg {
 }
 
 fn parse_zone(name: &str) -> Result<chrono_tz::Tz, String> {
-    name.parse()
-        .map_err(|_| format!("`{name}` is not an IANA time zone name such as Asia/Tokyo or UTC"))
+    name.parse().map_err(|_| {
+        let hint = crate::pipeline::script::suggest::zone_named(name)
+            .map(|known| format!("; did you mean {known}?"))
+            .unwrap_or_default();
+        format!("`{name}` is not an IANA time zone name such as Asia/Tokyo or UTC{hint}")
+    })
 }

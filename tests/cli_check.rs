@@ -475,3 +475,52 @@ fn check_finds_misspelt_calls_and_wrong_argument_counts() {
         assert!(text.contains(want), "missing `{want}` in:\n{text}");
     }
 }
+
+/// Mistakes people bring from other languages get a hint, each at its line with a caret.
+#[test]
+fn check_explains_newcomer_mistakes() {
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (
+            "fn onFollow(event) {\n    reply(event, \"hi\");\n}\n",
+            "1 scripts, 0 errors, 1 warnings",
+            &["bot.rhai:1: warning: onFollow matches no LINE event type", "did you mean on_follow?"],
+        ),
+        (
+            "fn on_message(event) {\n    reply(event, 'hi');\n}\n",
+            "1 errors",
+            &["bot.rhai:2:18: Invalid character: 'hi': Rhai strings use double quotes"],
+        ),
+        (
+            "let greeting = \"hi\";\nfn on_message(event) {\n    reply(event, greeting);\n}\n",
+            "1 errors",
+            &["bot.rhai:3:18: Undefined variable: greeting: functions cannot see top-level `let` variables; write `const greeting = …;`"],
+        ),
+        (
+            "fn on_message(event) {\n    reply(event, \"hi\");\n",
+            "1 errors",
+            &["bot.rhai:2:24: Expecting '}' to terminate this block (at the end of the file)\n        reply(event, \"hi\");\n                           ^"],
+        ),
+        (
+            "const SCHEDULES = [#{ cron: \"0 9 * * *\", \"call\": \"m\", tz: \"asia/tokyo\" }];\nfn m() {}\n",
+            "1 errors",
+            &["unknown time zone \"asia/tokyo\" (did you mean \"Asia/Tokyo\"?)"],
+        ),
+        (
+            "const SCHEDULES = [#{ cron: \"0 25 * * *\", \"call\": \"m\" }];\nfn m() {}\n",
+            "1 errors",
+            &["25 in the hour field is out of range: it takes 0 to 23"],
+        ),
+    ];
+    for (source, summary, wants) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bot.rhai"), source).unwrap();
+        let text = stdout(&linebotd(&["check", "."], dir.path()));
+        assert!(text.contains(summary), "{source}\n{text}");
+        for want in wants {
+            assert!(
+                text.contains(want),
+                "missing `{want}` for\n{source}\nin:\n{text}"
+            );
+        }
+    }
+}

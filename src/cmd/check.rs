@@ -268,23 +268,52 @@ fn handler_warnings(path: &str, script: &Script) -> Vec<String> {
     script
         .ast
         .iter_functions()
-        .filter(|f| f.name.starts_with("on_") && f.params.len() == 1)
-        .filter(|f| !known.iter().any(|k| k == f.name))
-        .map(|f| {
+        .filter(|f| f.params.len() == 1 && !known.iter().any(|k| k == f.name))
+        .filter_map(|f| {
             let line = script
                 .function_lines
                 .get(f.name)
                 .map(|l| format!(":{l}"))
                 .unwrap_or_default();
+            // `onFollow`, as JavaScript SDKs name handlers: the snake-case name it means.
+            if let Some(snake) = camel_handler(f.name) {
+                let hint = closest(&snake, &known)
+                    .map(|k| format!("; did you mean {k}?"))
+                    .unwrap_or_default();
+                return Some(format!(
+                    "{path}{line}: warning: {} matches no LINE event type (handlers are named \
+                     on_ and the event type in snake case){hint}",
+                    f.name
+                ));
+            }
+            if !f.name.starts_with("on_") {
+                return None;
+            }
             let hint = closest(f.name, &known)
                 .map(|k| format!("; did you mean {k}?"))
                 .unwrap_or_default();
-            format!(
+            Some(format!(
                 "{path}{line}: warning: {} matches no LINE event type{hint}",
                 f.name
-            )
+            ))
         })
         .collect()
+}
+
+/// `onFollow` → `on_follow`, `onMemberJoined` → `on_member_joined`; `None` for other names.
+fn camel_handler(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("on")?;
+    if !rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut snake = String::from("on");
+    for c in rest.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    Some(snake)
 }
 
 /// The known name nearest to `name`, if it is near enough to be a plausible typo.

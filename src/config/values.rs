@@ -38,6 +38,11 @@ pub(super) fn base_url(
 pub(super) fn zone(name: &str) -> Result<chrono_tz::Tz, ConfigError> {
     name.parse().map_err(|_| ConfigError::Invalid {
         setting: "timezone",
-        message: format!("`{name}` is not an IANA time zone name such as Asia/Tokyo or UTC"),
+        message: format!(
+            "`{name}` is not an IANA time zone name such as Asia/Tokyo or UTC{}",
+            crate::pipeline::script::suggest::zone_named(name)
+                .map(|known| format!("; did you mean {known}?"))
+                .unwrap_or_default()
+        ),
     })
 }

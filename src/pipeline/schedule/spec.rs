@@ -147,7 +147,10 @@ pub enum ScheduleError {
         entry: String,
         message: String,
     },
-    #[error("{script}: SCHEDULES[{index}] ({entry}): unknown time zone \"{tz}\" (use an IANA name such as \"Asia/Tokyo\")")]
+    #[error(
+        "{script}: SCHEDULES[{index}] ({entry}): unknown time zone \"{tz}\" ({})",
+        crate::pipeline::script::suggest::zone_hint(tz)
+    )]
     UnknownTimeZone {
         script: String,
         index: usize,
@@ -317,6 +320,7 @@ fn check_function(ast: &AST, schedule: &Schedule) -> Result<(), ScheduleError> {
 /// Five fields, or six with a leading seconds field; the optional year field croner also
 /// accepts is refused so that a seven-field typo is not silently read as a year.
 fn parse_cron(cron: &str) -> Result<Cron, String> {
+    check_ranges(cron)?;
     CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
@@ -324,6 +328,41 @@ fn parse_cron(cron: &str) -> Result<Cron, String> {
         .parse(cron)
         .map_err(|e| e.to_string())
         .and_then(|parsed| check_steps(cron).map(|()| parsed))
+}
+
+/// The fields in order, with the numbers each takes (day-of-week 7 is Sunday, like 0).
+const FIELD_RANGES: [(&str, u32, u32); 6] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// A number outside its field, named with the field and its range: croner only says
+/// "Component error: Number out of bounds." without saying which.
+fn check_ranges(cron: &str) -> Result<(), String> {
+    let parts: Vec<&str> = cron.split_whitespace().collect();
+    let skip = match parts.len() {
+        5 => 1,
+        6 => 0,
+        _ => return Ok(()),
+    };
+    for ((name, lo, hi), part) in FIELD_RANGES.iter().skip(skip).zip(&parts) {
+        for item in part.split(',') {
+            // `a-b/step`: the step is checked by check_steps; names (MON, JAN) are croner's.
+            let range = item.split('/').next().unwrap_or(item);
+            for number in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+                if number < *lo || number > *hi {
+                    return Err(format!(
+                        "{number} in the {name} field is out of range: it takes {lo} to {hi}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// croner accepts a step larger than the field (`*/61` in minutes just matches minute 0),

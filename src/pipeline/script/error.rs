@@ -18,22 +18,42 @@ pub struct LoadError {
 
 impl LoadError {
     pub fn at(path: &str, source: &str, pos: Position, message: String) -> Self {
-        let line = pos.line();
-        let source_line = line
+        let (mut line, mut col) = (pos.line(), pos.position());
+        let mut source_line = line
             .and_then(|l| source.lines().nth(l.saturating_sub(1)))
             .map(str::to_owned);
+        // Past the end (a `}` missing at the end of the file): point just after the last line
+        // that has anything on it, so there is still a line and a caret to look at.
+        if line.is_some() && source_line.is_none() {
+            if let Some((i, last)) = source
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .last()
+            {
+                line = Some(i + 1);
+                col = Some(last.chars().count() + 1);
+                source_line = Some(last.to_owned());
+            }
+        }
         Self {
             path: path.to_owned(),
             line,
-            col: pos.position(),
+            col,
             message,
             source_line,
         }
     }
 
     pub fn from_parse(path: &str, source: &str, err: &ParseError) -> Self {
-        let message = keyword_field_hint(source, err).unwrap_or_else(|| err.err_type().to_string());
-        Self::at(path, source, err.position(), message)
+        let message = keyword_field_hint(source, err)
+            .or_else(|| newcomer_hint(source, err))
+            .unwrap_or_else(|| err.err_type().to_string());
+        let mut error = Self::at(path, source, err.position(), message);
+        if error.line != err.position().line() {
+            error.message.push_str(" (at the end of the file)");
+        }
+        error
     }
 
     /// The one-line form `path:line:col: message`.
@@ -110,6 +130,35 @@ fn keyword_field_hint(source: &str, err: &ParseError) -> Option<String> {
         "`{word}` is a reserved word in Rhai, so `{name}.{word}` does not compile; \
          write `{name}[\"{word}\"]` to read the field"
     ))
+}
+
+/// Mistakes people bring from other languages, explained: single-quoted strings (`'hi'` is a
+/// character in Rhai) and a top-level `let` read inside a function (functions see only their
+/// parameters and top-level `const`s).
+fn newcomer_hint(source: &str, err: &ParseError) -> Option<String> {
+    let plain = err.err_type().to_string();
+    match err.err_type() {
+        ParseErrorType::BadInput(_) if plain.contains("Invalid character: '") => Some(format!(
+            "{plain}: Rhai strings use double quotes (\"hi\"); single quotes hold one character"
+        )),
+        ParseErrorType::VariableUndefined(name) => {
+            let top_level = source.lines().any(|l| {
+                l.strip_prefix("let ")
+                    .map(str::trim_start)
+                    .and_then(|rest| rest.strip_prefix(name.as_str()))
+                    .is_some_and(|rest| {
+                        !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                    })
+            });
+            top_level.then(|| {
+                format!(
+                    "{plain}: functions cannot see top-level `let` variables; write \
+                     `const {name} = …;` at the top instead, or pass it in as an argument"
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 /// What kind of failure a handler run ended with (a metric label).

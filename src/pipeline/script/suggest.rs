@@ -15,3 +15,35 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
+
+/// The IANA zone `name` means when only its case is wrong: `asia/tokyo` → `Asia/Tokyo`.
+pub fn zone_named(name: &str) -> Option<&'static str> {
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .find(|known| known.eq_ignore_ascii_case(name))
+}
+
+/// What to say after "unknown time zone": the right spelling when only the case is off.
+pub fn zone_hint(name: &str) -> String {
+    match zone_named(name) {
+        Some(known) => format!("did you mean \"{known}\"?"),
+        None => "use an IANA name such as \"Asia/Tokyo\"".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::*;
+
+    #[test]
+    fn a_zone_in_the_wrong_case_is_found() {
+        assert_eq!(zone_named("asia/tokyo"), Some("Asia/Tokyo"));
+        assert_eq!(zone_named("utc"), Some("UTC"));
+        assert_eq!(zone_named("Mars/Olympus"), None);
+        assert_eq!(
+            zone_hint("america/new_york"),
+            "did you mean \"America/New_York\"?"
+        );
+    }
+}
