@@ -300,6 +300,11 @@ pub struct DefinitionsArgs {
     /// Write to this file instead of standard output, e.g. `scripts/linebotd.d.rhai`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// The helpers of `*.test.rhai` files (send_text, assert_eq …) instead of the host API,
+    /// e.g. `--tests --out scripts/linebotd-test.d.rhai`.
+    #[arg(long)]
+    pub tests: bool,
 }
 
 /// The event `simulate` sends: exactly one of these.

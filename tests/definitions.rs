@@ -26,6 +26,25 @@ fn committed_definitions_match_the_command_output() {
 }
 
 #[test]
+fn committed_test_definitions_match_the_command_output() {
+    let out = Command::new(env!("CARGO_BIN_EXE_linebotd"))
+        .args(["definitions", "--tests"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(generated.contains("fn send_text(text: String) -> Array;"));
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/linebotd-test.d.rhai"),
+    )
+    .unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/linebotd-test.d.rhai is out of date: run `cargo run -- definitions --tests --out docs/linebotd-test.d.rhai`"
+    );
+}
+
+#[test]
 fn definitions_start_as_a_static_module() {
     assert!(DEFINITIONS.starts_with("module static;\n"));
 }

@@ -462,6 +462,61 @@ fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
 mod tests {
     use super::*;
 
+    /// Both ways: every test helper `linebotd definitions --tests` lists is registered (a call
+    /// with arguments of the listed types finds a function), and every helper registered in the
+    /// test sources is listed.
+    #[test]
+    fn the_test_definitions_name_exactly_the_test_helpers() {
+        let engine = test_engine("x.test.rhai", TestBot::default(), chrono_tz::UTC);
+        let defs = crate::cmd::definitions::TEST_DEFINITIONS;
+        let mut defined = std::collections::BTreeSet::new();
+        for line in defs.lines().filter_map(|l| l.strip_prefix("fn ")) {
+            let (name, rest) = line.split_once('(').unwrap();
+            let params = rest.split_once(')').unwrap().0;
+            let args: Vec<&str> = params
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| match p.split_once(':').map_or("?", |(_, t)| t.trim()) {
+                    "int" => "400",
+                    "bool" => "true",
+                    "Map" => "#{}",
+                    "Array" => "[]",
+                    _ => "\"x\"",
+                })
+                .collect();
+            let call = format!("{name}({})", args.join(", "));
+            if let Err(e) = engine.eval::<Dynamic>(&call) {
+                assert!(
+                    !matches!(*e, EvalAltResult::ErrorFunctionNotFound(..)),
+                    "`fn {line}` is defined but `{call}` is not registered: {e}"
+                );
+            }
+            defined.insert(name.to_owned());
+        }
+        let sources = [
+            include_str!("test.rs"),
+            include_str!("test_http.rs"),
+            include_str!("test_line.rs"),
+        ];
+        for source in sources {
+            for part in source.split("register_fn(").skip(1) {
+                let name = part.trim_start().trim_start_matches('"');
+                let name: String = name
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                // The store functions come from state.rs and are in the host API's definitions.
+                if !name.is_empty() && !name.starts_with("store_") {
+                    assert!(
+                        defined.contains(&name),
+                        "test helper {name} is not in TEST_DEFINITIONS"
+                    );
+                }
+            }
+        }
+        assert!(defined.len() >= 15, "{defined:?}");
+    }
+
     #[test]
     fn equal_compares_maps_by_json_and_scalars_by_type() {
         let a = from_json(&serde_json::json!({"a": [1, "x"]}));
