@@ -524,3 +524,31 @@ fn check_explains_newcomer_mistakes() {
         }
     }
 }
+
+/// One run of `check` shows every handler and schedule mistake of a file, in order.
+#[test]
+fn check_reports_every_handler_and_schedule_error_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bot.rhai"),
+        "fn on_message(a, b) {}\nfn on_follow() {}\nconst SCHEDULES = [\n    #{ cron: \"0 25 * * *\", \"call\": \"m\" },\n    #{ cron: \"0 9 * * *\", \"call\": \"nope\" },\n    #{ cron: \"0 9 * * *\", \"call\": \"m\" },\n];\nfn m() {}\n",
+    )
+    .unwrap();
+    let text = stdout(&linebotd(&["check", "."], dir.path()));
+    let wants = [
+        "bot.rhai:1:1: handler on_message() takes 2 parameters",
+        "bot.rhai:2:1: handler on_follow() takes 0 parameters",
+        "SCHEDULES[0] (cron \"0 25 * * *\", call \"m\"): invalid cron expression: 25 in the hour field",
+        "SCHEDULES[1] (cron \"0 9 * * *\", call \"nope\"): function nope() is not defined",
+        "1 scripts, 4 errors",
+    ];
+    let mut at = 0;
+    for want in wants {
+        let found = text[at..].find(want).map(|i| i + at);
+        assert!(
+            found.is_some(),
+            "missing (or out of order) `{want}` in:\n{text}"
+        );
+        at = found.unwrap();
+    }
+}

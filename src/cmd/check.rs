@@ -19,6 +19,9 @@ use crate::pipeline::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
 
 use super::CommandError;
 
+/// The most errors shown for one file: past that, a count.
+const MAX_ERRORS: usize = 20;
+
 /// Handlers the daemon calls that are not named after a webhook event type.
 const EXTRA_HANDLERS: [&str; 2] = ["on_event", "on_delivery_failed"];
 
@@ -133,8 +136,20 @@ fn check_source(
 ) {
     let script = match loader::compile_with(engines, library, path, source) {
         Ok(s) => s,
-        Err(e) => {
-            report.errors.push(e.render());
+        Err(first) => {
+            // Every handler and schedule mistake at once, not one per run of `check`.
+            let all = loader::all_errors(engines, library, path, source);
+            let shown = if all.is_empty() { vec![first] } else { all };
+            report
+                .errors
+                .extend(shown.iter().take(MAX_ERRORS).map(LoadError::render));
+            if shown.len() > MAX_ERRORS {
+                report.errors.push(format!(
+                    "{}: … and {} more errors",
+                    path.display(),
+                    shown.len() - MAX_ERRORS
+                ));
+            }
             return;
         }
     };

@@ -23,5 +23,5 @@ pub mod timers;
 
 pub use runner::{LastRuns, MemoryLastRuns, RunFn, Scheduler, SchedulerStats};
 pub use scripts::{fire_timer, script_runner, timer_runner, StoreLastRuns};
-pub use spec::{schedules_from_ast, Schedule, ScheduleError, SCHEDULES_CONST};
+pub use spec::{schedule_errors, schedules_from_ast, Schedule, ScheduleError, SCHEDULES_CONST};
 pub use timers::{Fired, TimerLoop, Timers};

@@ -188,21 +188,8 @@ pub fn schedules_from_ast(
     ast: &AST,
     default_tz: Tz,
 ) -> Result<Vec<Schedule>, ScheduleError> {
-    let value = match find_schedules(ast) {
-        Some(value) => value,
-        None => {
-            // Simple optimisation folds constants and built-in operators only; it calls no
-            // script function and runs no statement.
-            let optimised = Engine::new_raw().optimize_ast(
-                &Scope::new(),
-                ast.clone(),
-                OptimizationLevel::Simple,
-            );
-            match find_schedules(&optimised) {
-                Some(value) => value,
-                None => return Ok(Vec::new()),
-            }
-        }
+    let Some(value) = schedules_value(ast) else {
+        return Ok(Vec::new());
     };
     let Some(entries) = value.clone().try_cast::<rhai::Array>() else {
         return Err(ScheduleError::NotAnArray {
@@ -215,6 +202,35 @@ pub fn schedules_from_ast(
         .enumerate()
         .map(|(index, entry)| entry_to_schedule(script, index, entry, ast, default_tz))
         .collect()
+}
+
+/// Every error of `SCHEDULES`, not only the first: one per bad entry (or the one that the
+/// constant is not an array). For `check`, so one run shows them all.
+pub fn schedule_errors(script: &str, ast: &AST, default_tz: Tz) -> Vec<ScheduleError> {
+    match schedules_from_ast(script, ast, default_tz) {
+        Ok(_) => return Vec::new(),
+        Err(e @ ScheduleError::NotAnArray { .. }) => return vec![e],
+        Err(_) => {}
+    }
+    let entries = schedules_value(ast)
+        .and_then(|v| v.try_cast::<rhai::Array>())
+        .unwrap_or_default();
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| entry_to_schedule(script, index, entry, ast, default_tz).err())
+        .collect()
+}
+
+/// The value of `SCHEDULES`: a literal constant, or one that folds to a literal (simple
+/// optimisation folds constants and built-in operators only; it calls no script function and
+/// runs no statement).
+fn schedules_value(ast: &AST) -> Option<Dynamic> {
+    find_schedules(ast).or_else(|| {
+        let optimised =
+            Engine::new_raw().optimize_ast(&Scope::new(), ast.clone(), OptimizationLevel::Simple);
+        find_schedules(&optimised)
+    })
 }
 
 /// The last literal `const SCHEDULES`, as the last declaration is what a run would see.

@@ -81,49 +81,20 @@ pub fn compile_with(
         ast,
         deps,
     } = library.compile(engines, &shown, source)?;
+    if let Some(first) = handler_errors(&shown, source, &ast).into_iter().next() {
+        return Err(first);
+    }
     let mut functions = HashMap::new();
     let mut function_lines = HashMap::new();
     for f in ast.iter_functions() {
-        if f.name.starts_with("on_") && f.params.len() != 1 {
-            // Position::new panics on line 0: an unknown line is no position.
-            let pos = find_fn_line(source, f.name)
-                .and_then(|line| u16::try_from(line).ok())
-                .map_or(rhai::Position::NONE, |line| rhai::Position::new(line, 1));
-            return Err(LoadError::at(
-                &shown,
-                source,
-                pos,
-                format!(
-                    "handler {}() takes {} parameters; handlers take exactly one (the event): fn {}(event)",
-                    f.name,
-                    f.params.len(),
-                    f.name
-                ),
-            ));
-        }
         functions.insert(f.name.to_owned(), f.params.len());
         if let Some(line) = find_fn_line(source, f.name) {
             function_lines.insert(f.name.to_owned(), line);
         }
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| shown.clone());
-    let schedules = schedules_from_ast(&name, &ast, engines.default_tz).map_err(|e| {
-        let message = e.to_string();
-        let message = message
-            .strip_prefix(&format!("{name}: "))
-            .unwrap_or(&message)
-            .to_owned();
-        LoadError {
-            path: shown.clone(),
-            line: None,
-            col: None,
-            message,
-            source_line: None,
-        }
-    })?;
+    let name = file_name(path, &shown);
+    let schedules = schedules_from_ast(&name, &ast, engines.default_tz)
+        .map_err(|e| schedule_error(&shown, &name, &e))?;
     Ok(Script {
         name: name.into(),
         path: path.to_owned(),
@@ -136,6 +107,82 @@ pub fn compile_with(
         content_hash: hash(original),
         modules: deps,
     })
+}
+
+/// Every mistake `compile_with` would stop at, not only the first: all handlers with the
+/// wrong number of parameters and all bad `SCHEDULES` entries, in line order (a parse error
+/// alone when the script does not parse). For `check`, so one run shows them all.
+pub fn all_errors(
+    engines: &Engines,
+    library: &mut Library,
+    path: &Path,
+    original: &str,
+) -> Vec<LoadError> {
+    let shown = path.display().to_string();
+    let source = &*super::source::quote_call_keys(original);
+    let ast = match library.compile(engines, &shown, source) {
+        Ok(compiled) => compiled.ast,
+        Err(e) => return vec![e],
+    };
+    let mut errors = handler_errors(&shown, source, &ast);
+    errors.sort_by_key(|e| e.line);
+    let name = file_name(path, &shown);
+    errors.extend(
+        super::super::schedule::schedule_errors(&name, &ast, engines.default_tz)
+            .iter()
+            .map(|e| schedule_error(&shown, &name, e)),
+    );
+    errors
+}
+
+/// `on_*` functions that do not take exactly one parameter (the event).
+fn handler_errors(shown: &str, source: &str, ast: &rhai::AST) -> Vec<LoadError> {
+    ast.iter_functions()
+        .filter(|f| f.name.starts_with("on_") && f.params.len() != 1)
+        .map(|f| {
+            // Position::new panics on line 0: an unknown line is no position.
+            let pos = find_fn_line(source, f.name)
+                .and_then(|line| u16::try_from(line).ok())
+                .map_or(rhai::Position::NONE, |line| rhai::Position::new(line, 1));
+            LoadError::at(
+                shown,
+                source,
+                pos,
+                format!(
+                    "handler {}() takes {} parameters; handlers take exactly one (the event): fn {}(event)",
+                    f.name,
+                    f.params.len(),
+                    f.name
+                ),
+            )
+        })
+        .collect()
+}
+
+fn file_name(path: &Path, shown: &str) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.to_owned())
+}
+
+/// A schedule error as a load error of the script (its message without the script's name).
+fn schedule_error(
+    shown: &str,
+    name: &str,
+    e: &crate::pipeline::schedule::ScheduleError,
+) -> LoadError {
+    let message = e.to_string();
+    let message = message
+        .strip_prefix(&format!("{name}: "))
+        .unwrap_or(&message)
+        .to_owned();
+    LoadError {
+        path: shown.to_owned(),
+        line: None,
+        col: None,
+        message,
+        source_line: None,
+    }
 }
 
 fn find_fn_line(source: &str, name: &str) -> Option<usize> {
