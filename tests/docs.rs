@@ -1,7 +1,8 @@
-//! Every ```rhai block in docs/scripting.md and the README is a complete script that passes
-//! `linebotd check`. A block meant to show a mistake is fenced as ```text instead. A block that
-//! starts with `// scripts/lib/NAME.rhai` is a module, checked at that place in `lib/` (so the
-//! scripts beside it can import it).
+//! Every ```rhai block in docs/scripting.md and the READMEs (the repository's and each
+//! example's) is a complete script that passes `linebotd check`. A block meant to show a mistake
+//! is fenced as ```text instead. A block that starts with `// scripts/lib/NAME.rhai` is a
+//! module, checked at that place in `lib/` (so the scripts beside it can import it). A test
+//! file's block (with `fn test_`) must compile; its helpers are not a bot's.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,7 +32,15 @@ fn every_rhai_block_in_the_docs_passes_check() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let (mut count, mut modules, mut tests) = (0, 0, 0);
-    for doc in ["docs/scripting.md", "README.md"] {
+    let mut docs = vec!["docs/scripting.md".to_owned(), "README.md".to_owned()];
+    for example in std::fs::read_dir(repo.join("examples")).unwrap().flatten() {
+        if example.path().join("README.md").is_file() {
+            let name = example.file_name().to_string_lossy().into_owned();
+            docs.push(format!("examples/{name}/README.md"));
+        }
+    }
+    docs.push("examples/README.md".to_owned());
+    for doc in &docs {
         let text = std::fs::read_to_string(repo.join(doc)).unwrap();
         for (line, body) in rhai_blocks(&text) {
             let module = body
