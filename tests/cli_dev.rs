@@ -459,6 +459,7 @@ fn on_postback(e) {
     reply(e, `chose ${e.postback.data} ${e.postback.params?.date ?? ""}`);
 }
 fn on_join(e) { reply(e, "hello group"); }
+fn morning() { push("Udev0000000000000000000000000000", "good morning"); }
 "#;
 
 /// The chat numbers the buttons of an answer, and `/tap` sends what tapping them sends;
@@ -500,6 +501,11 @@ fn chat_taps_buttons_and_speaks_in_groups() {
     chat.wait_for("bot> hello group");
     writeln!(chat.stdin(), "hi all").expect("write");
     chat.wait_for("bot> in a group: hi all");
+    writeln!(chat.stdin(), "/run morning").expect("write");
+    chat.wait_for("ran morning() in 1 script(s)");
+    chat.wait_for("bot> good morning");
+    writeln!(chat.stdin(), "/run evening").expect("write");
+    chat.wait_for("no script defines evening() without parameters");
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub enum DaemonError {
 /// Runs the daemon until a shutdown signal.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let listener = bind(config.listen).await?;
-    serve(config, listener, |app| app).await
+    serve(config, listener, |app, _| app).await
 }
 
 /// Binds the listening socket (port 0 picks a free port; see `local_addr`).
@@ -70,7 +70,7 @@ pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, DaemonError
 pub async fn serve(
     config: Config,
     listener: TcpListener,
-    customize: impl FnOnce(axum::Router) -> axum::Router,
+    customize: impl FnOnce(axum::Router, &Arc<Pipeline>) -> axum::Router,
 ) -> Result<(), DaemonError> {
     let pipeline = Arc::new(start_pipeline(&config).await?);
     let _watch = if config.watch {
@@ -87,7 +87,10 @@ pub async fn serve(
     };
 
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let app = customize(app::app(&config, &pipeline, shutting_down.clone()));
+    let app = customize(
+        app::app(&config, &pipeline, shutting_down.clone()),
+        &pipeline,
+    );
     let local = listener.local_addr().map_err(DaemonError::Serve)?;
     tracing::info!("listening on http://{local}{}", config.webhook_path);
 

@@ -34,6 +34,7 @@ type a message and press enter to send it as the current user. Commands:
   /image           send a photo (content(event) downloads placeholder bytes)
   /location [TITLE]      send a place (Tokyo Station by default)
   /group NAME      speak in group NAME (the bot joins it first); /group alone leaves it
+  /run FUNCTION    run the bot's fn FUNCTION() now, as its schedule would
   /user NAME       speak as another user (Udev-NAME)
   /help            this text
   /quit            leave (so does end of input, Ctrl-D)";
@@ -121,6 +122,10 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
                     }
                 }
             }
+            Input::Run(function) => {
+                waiting_from = Some(seen.load(Ordering::SeqCst));
+                say(&run_function(&client, &url, &function).await);
+            }
             Input::Unknown(cmd) => say(&format!("unknown command {cmd}; /help lists them")),
             Input::Event(event) => outgoing.push(event),
         }
@@ -175,6 +180,8 @@ enum Input {
     Group(Option<String>),
     /// A button by number or label, and the value for a date/time picker.
     Tap(String, Option<String>),
+    /// Run a scheduled function now.
+    Run(String),
     Unknown(String),
     Event(Value),
 }
@@ -210,6 +217,7 @@ fn parse_line(line: &str, user: &str) -> Input {
             };
             Input::Event(events::location(user, title, 35.681236, 139.767125))
         }
+        "/run" if !rest.is_empty() => Input::Run(rest.to_owned()),
         "/group" if rest.is_empty() => Input::Group(None),
         "/group" => Input::Group(Some(rest.to_owned())),
         "/user" if !rest.is_empty() => Input::User(format!("Udev-{rest}")),
@@ -255,6 +263,33 @@ async fn send(client: &reqwest::Client, url: &str, event: Value) -> Result<(), S
         ));
     }
     Ok(())
+}
+
+/// Asks the dev daemon to run `function()` now; what it says back, as a line for the chat.
+async fn run_function(client: &reqwest::Client, url: &str, function: &str) -> String {
+    let answer = client
+        .post(format!("{url}/dev/run/{function}"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    let body: Value = match answer {
+        Ok(response) => response.json().await.unwrap_or(Value::Null),
+        Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => {
+            return format!("no script defines {function}() without parameters");
+        }
+        Err(e) => return format!("could not run {function}(): {e}"),
+    };
+    let errors: Vec<&str> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if errors.is_empty() {
+        format!("ran {function}() in {} script(s)", body["ran"])
+    } else {
+        format!("ran {function}(): {}", errors.join("; "))
+    }
 }
 
 async fn fetch_calls(

@@ -95,11 +95,16 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     let max_body = config.max_body;
     let routes = calls.router();
     let learn = fake.clone();
-    let customize = move |app: axum::Router| {
-        app.merge(routes).layer(middleware::from_fn_with_state(
-            (learn, webhook_path, max_body),
-            learn_from_webhooks,
-        ))
+    let customize = move |app: axum::Router, pipeline: &Arc<crate::daemon::Pipeline>| {
+        let run = axum::Router::new()
+            .route("/dev/run/{function}", axum::routing::post(run_function))
+            .with_state(pipeline.bot.runtime.clone());
+        app.merge(routes)
+            .merge(run)
+            .layer(middleware::from_fn_with_state(
+                (learn, webhook_path, max_body),
+                learn_from_webhooks,
+            ))
     };
     if args.chat {
         let server = tokio::spawn(crate::daemon::serve(config, listener, customize));
@@ -113,6 +118,50 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     drop(fake);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `POST /dev/run/{function}`: calls `function()` of every script that defines it without
+/// parameters, now, as its schedule would (`/run` in chat). Answers `{"ran": n, "errors": [...]}`;
+/// 404 when no script defines it.
+async fn run_function(
+    State(runtime): State<Arc<crate::pipeline::script::Runtime>>,
+    axum::extract::Path(function): axum::extract::Path<String>,
+) -> Response {
+    let ran = tokio::task::spawn_blocking(move || {
+        let set = runtime.scripts();
+        let scripts: Vec<_> = set
+            .scripts
+            .iter()
+            .filter(|s| s.defines(&function, 0))
+            .collect();
+        let errors: Vec<String> = scripts
+            .iter()
+            .filter_map(|s| {
+                let seed = format!("dev-run/{}/{function}/{}", s.name, crate::store::now_ms());
+                runtime.call(s, &function, Vec::new(), None, seed).err()
+            })
+            .map(|e| e.to_string())
+            .collect();
+        (function, scripts.len(), errors)
+    })
+    .await;
+    match ran {
+        Ok((function, 0, _)) => (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "error": format!("no script defines {function}() without parameters")
+            })),
+        )
+            .into_response(),
+        Ok((_, ran, errors)) => {
+            axum::Json(serde_json::json!({"ran": ran, "errors": errors})).into_response()
+        }
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(serde_json::json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 /// Prints each LINE call as it happens.
