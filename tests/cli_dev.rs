@@ -409,11 +409,12 @@ impl Drop for Running {
     }
 }
 
-#[test]
-fn chat_talks_to_the_dev_daemon() {
+/// `linebotd dev` on a folder holding `scripts/{name}`: the folder, the running daemon, and
+/// its URL from the banner.
+fn start_dev(name: &str, script: &str) -> (tempfile::TempDir, Running, String) {
     let work = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(work.path().join("scripts")).expect("scripts dir");
-    std::fs::write(work.path().join("scripts/echo.rhai"), shipped_echo()).expect("script");
+    std::fs::write(work.path().join("scripts").join(name), script).expect("script");
     let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
     dev.current_dir(work.path());
     let mut dev = Running::spawn(dev);
@@ -424,6 +425,12 @@ fn chat_talks_to_the_dev_daemon() {
         .and_then(|u| u.strip_suffix("/callback"))
         .expect("url in the dev banner")
         .to_owned();
+    (work, dev, url)
+}
+
+#[test]
+fn chat_talks_to_the_dev_daemon() {
+    let (work, mut dev, url) = start_dev("echo.rhai", &shipped_echo());
     // The hint is a command to paste: the binary as it was started (not on the PATH, not
     // under cargo), with the URL of this daemon.
     let hint = dev.wait_for("in another terminal");
@@ -466,19 +473,7 @@ fn morning() { push("Udev0000000000000000000000000000", "good morning"); }
 /// stickers and groups can be tried too.
 #[test]
 fn chat_taps_buttons_and_speaks_in_groups() {
-    let work = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(work.path().join("scripts")).expect("scripts dir");
-    std::fs::write(work.path().join("scripts/menu.rhai"), MENU_BOT).expect("script");
-    let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
-    dev.current_dir(work.path());
-    let mut dev = Running::spawn(dev);
-    let line = dev.wait_for("listening on http://");
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|u| u.strip_suffix("/callback"))
-        .expect("url in the dev banner")
-        .to_owned();
+    let (_work, _dev, url) = start_dev("menu.rhai", MENU_BOT);
 
     let mut chat = Running::spawn(linebotd(&["chat", "--url", &url]));
     writeln!(chat.stdin(), "drinks?").expect("write");

@@ -169,23 +169,21 @@ const WITH_REPLY_TOKEN: &[&str] = &[
     "membership",
 ];
 
-/// Event types LINE sends from a chat (with a `source`). Channel-level events (module,
-/// activated, deactivated, botSuspended, botResumed, delivery) and unknown types have none.
-const WITH_SOURCE: &[&str] = &[
-    "message",
-    "unsend",
-    "follow",
-    "unfollow",
-    "join",
-    "leave",
-    "memberJoined",
-    "memberLeft",
-    "postback",
-    "videoPlayComplete",
-    "beacon",
-    "accountLink",
-    "membership",
+/// Channel-level event types: LINE sends them with no `source`. Every other known type comes
+/// from a chat; unknown types get no source either (nothing says where they come from).
+const CHANNEL_EVENTS: &[&str] = &[
+    "module",
+    "activated",
+    "deactivated",
+    "botSuspended",
+    "botResumed",
+    "delivery",
 ];
+
+fn has_source(kind: &str) -> bool {
+    crate::pipeline::webhook::event::KNOWN_EVENT_TYPES.contains(&kind)
+        && !CHANNEL_EVENTS.contains(&kind)
+}
 
 /// Events about a group the bot is in: LINE sends them from the group, not from a user.
 const FROM_A_GROUP: &[&str] = &["join", "leave", "memberJoined", "memberLeft"];
@@ -204,7 +202,7 @@ pub fn complete(mut event: Value) -> Value {
     if FROM_A_GROUP.contains(&kind.as_str()) {
         base["source"] = json!({"type": "group", "groupId": DEV_GROUP});
     }
-    if !WITH_SOURCE.contains(&kind.as_str()) {
+    if !has_source(&kind) {
         base.as_object_mut().map(|b| b.remove("source"));
     }
     if kind == "follow" {
