@@ -94,6 +94,7 @@ fn scripts_runtime(
         web: Arc::new(linebotd::pipeline::script::web::Web::fake(
             Default::default(),
         )),
+        on_dispatched: Default::default(),
     });
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("echo.rhai"), script).expect("write script");

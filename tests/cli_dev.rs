@@ -454,6 +454,7 @@ fn chat_talks_to_the_dev_daemon() {
 
 const MENU_BOT: &str = r#"
 fn on_message(e) {
+    if e.message.type == "location" { throw "no maps here"; }
     if e.message.type == "sticker" { reply(e, `sticker ${e.message.packageId}/${e.message.stickerId}`); return; }
     if e.source.type == "group" { reply(e, `in a group: ${e.message.text}`); return; }
     reply(e, #{ type: "template", altText: "Drinks", template: #{ type: "buttons", text: "Pick one",
@@ -501,6 +502,15 @@ fn chat_taps_buttons_and_speaks_in_groups() {
     chat.wait_for("bot> good morning");
     writeln!(chat.stdin(), "/run evening").expect("write");
     chat.wait_for("no script defines evening() without parameters");
+    // What shows nothing from the bot still shows in the chat.
+    writeln!(chat.stdin(), "/unfollow").expect("write");
+    chat.wait_for("note: no script handles `unfollow` events (define on_unfollow or on_event)");
+    writeln!(chat.stdin(), "/location").expect("write");
+    let failed = chat.wait_for("note: a handler failed");
+    assert!(
+        failed.contains("menu.rhai:3: in on_message(): no maps here"),
+        "{failed}"
+    );
 }
 
 #[test]

@@ -60,6 +60,7 @@ impl Bot {
             timers: timers.clone(),
             on_log: parts.on_log,
             web: Arc::new(parts.web),
+            on_dispatched: Default::default(),
         });
         let (dir, limits, tz) = (parts.scripts_dir.clone(), parts.limits, parts.timezone);
         let runtime = tokio::task::spawn_blocking(move || {

@@ -15,6 +15,7 @@ use crate::dev::fakeline::Call;
 
 use super::actions::{self, Tap};
 use super::events;
+use super::notes::Note;
 use super::server::DEV_SECRET;
 use crate::cmd::CommandError;
 
@@ -67,6 +68,7 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
         seen.clone(),
         buttons.clone(),
     ));
+    let notes = tokio::spawn(print_notes(client.clone(), url.clone()));
     say(&format!(
         "chatting with the bot at {url} as {}; /help for commands",
         events::DEV_USER
@@ -149,7 +151,41 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
         }
     }
     poller.abort();
+    notes.abort();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what the dev daemon notes besides the bot's messages: an event no script handles, a
+/// handler that failed. Notes from before the chat started are skipped.
+async fn print_notes(client: reqwest::Client, url: String) {
+    let poll = |after: usize, wait_ms: u64| {
+        let request = client
+            .get(format!("{url}/dev/notes?after={after}&wait_ms={wait_ms}"))
+            .timeout(Duration::from_millis(wait_ms + 10_000));
+        async move {
+            request
+                .send()
+                .await?
+                .error_for_status()?
+                .json::<Vec<Note>>()
+                .await
+        }
+    };
+    let Ok(before) = poll(0, 0).await else {
+        return;
+    };
+    let mut after = before.len();
+    loop {
+        match poll(after, LONG_POLL_MS).await {
+            Ok(notes) => {
+                for note in &notes {
+                    say(&format!("note: {}", note.text));
+                }
+                after = notes.last().map_or(after, |n| n.index + 1);
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
 }
 
 /// The actions of the bot's last answer that had any, numbered from 1 in the chat.

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod events;
 pub mod fakeline;
 pub mod local;
+pub mod notes;
 pub mod server;
 pub mod simulate;
 pub mod test;

@@ -96,11 +96,17 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     let routes = calls.router();
     let learn = fake.clone();
     let customize = move |app: axum::Router, pipeline: &Arc<crate::daemon::Pipeline>| {
+        let runtime = pipeline.bot.runtime.clone();
+        let notes = Arc::new(super::notes::Notes::default());
+        // Set once, right after the bot is built (events replayed from the store at start
+        // may come before it and go unnoted).
+        let _ = runtime.host().on_dispatched.set(notes.hook());
         let run = axum::Router::new()
             .route("/dev/run/{function}", axum::routing::post(run_function))
-            .with_state(pipeline.bot.runtime.clone());
+            .with_state(runtime);
         app.merge(routes)
             .merge(run)
+            .merge(notes.router())
             .layer(middleware::from_fn_with_state(
                 (learn, webhook_path, max_body),
                 learn_from_webhooks,

@@ -44,7 +44,14 @@ pub struct Host {
     pub on_log: Option<LogHook>,
     /// `http_get` and friends, and `env`.
     pub web: Arc<Web>,
+    /// Told what each event's dispatch did (`dev` shows unhandled events and failed handlers
+    /// in the chat); set once, after the bot is built.
+    pub on_dispatched: std::sync::OnceLock<DispatchHook>,
 }
+
+/// Receives each dispatched event and what its handlers did.
+pub type DispatchHook =
+    Arc<dyn Fn(&crate::pipeline::webhook::Event, &super::Dispatched) + Send + Sync>;
 
 impl Host {
     /// Waits on a LINE call from the handler's thread. The call runs on the shared runtime's

@@ -145,6 +145,7 @@ impl Runtime {
         };
         if handlers.is_empty() {
             tracing::debug!(event_type = %event.kind, "no handler for event; dropped");
+            self.tell_dispatched(&event, &result);
             return result;
         }
         // Each handler gets its own copy of the event map (a handler may change it); the last
@@ -169,7 +170,14 @@ impl Runtime {
                 result.errors.push(e);
             }
         }
+        self.tell_dispatched(&event, &result);
         result
+    }
+
+    fn tell_dispatched(&self, event: &Event, result: &Dispatched) {
+        if let Some(hook) = self.host.on_dispatched.get() {
+            hook(event, result);
+        }
     }
 
     /// The daemon keeps the follower list itself, before any handler runs, so `followers()`

@@ -1,0 +1,136 @@
+//! What `dev` tells the chat besides the bot's messages: an event no script handles, a handler
+//! that failed. Served at `GET /dev/notes?after=N&wait_ms=M` (long poll, like `/dev/calls`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::pipeline::script::host::DispatchHook;
+use crate::pipeline::webhook::handler_name;
+
+/// One note, by its position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub index: usize,
+    pub text: String,
+}
+
+#[derive(Default)]
+pub struct Notes {
+    list: Mutex<Vec<String>>,
+    added: Notify,
+}
+
+/// Longest wait a poll may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+impl Notes {
+    pub fn add(&self, text: String) {
+        self.list
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(text);
+        self.added.notify_waiters();
+    }
+
+    pub fn after(&self, n: usize) -> Vec<Note> {
+        let list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        list.iter()
+            .enumerate()
+            .skip(n)
+            .map(|(index, text)| Note {
+                index,
+                text: text.clone(),
+            })
+            .collect()
+    }
+
+    /// The notes from position `n` on, waiting up to `timeout` for at least one.
+    pub async fn wait_after(&self, n: usize, timeout: Duration) -> Vec<Note> {
+        let deadline = tokio::time::Instant::now() + timeout.min(MAX_WAIT);
+        loop {
+            // Register interest before looking, so a note added in between is not missed.
+            let added = self.added.notified();
+            let notes = self.after(n);
+            if !notes.is_empty() || tokio::time::timeout_at(deadline, added).await.is_err() {
+                return notes;
+            }
+        }
+    }
+
+    /// What the dispatcher tells: an event no handler took, each handler that failed.
+    pub fn hook(self: &Arc<Self>) -> DispatchHook {
+        let notes = self.clone();
+        Arc::new(move |event, dispatched| {
+            if dispatched.handlers_run == 0 {
+                notes.add(format!(
+                    "no script handles `{}` events (define {} or on_event)",
+                    event.kind,
+                    handler_name(&event.kind)
+                ));
+            }
+            for error in &dispatched.errors {
+                notes.add(format!("a handler failed: {error}"));
+            }
+        })
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/dev/notes", get(poll))
+            .with_state(self.clone())
+    }
+}
+
+#[derive(Deserialize)]
+struct Poll {
+    #[serde(default)]
+    after: usize,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+async fn poll(State(notes): State<Arc<Notes>>, Query(p): Query<Poll>) -> Json<Vec<Note>> {
+    Json(
+        notes
+            .wait_after(p.after, Duration::from_millis(p.wait_ms))
+            .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poll_waits_for_the_next_note() {
+        let notes = Arc::new(Notes::default());
+        notes.add("first".into());
+        assert_eq!(notes.after(0).len(), 1);
+        assert!(notes.after(1).is_empty());
+        let waiting = {
+            let notes = notes.clone();
+            tokio::spawn(async move { notes.wait_after(1, Duration::from_secs(10)).await })
+        };
+        tokio::task::yield_now().await;
+        notes.add("second".into());
+        let got = waiting.await.unwrap();
+        assert_eq!(
+            got,
+            [Note {
+                index: 1,
+                text: "second".into()
+            }]
+        );
+        // Nothing new: the poll ends empty at its deadline.
+        assert!(notes
+            .wait_after(2, Duration::from_millis(10))
+            .await
+            .is_empty());
+    }
+}
