@@ -281,7 +281,7 @@ fn test_files_fake_content_and_have_the_batteries() {
         "{text}"
     );
     assert!(
-        text.contains("photo.test.rhai:21: content_fake's data is a blob or a string, not i64"),
+        text.contains("photo.test.rhai:21: content_fake's data is a blob or a string, not number"),
         "{text}"
     );
     assert!(text.contains("1 passed, 1 failed"), "{text}");

@@ -427,7 +427,7 @@ fn test_engine(file: &str, state: TestBot, timezone: chrono_tz::Tz) -> Engine {
             } else {
                 return Err(runtime_error(format!(
                     "content_fake's data is a blob or a string, not {}",
-                    data.type_name()
+                    crate::pipeline::script::suggest::kind(&data)
                 )));
             };
             let content = Content::Ready {

@@ -194,7 +194,7 @@ pub fn schedules_from_ast(
     let Some(entries) = value.clone().try_cast::<rhai::Array>() else {
         return Err(ScheduleError::NotAnArray {
             script: script.to_owned(),
-            found: value.type_name().to_owned(),
+            found: crate::pipeline::script::suggest::kind(&value).to_owned(),
         });
     };
     entries
@@ -253,7 +253,7 @@ fn entry_to_schedule(
             script: script.to_owned(),
             index,
             entry: entry.to_string(),
-            found: entry.type_name().to_owned(),
+            found: crate::pipeline::script::suggest::kind(entry).to_owned(),
         });
     };
     let text = describe_map(&map);

@@ -21,7 +21,7 @@ pub fn to_messages(value: &Dynamic) -> HostResult<Vec<Value>> {
         Err(script_error(format!(
             "message {} is a {}; a message is a string or a map such as #{{type: \"text\", text: \"hi\"}}",
             index + 1,
-            v.type_name()
+            super::suggest::kind(v)
         )))
     }
     match value.read_lock::<Array>() {

@@ -147,7 +147,7 @@ fn str_arg(value: &Dynamic, what: &str) -> HostResult<String> {
     }
     Err(script_error(format!(
         "{what} must be a string, not {}",
-        value.type_name()
+        super::suggest::kind(value)
     )))
 }
 
@@ -193,7 +193,7 @@ fn reply(ctx: NativeCallContext, target: &mut Dynamic, messages: Dynamic) -> Hos
     } else {
         return Err(script_error(format!(
             "reply takes the event or its reply token, not {}",
-            target.type_name()
+            super::suggest::kind(target)
         )));
     };
 
@@ -422,7 +422,7 @@ fn narrowcast_part(value: &Dynamic, what: &str) -> HostResult<Option<Value>> {
     if !value.is_map() {
         return Err(script_error(format!(
             "narrowcast's {what} must be a map or () for none, not {}",
-            value.type_name()
+            super::suggest::kind(value)
         )));
     }
     to_json(value).map(Some)

@@ -127,7 +127,7 @@ fn line_post_data(path: &str, blob: Dynamic, content_type: &str) -> HostResult<D
     } else {
         return Err(script_error(format!(
             "line_post_data sends a blob or a string, not {}",
-            blob.type_name()
+            super::suggest::kind(&blob)
         )));
     };
     let host = host()?;
@@ -155,7 +155,7 @@ fn message_id(target: &Dynamic) -> HostResult<String> {
     }
     Err(script_error(format!(
         "content takes a message event or a message id, not {}",
-        target.type_name()
+        super::suggest::kind(target)
     )))
 }
 

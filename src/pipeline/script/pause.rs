@@ -20,7 +20,7 @@ pub fn register(engine: &mut Engine) {
             |other: Dynamic| -> Result<(), Box<EvalAltResult>> {
                 Err(format!(
                     "sleep({other}): give a number of seconds, not a {}",
-                    other.type_name()
+                    super::suggest::kind(&other)
                 )
                 .into())
             },

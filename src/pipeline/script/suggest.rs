@@ -16,6 +16,16 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// A value's type as a bot author calls it: "number" where Rhai says `i64` or `f64`, and
+/// Rhai's own names for the rest (string, map, array, blob, bool, char, `()`).
+pub fn kind(value: &rhai::Dynamic) -> &'static str {
+    if value.is_int() || value.is_float() {
+        "number"
+    } else {
+        value.type_name()
+    }
+}
+
 /// The IANA zone `name` means when only its case is wrong: `asia/tokyo` → `Asia/Tokyo`.
 pub fn zone_named(name: &str) -> Option<&'static str> {
     chrono_tz::TZ_VARIANTS
@@ -45,5 +55,18 @@ mod zone_tests {
             zone_hint("america/new_york"),
             "did you mean \"America/New_York\"?"
         );
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_numbers_and_the_rest_keeps_rhai_names() {
+        assert_eq!(kind(&rhai::Dynamic::from(5_i64)), "number");
+        assert_eq!(kind(&rhai::Dynamic::from(1.5_f64)), "number");
+        assert_eq!(kind(&rhai::Dynamic::from("x")), "string");
+        assert_eq!(kind(&rhai::Dynamic::UNIT), "()");
     }
 }

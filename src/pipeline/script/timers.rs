@@ -37,7 +37,7 @@ pub fn register(engine: &mut Engine) {
             |delay: Dynamic, _function: Dynamic, _data: Dynamic| -> HostResult<String> {
                 Err(script_error(format!(
                     "later({delay}, …): the delay is a number of seconds, not a {}",
-                    kind(&delay)
+                    super::suggest::kind(&delay)
                 )))
             },
         )
@@ -53,7 +53,7 @@ pub fn register(engine: &mut Engine) {
                 Err(script_error(format!(
                     "at({epoch_ms}, …): the time is milliseconds since 1970 as an integer \
                      (e.g. now() + 60000), not a {}",
-                    kind(&epoch_ms)
+                    super::suggest::kind(&epoch_ms)
                 )))
             },
         )
@@ -83,7 +83,7 @@ fn schedule(name: &str, due_ms: INT, function: &Dynamic, data: &Dynamic) -> Host
     if !function.is_string() {
         return Err(script_error(format!(
             "{name}: the function is given by its name as a string (\"remind\"), not a {}",
-            kind(function)
+            super::suggest::kind(function)
         )));
     }
     let function = function.to_string();
@@ -125,21 +125,12 @@ fn cancel_later(id: Dynamic) -> HostResult<bool> {
     if !id.is_string() {
         return Err(script_error(format!(
             "cancel_later takes the id later or at returned (a string), not a {}",
-            kind(&id)
+            super::suggest::kind(&id)
         )));
     }
     host.timers
         .cancel(&id.to_string())
         .map_err(|e| script_error(format!("cancel_later: {e}")))
-}
-
-/// A value's type as a bot author calls it (Rhai says `i64` for a number).
-fn kind(value: &Dynamic) -> &'static str {
-    if value.is_int() || value.is_float() {
-        "number"
-    } else {
-        value.type_name()
-    }
 }
 
 /// The script function whose name is nearest to `name`, if close enough to be a typo.
