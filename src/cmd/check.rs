@@ -79,7 +79,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CommandError> {
 /// of its `lib/`, so a broken module shows even before a script imports it.
 pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
     let engines = engine::build(&Limits::default()).with_timezone(default_tz);
-    let callable = Callable::of(&engines.run);
+    let callable = Callable::new(super::definitions::declared());
     let mut report = Report::default();
     let mut library = Library::new(dir);
     for path in loader::script_files(dir)? {

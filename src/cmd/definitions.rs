@@ -1,9 +1,10 @@
 //! `linebotd definitions`: Rhai definition text for the host API, so Rhai's language server
 //! offers completion and hover docs for `reply`, `push`, `store_get` …
 //!
-//! Written by hand: rhai's generated definitions (its `metadata` feature, which `check` uses for
-//! signatures) carry Rust types and no docs or examples. `tests/definitions.rs` fails when a host
-//! function is registered but missing here (or the other way round), and when
+//! Written by hand: rhai's generated definitions need its `metadata` feature, which costs the
+//! daemon CPU on every webhook (docs/perf-log.md), and carry Rust types and no docs. `check`
+//! reads the host API's names and argument counts from here too. `tests/definitions.rs` fails
+//! when a host function is registered but missing here (or the other way round), and when
 //! `docs/linebotd.d.rhai` is stale.
 
 use std::process::ExitCode;

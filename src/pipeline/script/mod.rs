@@ -14,6 +14,7 @@ pub mod line_api;
 pub mod loader;
 pub mod pause;
 pub mod resolve;
+mod rhai_functions;
 pub mod runtime;
 pub mod source;
 pub mod state;
