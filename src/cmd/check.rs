@@ -12,7 +12,7 @@ use crate::pipeline::script::engine::{self, Engines};
 use crate::pipeline::script::library::{Library, UnknownCall};
 use crate::pipeline::script::loader;
 use crate::pipeline::script::resolve::{self, BadCall, Callable};
-use crate::pipeline::script::suggest::levenshtein;
+use crate::pipeline::script::suggest;
 use crate::pipeline::script::LoadError;
 use crate::pipeline::script::Script;
 use crate::pipeline::webhook::event::{handler_name, KNOWN_EVENT_TYPES};
@@ -333,18 +333,15 @@ fn camel_handler(name: &str) -> Option<String> {
 
 /// The known name nearest to `name`, if it is near enough to be a plausible typo.
 fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
-    let (best, distance) = known
-        .iter()
-        .map(|k| (k, levenshtein(name, k)))
-        .min_by_key(|(_, d)| *d)?;
     // `on_` is shared by all, so judge closeness on the rest of the name.
     let rest = name.len().saturating_sub(3).max(1);
-    (distance <= 3.max(rest / 3)).then_some(best.as_str())
+    suggest::closest(name, known.iter().map(String::as_str), 3.max(rest / 3))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::script::suggest::levenshtein;
 
     #[test]
     fn levenshtein_counts_edits() {

@@ -198,21 +198,21 @@ fn reply(ctx: NativeCallContext, target: &mut Dynamic, messages: Dynamic) -> Hos
     };
 
     let call = next_call("reply");
-    let (provenance, replied, here) = context::current(|c| {
+    let (provenance, replied, script) =
+        context::current(|c| (c.provenance.clone(), c.replied.clone(), c.script.clone()))
+            .unwrap_or_default();
+    // Where this reply is, for an error about a later one: formatted only when recorded.
+    let here = || {
         let line = ctx.call_position().line().unwrap_or(0);
-        let here = format!("{}:{line}", c.script);
-        (c.provenance.clone(), c.replied.clone(), here)
-    })
-    .unwrap_or_default();
+        format!("{script}:{line}")
+    };
     let used_by = |token: &str| {
         let replied = replied.lock().unwrap_or_else(|p| p.into_inner());
         replied.get(token).cloned()
     };
     let mark_used = |token: &str| {
         let mut replied = replied.lock().unwrap_or_else(|p| p.into_inner());
-        replied
-            .entry(token.to_owned())
-            .or_insert_with(|| here.clone());
+        replied.entry(token.to_owned()).or_insert_with(here);
     };
     if let Some(first) = token.as_deref().and_then(used_by) {
         // LINE would refuse the token, and the push fallback would bill a message the
@@ -287,7 +287,7 @@ fn reply(ctx: NativeCallContext, target: &mut Dynamic, messages: Dynamic) -> Hos
 }
 
 /// Validates what LINE would reject anyway (so the script hears of it now), then queues.
-fn queue(
+pub(super) fn queue(
     host: &Host,
     kind: DeliveryKind,
     payload: Value,
@@ -306,7 +306,7 @@ fn queue(
 
 /// `payload` plus `notificationDisabled: true` when the messages were wrapped by `silent`
 /// (the outbox reads it back when it sends).
-fn quieted(mut payload: Value, quiet: bool) -> Value {
+pub(super) fn quieted(mut payload: Value, quiet: bool) -> Value {
     if quiet {
         payload["notificationDisabled"] = Value::Bool(true);
     }
@@ -366,68 +366,6 @@ fn broadcast(messages: Dynamic) -> HostResult<Dynamic> {
     queue(&host, DeliveryKind::Broadcast, payload, &messages, key)
 }
 
-/// `narrowcast(messages, recipient, filter[, limit])`: queued like `broadcast`. `recipient`
-/// and `filter` are LINE's objects as maps, or `()` for none; `limit` is a number (the most
-/// friends to reach) or LINE's map (`#{max: 100, upToRemainingQuota: true}`).
-fn narrowcast(
-    messages: Dynamic,
-    recipient: Dynamic,
-    filter: Dynamic,
-    limit: Dynamic,
-) -> HostResult<Dynamic> {
-    let host = host()?;
-    let (messages, quiet) = unwrap_silent(messages);
-    let messages = to_messages(&messages)?;
-    let mut payload = serde_json::json!({ "messages": messages });
-    if let Some(recipient) = narrowcast_part(&recipient, "recipient")? {
-        let kind = recipient.get("type").and_then(Value::as_str);
-        if !matches!(kind, Some("audience" | "redelivery" | "operator")) {
-            return Err(script_error(format!(
-                "narrowcast's recipient needs type \"audience\", \"redelivery\" or \"operator\", \
-                 e.g. #{{type: \"audience\", audienceGroupId: 1234}}; got {recipient}"
-            )));
-        }
-        payload["recipient"] = recipient;
-    }
-    if let Some(filter) = narrowcast_part(&filter, "filter")? {
-        if filter.get("demographic").is_none() {
-            return Err(script_error(format!(
-                "narrowcast's filter is #{{demographic: …}}, e.g. \
-                 #{{demographic: #{{type: \"gender\", oneOf: [\"female\"]}}}}; got {filter}"
-            )));
-        }
-        payload["filter"] = filter;
-    }
-    if limit.is_int() {
-        let max = limit.as_int().unwrap_or_default();
-        if max < 1 {
-            return Err(script_error(format!(
-                "narrowcast's limit is the most friends to reach, 1 or more; got {max}"
-            )));
-        }
-        payload["limit"] = serde_json::json!({ "max": max });
-    } else if let Some(limit) = narrowcast_part(&limit, "limit")? {
-        payload["limit"] = limit;
-    }
-    let payload = quieted(payload, quiet);
-    let key = retry_key(next_call("narrowcast").as_deref());
-    queue(&host, DeliveryKind::Narrowcast, payload, &messages, key)
-}
-
-/// A narrowcast's `recipient`, `filter` or `limit`: a map, or `()` for none.
-fn narrowcast_part(value: &Dynamic, what: &str) -> HostResult<Option<Value>> {
-    if value.is_unit() {
-        return Ok(None);
-    }
-    if !value.is_map() {
-        return Err(script_error(format!(
-            "narrowcast's {what} must be a map or () for none, not {}",
-            super::suggest::kind(value)
-        )));
-    }
-    to_json(value).map(Some)
-}
-
 fn profile(user_id: Dynamic) -> HostResult<Dynamic> {
     let host = host()?;
     let user_id = str_arg(&user_id, "profile's user id")?;
@@ -468,16 +406,6 @@ pub fn register(engine: &mut Engine) {
         .register_fn("push", push)
         .register_fn("multicast", multicast)
         .register_fn("broadcast", broadcast)
-        .register_fn("narrowcast", |messages: Dynamic| {
-            narrowcast(messages, Dynamic::UNIT, Dynamic::UNIT, Dynamic::UNIT)
-        })
-        .register_fn(
-            "narrowcast",
-            |messages: Dynamic, recipient: Dynamic, filter: Dynamic| {
-                narrowcast(messages, recipient, filter, Dynamic::UNIT)
-            },
-        )
-        .register_fn("narrowcast", narrowcast)
         .register_fn("profile", profile)
         .register_fn("loading", loading)
         .register_fn("text", |s: &str| from_json(&line::message::text(s)))

@@ -1,6 +1,6 @@
 //! The rest of the Messaging API for scripts: any path by method (`line_get`, `line_post`,
 //! `line_put`, `line_delete`), the data host (`line_get_data`, `line_post_data`), what a user
-//! sent (`content`) and silent messages (`silent`).
+//! sent (`content`), silent messages (`silent`) and `narrowcast`.
 //!
 //! Each call sends what LINE's OpenAPI spec asks for: `line_post(path)` and `line_put(path)`
 //! send no body at all (LINE answers 415 to `{}` on the operations that take none), and the
@@ -14,8 +14,11 @@ use serde_json::Value;
 use crate::line::{Content, DataAnswer, LineError};
 
 use super::context;
-use super::host::{from_json, host, script_error, to_json};
+use super::host::{
+    from_json, host, next_call, queue, quieted, retry_key, script_error, to_json, to_messages,
+};
 use super::limits::check_fits;
+use crate::store::DeliveryKind;
 
 type HostResult<T> = Result<T, Box<rhai::EvalAltResult>>;
 
@@ -202,11 +205,83 @@ fn content(ctx: NativeCallContext, target: Dynamic) -> HostResult<Map> {
     Ok(map)
 }
 
+/// `narrowcast(messages, recipient, filter[, limit])`: queued like `broadcast`. `recipient`
+/// and `filter` are LINE's objects as maps, or `()` for none; `limit` is a number (the most
+/// friends to reach) or LINE's map (`#{max: 100, upToRemainingQuota: true}`).
+fn narrowcast(
+    messages: Dynamic,
+    recipient: Dynamic,
+    filter: Dynamic,
+    limit: Dynamic,
+) -> HostResult<Dynamic> {
+    let host = host()?;
+    let (messages, quiet) = unwrap_silent(messages);
+    let messages = to_messages(&messages)?;
+    let mut payload = serde_json::json!({ "messages": messages });
+    if let Some(recipient) = narrowcast_part(&recipient, "recipient")? {
+        let kind = recipient.get("type").and_then(Value::as_str);
+        if !matches!(kind, Some("audience" | "redelivery" | "operator")) {
+            return Err(script_error(format!(
+                "narrowcast's recipient needs type \"audience\", \"redelivery\" or \"operator\", \
+                 e.g. #{{type: \"audience\", audienceGroupId: 1234}}; got {recipient}"
+            )));
+        }
+        payload["recipient"] = recipient;
+    }
+    if let Some(filter) = narrowcast_part(&filter, "filter")? {
+        if filter.get("demographic").is_none() {
+            return Err(script_error(format!(
+                "narrowcast's filter is #{{demographic: …}}, e.g. \
+                 #{{demographic: #{{type: \"gender\", oneOf: [\"female\"]}}}}; got {filter}"
+            )));
+        }
+        payload["filter"] = filter;
+    }
+    if limit.is_int() {
+        let max = limit.as_int().unwrap_or_default();
+        if max < 1 {
+            return Err(script_error(format!(
+                "narrowcast's limit is the most friends to reach, 1 or more; got {max}"
+            )));
+        }
+        payload["limit"] = serde_json::json!({ "max": max });
+    } else if let Some(limit) = narrowcast_part(&limit, "limit")? {
+        payload["limit"] = limit;
+    }
+    let payload = quieted(payload, quiet);
+    let key = retry_key(next_call("narrowcast").as_deref());
+    queue(&host, DeliveryKind::Narrowcast, payload, &messages, key)
+}
+
+/// A narrowcast's `recipient`, `filter` or `limit`: a map, or `()` for none.
+fn narrowcast_part(value: &Dynamic, what: &str) -> HostResult<Option<Value>> {
+    if value.is_unit() {
+        return Ok(None);
+    }
+    if !value.is_map() {
+        return Err(script_error(format!(
+            "narrowcast's {what} must be a map or () for none, not {}",
+            super::suggest::kind(value)
+        )));
+    }
+    to_json(value).map(Some)
+}
+
 /// Registers the functions above on `engine`.
 pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<Silent>("Silent")
         .register_fn("silent", Silent)
+        .register_fn("narrowcast", |messages: Dynamic| {
+            narrowcast(messages, Dynamic::UNIT, Dynamic::UNIT, Dynamic::UNIT)
+        })
+        .register_fn(
+            "narrowcast",
+            |messages: Dynamic, recipient: Dynamic, filter: Dynamic| {
+                narrowcast(messages, recipient, filter, Dynamic::UNIT)
+            },
+        )
+        .register_fn("narrowcast", narrowcast)
         .register_fn("line_get", line_get)
         .register_fn("line_post", line_post)
         .register_fn("line_post", line_post_empty)

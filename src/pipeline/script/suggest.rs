@@ -16,6 +16,21 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The name in `known` nearest to `name` if at most `max` edits away: the hint behind
+/// "did you mean …?". Ties go to the name first in byte order, so the hint is stable.
+pub fn closest<'a>(
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (levenshtein(name, k), k))
+        .min()
+        .filter(|(distance, _)| *distance <= max)
+        .map(|(_, k)| k)
+}
+
 /// A value's type as a bot author calls it: "number" where Rhai says `i64` or `f64`, and
 /// Rhai's own names for the rest (string, map, array, blob, bool, char, `()`).
 pub fn kind(value: &rhai::Dynamic) -> &'static str {

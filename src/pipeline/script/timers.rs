@@ -93,9 +93,13 @@ fn schedule(name: &str, due_ms: INT, function: &Dynamic, data: &Dynamic) -> Host
     if functions.get(&function) != Some(&1) {
         let hint = match functions.get(&function) {
             Some(n) => format!("; {function} takes {n} parameters, a timer passes one (data)"),
-            None => nearest(&function, functions.keys())
-                .map(|f| format!("; did you mean {f}?"))
-                .unwrap_or_default(),
+            None => super::suggest::closest(
+                &function,
+                functions.keys().map(String::as_str),
+                2.max(function.len() / 3),
+            )
+            .map(|f| format!("; did you mean {f}?"))
+            .unwrap_or_default(),
         };
         return Err(script_error(format!(
             "{name}: no function {function}(data) in {script}{hint}"
@@ -131,15 +135,4 @@ fn cancel_later(id: Dynamic) -> HostResult<bool> {
     host.timers
         .cancel(&id.to_string())
         .map_err(|e| script_error(format!("cancel_later: {e}")))
-}
-
-/// The script function whose name is nearest to `name`, if close enough to be a typo.
-fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a str> {
-    let mut known: Vec<&String> = known.collect();
-    known.sort();
-    let (best, distance) = known
-        .into_iter()
-        .map(|k| (k, super::suggest::levenshtein(name, k)))
-        .min_by_key(|(_, d)| *d)?;
-    (distance <= 2.max(name.len() / 3)).then_some(best.as_str())
 }
