@@ -294,8 +294,10 @@ impl Runtime {
             replied,
         };
         let mut scope = script.constants.clone();
-        // The call AST's only statements are the script's imports (see library::call_ast).
-        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+        // The call AST's only statements are the script's imports (see library::call_ast):
+        // run them first when there are any.
+        let imports = !script.call_ast.statements().is_empty();
+        let options = CallFnOptions::new().eval_ast(imports).rewind_scope(true);
         let result = context::with_context(ctx, || {
             self.engines.run.call_fn_with_options::<Dynamic>(
                 options,
