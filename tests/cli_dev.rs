@@ -499,7 +499,10 @@ fn chat_taps_buttons_and_speaks_in_groups() {
     chat.wait_for("bot> in a group: hi all");
     writeln!(chat.stdin(), "/run morning").expect("write");
     chat.wait_for("ran morning() in 1 script(s)");
-    chat.wait_for("bot> good morning");
+    // The push may be printed before or after the chat's own line about the run.
+    if !chat.seen.iter().any(|l| l == "bot> good morning") {
+        chat.wait_for("bot> good morning");
+    }
     writeln!(chat.stdin(), "/run evening").expect("write");
     chat.wait_for("no script defines evening() without parameters");
     // What shows nothing from the bot still shows in the chat.
