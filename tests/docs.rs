@@ -1,8 +1,10 @@
 //! Every ```rhai block in docs/scripting.md and the READMEs (the repository's and each
 //! example's) is a complete script that passes `linebotd check`. A block meant to show a mistake
 //! is fenced as ```text instead. A block that starts with `// scripts/lib/NAME.rhai` is a
-//! module, checked at that place in `lib/` (so the scripts beside it can import it). A test
-//! file's block (with `fn test_`) must compile; its helpers are not a bot's.
+//! module, checked at that place in `lib/` (so the scripts beside it can import it). A block
+//! that starts with `// scripts/NAME.rhai` is also the bot of the test block that starts with
+//! `// scripts/NAME.test.rhai` (in any of the docs): every test block names its bot, and
+//! `linebotd test` runs the two together and must pass.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,7 +33,9 @@ fn rhai_blocks(markdown: &str) -> Vec<(usize, String)> {
 fn every_rhai_block_in_the_docs_passes_check() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    let (mut count, mut modules, mut tests) = (0, 0, 0);
+    let (mut count, mut modules) = (0, 0);
+    let mut bots = std::collections::HashMap::new();
+    let mut tests = Vec::new();
     let mut docs = vec!["docs/scripting.md".to_owned(), "README.md".to_owned()];
     for example in std::fs::read_dir(repo.join("examples")).unwrap().flatten() {
         if example.path().join("README.md").is_file() {
@@ -57,12 +61,24 @@ fn every_rhai_block_in_the_docs_passes_check() {
                 continue;
             }
             // A test file's block calls the test helpers (send_text, assert_eq …), which a
-            // bot does not have: it must compile, and `check` judges the bots' calls only.
+            // bot does not have: `linebotd test` runs it below, with its bot.
+            let named = body
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("// scripts/"))
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_owned);
             if body.contains("fn test_") {
-                let compiled = rhai::Engine::new().compile(&body);
-                assert!(compiled.is_ok(), "{doc}:{line}: {compiled:?}");
-                tests += 1;
+                let bot = named.as_deref().and_then(|n| n.strip_suffix(".test.rhai"));
+                let bot = bot.unwrap_or_else(|| {
+                    panic!("{doc}:{line}: a test block starts with // scripts/NAME.test.rhai")
+                });
+                tests.push((format!("{doc}:{line}"), bot.to_owned(), body));
                 continue;
+            }
+            if let Some(name) = named.as_deref().and_then(|n| n.strip_suffix(".rhai")) {
+                let earlier = bots.insert(name.to_owned(), body.clone());
+                assert!(earlier.is_none(), "two docs bots named {name}.rhai");
             }
             let name = format!("{}_line{line}.rhai", doc.replace(['/', '.'], "_"));
             std::fs::write(dir.path().join(name), body).unwrap();
@@ -71,7 +87,11 @@ fn every_rhai_block_in_the_docs_passes_check() {
     }
     assert!(count >= 10, "only {count} rhai blocks found");
     assert!(modules >= 1, "the lib/ example is gone");
-    assert!(tests >= 2, "only {tests} test file blocks found");
+    assert!(
+        tests.len() >= 3,
+        "only {} test file blocks found",
+        tests.len()
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_linebotd"))
         .arg("check")
         .arg(dir.path())
@@ -91,6 +111,27 @@ fn every_rhai_block_in_the_docs_passes_check() {
         !text.contains("warning"),
         "a docs block has a warning:\n{text}"
     );
+    for (place, bot, body) in tests {
+        let script = bots.get(&bot).unwrap_or_else(|| {
+            panic!("{place}: no docs block starts with // scripts/{bot}.rhai, the bot it tests")
+        });
+        let scripts = tempfile::tempdir().unwrap();
+        std::fs::write(scripts.path().join(format!("{bot}.rhai")), script).unwrap();
+        std::fs::write(scripts.path().join(format!("{bot}.test.rhai")), body).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_linebotd"))
+            .arg("test")
+            .arg(scripts.path())
+            .current_dir(scripts.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{place}: the test block fails with its bot:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
