@@ -21,7 +21,10 @@ pub type Inbox = InboxWriter<Arc<Event>>;
 
 /// The dispatcher's journal: the inbox writer, once it exists. The dispatcher journals each
 /// event's progress through the writer, and the writer hands new events to the dispatcher, so
-/// the writer is set ([`InboxJournal::set`]) once both exist.
+/// the writer is set ([`InboxJournal::set`]) once both exist. The dispatcher's feeder starts
+/// reading the stored backlog at once, so a mark made before then waits for the writer (on the
+/// dispatcher's own threads, never on the runtime's): dropped, it would leave a handled event
+/// to run again at the next start.
 #[derive(Default)]
 pub struct InboxJournal(std::sync::OnceLock<Arc<Inbox>>);
 
@@ -33,17 +36,11 @@ impl InboxJournal {
 
 impl Journal for InboxJournal {
     fn record(&self, mark: Mark) {
-        match self.0.get() {
-            Some(inbox) => inbox.mark(mark),
-            None => tracing::error!(seq = mark.seq(), "inbox writer missing; mark lost"),
-        }
+        self.0.wait().mark(mark);
     }
 
     fn record_durably(&self, mark: Mark) {
-        match self.0.get() {
-            Some(inbox) => inbox.mark_durably(mark),
-            None => tracing::error!(seq = mark.seq(), "inbox writer missing; mark lost"),
-        }
+        self.0.wait().mark_durably(mark);
     }
 }
 
@@ -121,5 +118,43 @@ pub async fn prune_daily(store: Arc<dyn Store>) {
             tracing::warn!(error = %e, "pruning the store failed");
         }
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The feeder may mark an unreadable stored event done before the daemon has set the
+    /// writer: the mark must wait for it, not be lost (it was, and the event stayed pending).
+    #[test]
+    fn a_mark_made_before_the_writer_is_set_reaches_the_store() {
+        let store = store::open(":memory:").unwrap();
+        let seq = store.inbox_insert(&[NewInboxEvent {
+            webhook_event_id: None,
+            conversation: "U1".to_owned(),
+            payload: "not an event".to_owned(),
+            received_ms: 1,
+        }]);
+        let seq = seq.unwrap()[0].unwrap();
+        let journal = Arc::new(InboxJournal::default());
+        let early = journal.clone();
+        let (started, running) = std::sync::mpsc::channel();
+        let marking = std::thread::spawn(move || {
+            started.send(()).unwrap();
+            early.record(Mark::Done { seq, error: None });
+        });
+        running.recv().unwrap();
+        let inbox = Arc::new(Inbox::with_hook(store.clone(), 16, Box::new(drop)));
+        journal.set(inbox.clone());
+        marking.join().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.inbox_backlog().unwrap() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the early mark was lost"
+            );
+            std::thread::yield_now();
+        }
     }
 }
