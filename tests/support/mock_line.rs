@@ -154,7 +154,7 @@ impl MockLine {
     pub fn fail_next(&self, path: &str, status: u16, n: usize) {
         let mut s = self.script.lock();
         let queue = s.failures.entry(path.to_owned()).or_default();
-        queue.extend(std::iter::repeat(status).take(n));
+        queue.extend(std::iter::repeat_n(status, n));
     }
 
     /// Sends `Retry-After: secs` with every scripted failure on `path`.

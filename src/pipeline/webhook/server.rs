@@ -58,7 +58,7 @@ pub async fn serve(
                 if conns.len() >= limits.max_connections {
                     refuse(stream);
                     refused += 1;
-                    if !warned_at.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+                    if warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
                         tracing::warn!(
                             max_connections = limits.max_connections,
                             refused,

@@ -106,7 +106,7 @@ impl Policy {
 
     fn listed_exactly(&self, name: &str, port: u16) -> bool {
         self.rules().iter().any(|r| match r {
-            Rule::Exact { host, port: p } => host == name && p.map_or(true, |p| p == port),
+            Rule::Exact { host, port: p } => host == name && p.is_none_or(|p| p == port),
             _ => false,
         })
     }
@@ -124,7 +124,7 @@ impl Policy {
                 name.len() > suffix.len() + 1
                     && name.ends_with(suffix.as_str())
                     && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
-                    && p.map_or(true, |p| p == port)
+                    && p.is_none_or(|p| p == port)
             }
             Rule::Exact { .. } => false,
         })
