@@ -13,7 +13,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use rhai::{Dynamic, Engine, OptimizationLevel, Scope, AST};
 
@@ -333,89 +332,6 @@ fn check_function(ast: &AST, schedule: &Schedule) -> Result<(), ScheduleError> {
     })
 }
 
-/// Five fields, or six with a leading seconds field; the optional year field croner also
-/// accepts is refused so that a seven-field typo is not silently read as a year.
-fn parse_cron(cron: &str) -> Result<Cron, String> {
-    check_ranges(cron)?;
-    CronParser::builder()
-        .seconds(Seconds::Optional)
-        .year(Year::Disallowed)
-        .build()
-        .parse(cron)
-        .map_err(|e| e.to_string())
-        .and_then(|parsed| check_steps(cron).map(|()| parsed))
-}
-
-/// The fields in order, with the numbers each takes (day-of-week 7 is Sunday, like 0).
-const FIELD_RANGES: [(&str, u32, u32); 6] = [
-    ("second", 0, 59),
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day-of-month", 1, 31),
-    ("month", 1, 12),
-    ("day-of-week", 0, 7),
-];
-
-/// A number outside its field, named with the field and its range: croner only says
-/// "Component error: Number out of bounds." without saying which.
-fn check_ranges(cron: &str) -> Result<(), String> {
-    let parts: Vec<&str> = cron.split_whitespace().collect();
-    let skip = match parts.len() {
-        5 => 1,
-        6 => 0,
-        _ => return Ok(()),
-    };
-    for ((name, lo, hi), part) in FIELD_RANGES.iter().skip(skip).zip(&parts) {
-        for item in part.split(',') {
-            // `a-b/step`: the step is checked by check_steps; names (MON, JAN) are croner's.
-            let range = item.split('/').next().unwrap_or(item);
-            for number in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {
-                if number < *lo || number > *hi {
-                    return Err(format!(
-                        "{number} in the {name} field is out of range: it takes {lo} to {hi}"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// croner accepts a step larger than the field (`*/61` in minutes just matches minute 0),
-/// which is almost always a mistake for "every 61 minutes" that cron cannot express.
-fn check_steps(cron: &str) -> Result<(), String> {
-    const FIELDS: [(&str, u32); 6] = [
-        ("second", 60),
-        ("minute", 60),
-        ("hour", 24),
-        ("day-of-month", 31),
-        ("month", 12),
-        ("day-of-week", 7),
-    ];
-    let parts: Vec<&str> = cron.split_whitespace().collect();
-    // Aliases such as `@daily` have no fields to check.
-    let skip = match parts.len() {
-        5 => 1,
-        6 => 0,
-        _ => return Ok(()),
-    };
-    for ((name, values), part) in FIELDS.iter().skip(skip).zip(&parts) {
-        for item in part.split(',') {
-            let Some((_, step)) = item.split_once('/') else {
-                continue;
-            };
-            if let Ok(step) = step.parse::<u32>() {
-                if step > *values {
-                    return Err(format!(
-                        "step {step} in the {name} field is larger than its {values} values"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 fn describe_parts(cron: &str, call: &str) -> String {
     format!("cron {cron:?}, call {call:?}")
 }
@@ -437,5 +353,8 @@ fn describe_map(map: &rhai::Map) -> String {
     known.chain(others).collect::<Vec<_>>().join(", ")
 }
 
+mod cron;
 #[cfg(test)]
 mod tests;
+
+use cron::parse_cron;
