@@ -476,6 +476,37 @@ fn check_finds_misspelt_calls_and_wrong_argument_counts() {
     }
 }
 
+/// A module's calls are judged like a script's: a misspelt call in `lib/` would fail in every
+/// handler that reaches it. Calls between a module's own functions, private ones included, and
+/// into the modules it imports resolve.
+#[test]
+fn check_finds_misspelt_calls_in_lib_modules() {
+    let dir = folder(&[
+        (
+            "bot.rhai",
+            "import \"helpers\" as h;\nfn on_message(e) { h::greet(e); }\n",
+        ),
+        (
+            "lib/helpers.rhai",
+            "import \"words\" as w;\n\
+             fn greet(e) {\n    repyl(e, w::hello());\n    secret(e);\n}\n\
+             private fn secret(e) { store_set(\"k\"); }\n",
+        ),
+        ("lib/words.rhai", "fn hello() { \"hi\" }\nfn bye() { hello(1) }\n"),
+    ]);
+    let out = check(dir.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for want in [
+        "helpers.rhai:3:5: no function named repyl: not linebotd's, not Rhai's, not this script's; did you mean reply?",
+        "helpers.rhai:6:24: store_set takes 2 arguments, not 1: store_set(key, value)",
+        "words.rhai:2:12: hello takes 0 arguments, not 1",
+        "1 scripts, 2 modules, 3 errors",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
+}
+
 /// Mistakes people bring from other languages get a hint, each at its line with a caret.
 #[test]
 fn check_explains_newcomer_mistakes() {

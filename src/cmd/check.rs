@@ -5,11 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use chrono_tz::Tz;
+use rhai::AST;
 
 use crate::cli::CheckArgs;
 use crate::config::Limits;
 use crate::pipeline::script::engine::{self, Engines};
-use crate::pipeline::script::library::{Library, UnknownCall};
+use crate::pipeline::script::library::{Library, ModuleName, UnknownCall};
 use crate::pipeline::script::loader;
 use crate::pipeline::script::resolve::{self, BadCall, Callable};
 use crate::pipeline::script::suggest;
@@ -107,6 +108,7 @@ pub fn check_dir(dir: &Path, default_tz: Tz) -> std::io::Result<Report> {
         if let Err(e) = library.check_module(&engines, &name) {
             report.errors.push(e.render());
         }
+        check_module_calls(&callable, &library, &name, &dir.join("lib"), &mut report);
         for part in library.script_only_parts(&name) {
             report.warnings.push(format!(
                 "{}: warning: {part} in a module never runs (lib/ files are not bots); \
@@ -154,17 +156,52 @@ fn check_source(
         }
     };
     let shown = path.display().to_string();
-    report.errors.extend(
-        resolve::bad_calls(&script.ast, callable)
-            .iter()
-            .map(|call| bad_call_error(&shown, source, call, callable, &script)),
-    );
+    check_calls(callable, library, &shown, source, &script.ast, report);
     report.warnings.extend(handler_warnings(&shown, &script));
+}
+
+/// A module's calls, judged like a script's: a misspelt call in `lib/` fails in every handler
+/// that reaches it.
+fn check_module_calls(
+    callable: &Callable,
+    library: &Library,
+    name: &ModuleName,
+    lib: &Path,
+    report: &mut Report,
+) {
+    let Some(ast) = library.module_ast(name) else {
+        return;
+    };
+    let file = name.file(lib);
+    // It loaded a moment ago; a file changed or gone since is the next run's to report.
+    let Ok(source) = std::fs::read_to_string(&file) else {
+        return;
+    };
+    let shown = file.display().to_string();
+    check_calls(callable, library, &shown, &source, ast, report);
+}
+
+/// Plain calls nothing answers are errors; calls into an imported module that it does not
+/// offer are warnings (the module may be one `check` could not load).
+fn check_calls(
+    callable: &Callable,
+    library: &Library,
+    shown: &str,
+    source: &str,
+    ast: &AST,
+    report: &mut Report,
+) {
+    let own: Vec<String> = ast.iter_functions().map(|f| f.name.to_owned()).collect();
+    report.errors.extend(
+        resolve::bad_calls(ast, callable)
+            .iter()
+            .map(|call| bad_call_error(shown, source, call, callable, &own)),
+    );
     report.warnings.extend(
         library
-            .unknown_calls(&script.ast)
+            .unknown_calls(ast)
             .iter()
-            .map(|call| module_call_warning(&shown, call)),
+            .map(|call| module_call_warning(shown, call)),
     );
 }
 
@@ -174,14 +211,14 @@ fn bad_call_error(
     source: &str,
     call: &BadCall,
     callable: &Callable,
-    script: &Script,
+    own: &[String],
 ) -> String {
     let name = &call.name;
     let message = if call.takes.is_empty() {
         let known: Vec<String> = callable
             .names()
             .map(str::to_owned)
-            .chain(script.functions.keys().cloned())
+            .chain(own.iter().cloned())
             .collect();
         let hint = closest(name, &known)
             .map(|n| format!("; did you mean {n}?"))
