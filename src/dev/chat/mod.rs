@@ -19,7 +19,8 @@ use crate::cmd::CommandError;
 
 mod remote;
 
-use remote::{fetch_calls, print_calls, print_notes, run_function, send};
+pub(crate) use remote::send;
+use remote::{fetch_calls, print_calls, print_notes, run_function};
 
 /// How long a poll for new calls waits on the server.
 const LONG_POLL_MS: u64 = 20_000;

@@ -15,7 +15,7 @@ use crate::dev::{actions, events};
 use super::{bot_lines, say, Buttons, LONG_POLL_MS};
 
 /// Posts `event` to the dev daemon as LINE would: a signed webhook body.
-pub(super) async fn send(client: &reqwest::Client, url: &str, event: Value) -> Result<(), String> {
+pub(crate) async fn send(client: &reqwest::Client, url: &str, event: Value) -> Result<(), String> {
     let body = events::body(vec![event]).to_string();
     let signature = crate::pipeline::webhook::sign(DEV_SECRET.as_bytes(), body.as_bytes());
     let response = client
