@@ -1,0 +1,226 @@
+//! `linebotd dev`'s browser console in a real (headless) Chromium: one session walks through
+//! what a script author does, against the real binary, the fake LINE API and real files.
+
+#[path = "support/browser.rs"]
+mod browser;
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use browser::{texts, wait_for, wait_text, Driver};
+use fantoccini::{Client, Locator};
+use support::daemon::{bin, Daemon};
+
+const BOT: &str = r##"
+fn on_message(e) {
+    if e.message.type != "text" { return; }
+    let t = e.message.text;
+    if e.source.type == "group" { reply(e, `group heard ${t}`); return; }
+    if t == "card" {
+        reply(e, flex("A card", #{ type: "bubble",
+            header: #{ type: "box", layout: "vertical", contents: [
+                #{ type: "text", text: "Menu", weight: "bold", size: "xl" }] },
+            body: #{ type: "box", layout: "vertical", spacing: "md", contents: [
+                #{ type: "box", layout: "horizontal", contents: [
+                    #{ type: "text", text: "Coffee", flex: 2 },
+                    #{ type: "text", text: "$3", align: "end", flex: 1 }] },
+                #{ type: "separator" },
+                #{ type: "box", layout: "baseline", contents: [
+                    #{ type: "icon", url: "https://example.com/star.png" },
+                    #{ type: "text", text: "4.5 stars", size: "sm", color: "#999999" }] }] },
+            footer: #{ type: "box", layout: "vertical", contents: [
+                #{ type: "button", style: "primary",
+                   action: #{ type: "message", label: "Order", text: "order coffee" } }] } }));
+    } else if t == "menu" {
+        reply(e, #{ type: "template", altText: "Drinks", template: #{ type: "buttons",
+            title: "Drinks", text: "Pick one", actions: [
+                #{ type: "postback", label: "Tea", data: "drink=tea", displayText: "Tea please" },
+                #{ type: "datetimepicker", label: "When", data: "when", mode: "date" }] } });
+    } else if t == "quick" {
+        reply(e, #{ type: "text", text: "Sure?", quickReply: #{ items: [
+            #{ type: "action", action: #{ type: "message", label: "Yes!", text: "yes" } }] } });
+    } else {
+        reply(e, `echo: ${t}`);
+    }
+}
+fn on_postback(e) { reply(e, `chose ${e.postback.data} ${e.postback.params?.date ?? ""}`); }
+fn on_join(e) { reply(e, "hello group"); }
+"##;
+
+/// The bot's messages in the conversation on screen.
+const BOT_SAYS: &str = ".messages:not([hidden]) .msg.bot";
+
+fn start_dev(work: &Path) -> (Daemon, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["dev", "--listen", "127.0.0.1:0", "--console", "127.0.0.1:0"])
+        .current_dir(work)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    let dev = Daemon::spawn(cmd);
+    let line = dev
+        .stdout
+        .wait_for("browser console: ", browser::WAIT)
+        .expect("the banner names the console");
+    let url = line
+        .split("browser console: ")
+        .nth(1)
+        .expect("url")
+        .trim()
+        .to_owned();
+    (dev, url)
+}
+
+async fn type_and_send(client: &Client, text: &str) {
+    let input = client.find(Locator::Id("text")).await.expect("message box");
+    input.send_keys(text).await.expect("type");
+    click_id(client, "send").await;
+}
+
+async fn click_id(client: &Client, id: &str) {
+    let button = client.find(Locator::Id(id)).await.expect("the button");
+    button.click().await.expect("click");
+}
+
+async fn click_text(client: &Client, css: &str, text: &str) {
+    wait_text(client, css, text)
+        .await
+        .click()
+        .await
+        .expect("click");
+}
+
+fn save_screenshot(name: &str, png: &[u8]) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    std::fs::write(dir.join(name), png).expect("write screenshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
+    let driver = Driver::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    let scripts = work.path().join("scripts");
+    std::fs::create_dir(&scripts).expect("scripts dir");
+    std::fs::write(scripts.join("bot.rhai"), BOT).expect("script");
+    let (dev, url) = start_dev(work.path());
+    let client = driver.session().await;
+    client.goto(&url).await.expect("open the console");
+    wait_for(&client, "body.live").await;
+
+    // Type a message and see the echo.
+    type_and_send(&client, "hello").await;
+    wait_text(&client, ".messages:not([hidden]) .msg.user", "hello").await;
+    wait_text(&client, BOT_SAYS, "echo: hello").await;
+
+    // A flex bubble: its texts and button labels, laid out as LINE lays them out.
+    type_and_send(&client, "card").await;
+    let bubble = wait_for(&client, ".flex-bubble").await;
+    let row = texts(
+        &client,
+        ".flex-block.body .flex-box.horizontal > .flex-text",
+    )
+    .await;
+    assert_eq!(row, ["Coffee", "$3"]);
+    let baseline = texts(&client, ".flex-box.baseline > .flex-text").await;
+    assert_eq!(baseline, ["4.5 stars"]);
+    assert_eq!(
+        texts(&client, ".flex-block.header .flex-text").await,
+        ["Menu"]
+    );
+    assert_eq!(texts(&client, ".flex-button.primary").await, ["Order"]);
+    assert!(client.find(Locator::Css(".flex-separator")).await.is_ok());
+    // flex 2 against flex 1: the first text takes two thirds of the row.
+    let widths = client
+        .execute(
+            "return [...document.querySelectorAll('.flex-block.body .flex-box.horizontal > .flex-text')]
+                .map(e => e.getBoundingClientRect().width)",
+            vec![],
+        )
+        .await
+        .expect("widths");
+    let w: Vec<f64> = serde_json::from_value(widths).expect("numbers");
+    assert!((w[0] / w[1] - 2.0).abs() < 0.1, "flex 2:1 widths {w:?}");
+    save_screenshot("flex.png", &bubble.screenshot().await.expect("screenshot"));
+    // Its button is a message action: the tap sends its text.
+    click_text(&client, ".flex-button", "Order").await;
+    wait_text(&client, BOT_SAYS, "echo: order coffee").await;
+
+    // A template's postback button: the displayText shows, the script's reply follows.
+    type_and_send(&client, "menu").await;
+    let template = wait_for(&client, ".template.buttons").await;
+    save_screenshot("template.png", &template.screenshot().await.expect("shot"));
+    click_text(&client, ".template-action", "Tea").await;
+    wait_text(&client, ".messages:not([hidden]) .msg.user", "Tea please").await;
+    wait_text(&client, BOT_SAYS, "chose drink=tea").await;
+    save_screenshot("console.png", &client.screenshot().await.expect("shot"));
+
+    // A datetime picker sends postback.params.
+    click_text(&client, ".template-action", "When").await;
+    let date = wait_for(&client, "#ask input[name=value]").await;
+    client
+        .execute(
+            "arguments[0].value = '2026-12-24'",
+            vec![serde_json::to_value(&date).expect("element")],
+        )
+        .await
+        .expect("pick a date");
+    click_id(&client, "ask-ok").await;
+    wait_text(&client, BOT_SAYS, "chose when 2026-12-24").await;
+
+    // A quick-reply chip sends its text, and the chips go away.
+    type_and_send(&client, "quick").await;
+    click_text(&client, "#quick-reply .chip", "Yes!").await;
+    wait_text(&client, BOT_SAYS, "echo: yes").await;
+    assert!(texts(&client, "#quick-reply .chip").await.is_empty());
+
+    // The log shows the webhooks and the calls.
+    wait_text(&client, "#log .entry.webhook", "message text “hello”").await;
+    wait_text(&client, "#log .entry.call", "/v2/bot/message/reply → 200").await;
+
+    // A broken script shows its error with file:line:col and a caret; the fix, the reload.
+    std::fs::write(
+        scripts.join("bot.rhai"),
+        "fn on_message(e) {\n    reply(e, \"x\"\n}\n",
+    )
+    .expect("break");
+    let error = wait_text(&client, "#log .entry.error", "bot.rhai:3:1").await;
+    let shown = error.text().await.expect("text");
+    assert!(shown.contains('^'), "{shown}");
+    std::fs::write(scripts.join("bot.rhai"), BOT).expect("fix");
+    wait_text(&client, "#log .entry.reload", "loaded bot.rhai").await;
+
+    // A group: the bot gets `join` first, and its reply goes to the group.
+    click_id(&client, "new-group").await;
+    wait_for(&client, "#ask input[name=name]").await;
+    click_id(&client, "ask-ok").await;
+    wait_text(
+        &client,
+        ".messages[data-chat^=C]:not([hidden]) .msg.bot",
+        "hello group",
+    )
+    .await;
+    wait_text(&client, "#log .entry.webhook", "join").await;
+    type_and_send(&client, "hi all").await;
+    wait_text(
+        &client,
+        ".messages[data-chat^=C]:not([hidden]) .msg.bot",
+        "group heard hi all",
+    )
+    .await;
+    // … and was pushed nowhere else.
+    let reply_to = client
+        .execute(
+            "return [...document.querySelectorAll('.msg.bot')].filter(m => m.textContent.includes('group heard'))
+                .map(m => m.closest('.messages').dataset.chat)",
+            vec![],
+        )
+        .await
+        .expect("chats");
+    let chats: Vec<String> = serde_json::from_value(reply_to).expect("ids");
+    assert_eq!(chats.len(), 1, "{chats:?}");
+    assert!(chats[0].starts_with('C'), "{chats:?}");
+
+    client.close().await.expect("close the browser");
+    drop(dev);
+}
