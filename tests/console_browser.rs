@@ -37,6 +37,8 @@ fn on_message(e) {
             title: "Drinks", text: "Pick one", actions: [
                 #{ type: "postback", label: "Tea", data: "drink=tea", displayText: "Tea please" },
                 #{ type: "datetimepicker", label: "When", data: "when", mode: "date" }] } });
+    } else if t == "boom" {
+        throw "boom!";
     } else if t == "quick" {
         reply(e, #{ type: "text", text: "Sure?", quickReply: #{ items: [
             #{ type: "action", action: #{ type: "message", label: "Yes!", text: "yes" } }] } });
@@ -108,8 +110,12 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     client.goto(&url).await.expect("open the console");
     wait_for(&client, "body.live").await;
 
-    // Type a message and see the echo.
-    type_and_send(&client, "hello").await;
+    // Type a message, press Enter, and see the echo.
+    let input = client.find(Locator::Id("text")).await.expect("message box");
+    input
+        .send_keys("hello\u{E007}")
+        .await
+        .expect("type and press Enter");
     wait_text(&client, ".messages:not([hidden]) .msg.user", "hello").await;
     wait_text(&client, BOT_SAYS, "echo: hello").await;
 
@@ -178,6 +184,16 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     wait_text(&client, "#log .entry.webhook", "message text “hello”").await;
     wait_text(&client, "#log .entry.call", "/v2/bot/message/reply → 200").await;
 
+    // A handler that throws: where, and the line with a caret under the throw.
+    type_and_send(&client, "boom").await;
+    let error = wait_text(&client, "#log .entry.error", "boom!").await;
+    let shown = error.text().await.expect("text");
+    assert!(
+        shown.contains("bot.rhai:27:9: in on_message(): boom!"),
+        "{shown}"
+    );
+    assert!(shown.contains("throw \"boom!\";\n        ^"), "{shown}");
+
     // A broken script shows its error with file:line:col and a caret; the fix, the reload.
     std::fs::write(
         scripts.join("bot.rhai"),
@@ -201,6 +217,7 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     )
     .await;
     wait_text(&client, "#log .entry.webhook", "join").await;
+    wait_text(&client, "#chat-list .current", "group: team").await;
     type_and_send(&client, "hi all").await;
     wait_text(
         &client,
@@ -220,6 +237,27 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     let chats: Vec<String> = serde_json::from_value(reply_to).expect("ids");
     assert_eq!(chats.len(), 1, "{chats:?}");
     assert!(chats[0].starts_with('C'), "{chats:?}");
+
+    // In a narrow window nothing spills sideways and the message box stays on screen.
+    client
+        .set_window_size(400, 800)
+        .await
+        .expect("narrow window");
+    let fits = client
+        .execute(
+            "const box = document.getElementById('text').getBoundingClientRect();
+             return document.documentElement.scrollWidth <= window.innerWidth
+                 && box.right <= window.innerWidth && box.width > 100",
+            vec![],
+        )
+        .await
+        .expect("layout");
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "the console overflows a 400 px window"
+    );
+    save_screenshot("narrow.png", &client.screenshot().await.expect("shot"));
 
     client.close().await.expect("close the browser");
     drop(dev);

@@ -35,6 +35,7 @@ function addUser(id) {
 
 function chat(id, name) {
   let c = state.chats.get(id);
+  if (c && name && name !== c.name) rename(c, name);
   if (c) return c;
   const kind = id.startsWith("C") ? "group" : id.startsWith("R") ? "room" : "user";
   if (kind === "user") addUser(id);
@@ -43,15 +44,23 @@ function chat(id, name) {
   c.list.dataset.chat = id;
   c.list.hidden = true;
   $("messages").append(c.list);
-  const button = el("button", "chat-link", `${kind === "user" ? "" : kind + ": "}${c.name}`);
-  button.type = "button";
-  button.addEventListener("click", () => show(id));
+  c.link = el("button", "chat-link");
+  c.link.type = "button";
+  c.link.addEventListener("click", () => show(id));
   c.nav = el("li");
-  c.nav.append(button);
+  c.nav.append(c.link);
   $("chat-list").append(c.nav);
   state.chats.set(id, c);
+  rename(c, c.name);
   if (!state.current) show(id);
   return c;
+}
+
+// A group's name is known only to the console that made it (a webhook carries the id).
+function rename(c, name) {
+  c.name = name;
+  c.link.textContent = `${c.kind === "user" ? "" : c.kind + ": "}${name}`;
+  if (c === state.current) show(c.id);
 }
 
 function show(id) {

@@ -173,3 +173,65 @@ pub async fn stream(
     });
     Sse::new(batches.flatten()).keep_alive(KeepAlive::default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::script::RunErrorKind;
+
+    fn call(path: &str, status: u16) -> Call {
+        Call {
+            index: 0,
+            method: "POST".into(),
+            path: path.into(),
+            body: json!({"to": "U1", "messages": [{"type": "text", "text": "hi"}]}),
+            status,
+            error: None,
+            at_ms: 0,
+            to: None,
+        }
+    }
+
+    fn entries(log: &Log) -> Vec<Value> {
+        log.journal.after(0).into_iter().map(|(_, e)| e).collect()
+    }
+
+    #[test]
+    fn accepted_pushes_are_billed_and_replies_are_not() {
+        let log = Log::new(Path::new("."));
+        log.call(&call("/v2/bot/message/push", 200));
+        log.call(&call("/v2/bot/message/reply", 200));
+        log.call(&call("/v2/bot/message/multicast", 400));
+        let billed: Vec<bool> = entries(&log)
+            .iter()
+            .map(|e| e["billed"].as_bool().unwrap_or_default())
+            .collect();
+        assert_eq!(billed, [true, false, false]);
+        assert_eq!(entries(&log)[2]["refusal"], "400");
+    }
+
+    #[test]
+    fn a_run_error_points_at_its_line_and_column_in_the_script() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("bot.rhai"),
+            "fn on_message(e) {\n    throw \"no\";\n}\n",
+        )
+        .expect("script");
+        let log = Log::new(dir.path());
+        log.run_error(&RunError {
+            script: "bot.rhai".into(),
+            function: "on_message".into(),
+            line: Some(2),
+            col: Some(5),
+            kind: RunErrorKind::Runtime,
+            message: "no".into(),
+        });
+        let entry = &entries(&log)[0];
+        assert_eq!(entry["kind"], "error");
+        assert_eq!(entry["at"], "bot.rhai:2:5");
+        assert_eq!(entry["source"], "    throw \"no\";");
+        assert_eq!(entry["col"], 5);
+        assert_eq!(entry["message"], "in on_message(): no");
+    }
+}
