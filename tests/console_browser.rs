@@ -8,12 +8,17 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use browser::{texts, wait_for, wait_text, Driver};
+use browser::{texts, wait_for, wait_shown, wait_text, Driver};
 use fantoccini::{Client, Locator};
 use support::daemon::{bin, Daemon};
 
 const BOT: &str = r##"
 fn on_message(e) {
+    if e.message.type == "image" {
+        let c = content(e);
+        reply(e, `got ${c.type} ${c.size} bytes`);
+        return;
+    }
     if e.message.type != "text" { return; }
     let t = e.message.text;
     if e.source.type == "group" { reply(e, `group heard ${t}`); return; }
@@ -37,6 +42,8 @@ fn on_message(e) {
             title: "Drinks", text: "Pick one", actions: [
                 #{ type: "postback", label: "Tea", data: "drink=tea", displayText: "Tea please" },
                 #{ type: "datetimepicker", label: "When", data: "when", mode: "date" }] } });
+    } else if t == "slow" {
+        loading(e.source.userId, 5);
     } else if t == "boom" {
         throw "boom!";
     } else if t == "quick" {
@@ -48,6 +55,7 @@ fn on_message(e) {
 }
 fn on_postback(e) { reply(e, `chose ${e.postback.data} ${e.postback.params?.date ?? ""}`); }
 fn on_join(e) { reply(e, "hello group"); }
+fn on_follow(e) { reply(e, "welcome"); }
 "##;
 
 /// The bot's messages in the conversation on screen.
@@ -180,6 +188,30 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     wait_text(&client, BOT_SAYS, "echo: yes").await;
     assert!(texts(&client, "#quick-reply .chip").await.is_empty());
 
+    // loading() shows the bot typing.
+    type_and_send(&client, "slow").await;
+    wait_shown(&client, "#typing").await;
+
+    // A photo picked from disk: content(event) downloads exactly its bytes.
+    let photo = work.path().join("photo.png");
+    std::fs::write(&photo, vec![7u8; 1234]).expect("photo");
+    let picker = client.find(Locator::Id("file")).await.expect("file input");
+    picker
+        .send_keys(&photo.display().to_string())
+        .await
+        .expect("pick the photo");
+    wait_text(&client, BOT_SAYS, "got image/png 1234 bytes").await;
+
+    // Following the bot.
+    click_id(&client, "follow").await;
+    wait_text(&client, BOT_SAYS, "welcome").await;
+    wait_text(
+        &client,
+        ".messages:not([hidden]) .msg.system",
+        "added the bot",
+    )
+    .await;
+
     // The log shows the webhooks and the calls.
     wait_text(&client, "#log .entry.webhook", "message text “hello”").await;
     wait_text(&client, "#log .entry.call", "/v2/bot/message/reply → 200").await;
@@ -189,7 +221,7 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     let error = wait_text(&client, "#log .entry.error", "boom!").await;
     let shown = error.text().await.expect("text");
     assert!(
-        shown.contains("bot.rhai:27:9: in on_message(): boom!"),
+        shown.contains("bot.rhai:34:9: in on_message(): boom!"),
         "{shown}"
     );
     assert!(shown.contains("throw \"boom!\";\n        ^"), "{shown}");

@@ -134,6 +134,16 @@ pub async fn wait_for(client: &Client, css: &str) -> Element {
     }
 }
 
+/// Waits up to [`WAIT`] until the element matching `css` is displayed.
+pub async fn wait_shown(client: &Client, css: &str) {
+    let element = wait_for(client, css).await;
+    let deadline = Instant::now() + WAIT;
+    while !element.is_displayed().await.unwrap_or(false) {
+        assert!(Instant::now() < deadline, "{css} is not shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The texts of every element matching `css`.
 pub async fn texts(client: &Client, css: &str) -> Vec<String> {
     let mut out = Vec::new();
