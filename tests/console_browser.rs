@@ -42,6 +42,28 @@ fn on_message(e) {
             title: "Drinks", text: "Pick one", actions: [
                 #{ type: "postback", label: "Tea", data: "drink=tea", displayText: "Tea please" },
                 #{ type: "datetimepicker", label: "When", data: "when", mode: "date" }] } });
+    } else if t == "more" {
+        let micro = |word| #{ type: "bubble", size: "micro", body: #{ type: "box",
+            layout: "vertical", contents: [#{ type: "text", text: word }] } };
+        reply(e, [
+            #{ type: "flex", altText: "Two", contents: #{ type: "carousel",
+               contents: [micro.call("One"), micro.call("Two")] } },
+            #{ type: "template", altText: "Sure?", template: #{ type: "confirm", text: "Sure?",
+               actions: [#{ type: "message", label: "Yes", text: "yes" },
+                         #{ type: "message", label: "No", text: "no" }] } },
+            #{ type: "imagemap", baseUrl: "https://example.com/map", altText: "Map",
+               baseSize: #{ width: 1040, height: 520 }, actions: [
+                 #{ type: "message", text: "left", area: #{ x: 0, y: 0, width: 520, height: 520 } },
+                 #{ type: "message", text: "right", area: #{ x: 520, y: 0, width: 520, height: 520 } }] },
+            #{ type: "textV2", text: "Hi {me}{smile}", substitution: #{
+               me: #{ type: "mention", mentionee: #{ type: "user", userId: "U1" } },
+               smile: #{ type: "emoji", productId: "5ac1bfd5040ab15980c9b435", emojiId: "002" } } },
+            #{ type: "sticker", packageId: "446", stickerId: "1988" }]);
+    } else if t == "late" {
+        // As if the token had expired: the reply goes out as a (billed) push.
+        let copy = e;
+        copy.remove("replyToken");
+        reply(copy, "pushed instead");
     } else if t == "slow" {
         loading(e.source.userId, 5);
     } else if t == "boom" {
@@ -188,6 +210,39 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     wait_text(&client, BOT_SAYS, "echo: yes").await;
     assert!(texts(&client, "#quick-reply .chip").await.is_empty());
 
+    // A carousel, a confirm template, an imagemap, textV2 and a sticker in one reply.
+    type_and_send(&client, "more").await;
+    wait_text(&client, BOT_SAYS, "package 446, sticker 1988").await;
+    let bubbles = texts(&client, ".flex-carousel > .flex-bubble").await;
+    assert_eq!(bubbles, ["One", "Two"]);
+    let confirm = texts(&client, ".template.confirm .side-by-side .template-action").await;
+    assert_eq!(confirm, ["Yes", "No"]);
+    wait_text(&client, BOT_SAYS, "Hi @U1(5ac1bfd5040ab15980c9b435/002)").await;
+    // The imagemap's right half sends "right".
+    let area = client
+        .execute(
+            "const a = [...document.querySelectorAll('.imagemap-area')].map(e => e.style.left);
+             return a",
+            vec![],
+        )
+        .await
+        .expect("areas");
+    assert_eq!(area, serde_json::json!(["0%", "50%"]));
+    click_text(&client, ".imagemap-area", "right").await;
+    wait_text(&client, BOT_SAYS, "echo: right").await;
+    save_screenshot("more.png", &client.screenshot().await.expect("shot"));
+
+    // A reply without its token falls back to a push, which the log marks as billed.
+    type_and_send(&client, "late").await;
+    wait_text(&client, BOT_SAYS, "pushed instead").await;
+    wait_text(&client, "#log .entry.fallback", "sent as a push (billed)").await;
+    wait_text(
+        &client,
+        "#log .entry.call",
+        "/v2/bot/message/push → 200 fallback push billed",
+    )
+    .await;
+
     // loading() shows the bot typing.
     type_and_send(&client, "slow").await;
     wait_shown(&client, "#typing").await;
@@ -221,7 +276,7 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     let error = wait_text(&client, "#log .entry.error", "boom!").await;
     let shown = error.text().await.expect("text");
     assert!(
-        shown.contains("bot.rhai:34:9: in on_message(): boom!"),
+        shown.contains("bot.rhai:56:9: in on_message(): boom!"),
         "{shown}"
     );
     assert!(shown.contains("throw \"boom!\";\n        ^"), "{shown}");

@@ -76,6 +76,7 @@ function show(id) {
   $("add-member").disabled = c.kind === "user";
   if (c.kind === "user" && c.id !== state.user) selectUser(c.id);
   showQuickReply();
+  showTyping();
   c.list.lastElementChild?.scrollIntoView({ block: "end" });
 }
 
@@ -289,15 +290,17 @@ function botMessages(call) {
   }
 }
 
+// "The bot is typing…" in chat `id` for `seconds` from `since`, or until its next message.
 const typingUntil = new Map();
 function typing(id, seconds, since) {
   const until = (since || Date.now()) + seconds * 1000;
   typingUntil.set(id, until);
-  const update = () => {
-    $("typing").hidden = !(state.current && typingUntil.get(state.current.id) > Date.now());
-  };
-  update();
-  if (seconds) setTimeout(update, until - Date.now() + 10);
+  showTyping();
+  if (seconds) setTimeout(showTyping, until - Date.now() + 10);
+}
+
+function showTyping() {
+  $("typing").hidden = !(state.current && typingUntil.get(state.current.id) > Date.now());
 }
 
 function call(entry) {
@@ -329,7 +332,8 @@ function logLine(entry) {
       const events = entry.body.events || [];
       const said = events.map((e) => e.type + (e.message ? ` ${e.message.type}` : "")
         + (e.message?.text ? ` “${e.message.text}”` : "")
-        + (e.postback ? ` ${e.postback.data}` : "")).join(", ");
+        + (e.postback ? ` ${e.postback.data}` : "")
+        + (e.postback?.params ? ` ${JSON.stringify(e.postback.params)}` : "")).join(", ");
       head.append(`⇢ webhook: ${said}`);
       item.append(head);
       details("body", entry.body);
