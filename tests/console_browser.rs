@@ -137,8 +137,15 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     std::fs::write(scripts.join("bot.rhai"), BOT).expect("script");
     let (dev, url) = start_dev(work.path());
     let client = driver.session().await;
-    client.goto(&url).await.expect("open the console");
+    // The daemon's own address opens the console, which has its own port.
+    client.goto(&dev.url("/")).await.expect("open the console");
     wait_for(&client, "body.live").await;
+    let opened = client.current_url().await.expect("url");
+    assert_eq!(opened.as_str(), url);
+    assert_ne!(
+        opened.port(),
+        dev.addr.rsplit(':').next().and_then(|p| p.parse().ok())
+    );
 
     // Type a message, press Enter, and see the echo.
     let input = client.find(Locator::Id("text")).await.expect("message box");
