@@ -2,7 +2,8 @@
 //! a fixed channel secret so `linebotd chat` can sign its webhooks. Needs no LINE account.
 //!
 //! Every call the bot makes is printed as one line and served at `GET /dev/calls?after=N` on the
-//! daemon's own port (that is how `chat` sees the bot's answers).
+//! daemon's own port (that is how `chat` sees the bot's answers). The browser console
+//! (`console/`) runs beside it on a listener of its own; `GET /` here sends a browser there.
 
 use std::io::Write as _;
 use std::process::ExitCode;
