@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use browser::{texts, wait_for, wait_shown, wait_text, Driver};
+use browser::{texts, until, wait_for, wait_shown, wait_text, Driver};
 use fantoccini::{Client, Locator};
 use support::daemon::{bin, Daemon};
 
@@ -41,7 +41,8 @@ fn on_message(e) {
         reply(e, #{ type: "template", altText: "Drinks", template: #{ type: "buttons",
             title: "Drinks", text: "Pick one", actions: [
                 #{ type: "postback", label: "Tea", data: "drink=tea", displayText: "Tea please" },
-                #{ type: "datetimepicker", label: "When", data: "when", mode: "date" }] } });
+                #{ type: "datetimepicker", label: "When", data: "when", mode: "date" },
+                #{ type: "uri", label: "Site", uri: "http://127.0.0.1:9/site" }] } });
     } else if t == "more" {
         let micro = |word| #{ type: "bubble", size: "micro", body: #{ type: "box",
             layout: "vertical", contents: [#{ type: "text", text: word }] } };
@@ -211,6 +212,15 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     click_id(&client, "ask-ok").await;
     wait_text(&client, BOT_SAYS, "chose when 2026-12-24").await;
 
+    // A URI action opens a new tab.
+    let tabs = || async { client.windows().await.expect("tabs").len() };
+    let before = tabs().await;
+    click_text(&client, ".template-action", "Site").await;
+    until("a new tab for the URI action", || async {
+        tabs().await > before
+    })
+    .await;
+
     // A quick-reply chip sends its text, and the chips go away.
     type_and_send(&client, "quick").await;
     click_text(&client, "#quick-reply .chip", "Yes!").await;
@@ -283,7 +293,7 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     let error = wait_text(&client, "#log .entry.error", "boom!").await;
     let shown = error.text().await.expect("text");
     assert!(
-        shown.contains("bot.rhai:56:9: in on_message(): boom!"),
+        shown.contains("bot.rhai:57:9: in on_message(): boom!"),
         "{shown}"
     );
     assert!(shown.contains("throw \"boom!\";\n        ^"), "{shown}");

@@ -134,14 +134,24 @@ pub async fn wait_for(client: &Client, css: &str) -> Element {
     }
 }
 
+/// Waits up to [`WAIT`] until `check` holds; fails the test naming `what` otherwise.
+pub async fn until<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "waited in vain for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits up to [`WAIT`] until the element matching `css` is displayed.
 pub async fn wait_shown(client: &Client, css: &str) {
     let element = wait_for(client, css).await;
-    let deadline = Instant::now() + WAIT;
-    while !element.is_displayed().await.unwrap_or(false) {
-        assert!(Instant::now() < deadline, "{css} is not shown");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let shown = || async { element.is_displayed().await.unwrap_or(false) };
+    until(&format!("{css} to show"), shown).await;
 }
 
 /// The texts of every element matching `css`.
