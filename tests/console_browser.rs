@@ -148,31 +148,40 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
         dev.addr.rsplit(':').next().and_then(|p| p.parse().ok())
     );
 
+    echo_and_flex(&client).await;
+    templates_and_pickers(&client).await;
+    other_messages(&client).await;
+    typing_photo_follow(&client, work.path()).await;
+    log_and_errors(&client, &scripts).await;
+    group_chat(&client).await;
+    narrow_window(&client).await;
+    client.close().await.expect("close the browser");
+    drop(dev);
+}
+
+/// Typing, Enter, and a flex bubble drawn by LINE's layout rules, whose button works.
+async fn echo_and_flex(client: &Client) {
     // Type a message, press Enter, and see the echo.
     let input = client.find(Locator::Id("text")).await.expect("message box");
     input
         .send_keys("hello\u{E007}")
         .await
         .expect("type and press Enter");
-    wait_text(&client, ".messages:not([hidden]) .msg.user", "hello").await;
-    wait_text(&client, BOT_SAYS, "echo: hello").await;
+    wait_text(client, ".messages:not([hidden]) .msg.user", "hello").await;
+    wait_text(client, BOT_SAYS, "echo: hello").await;
 
     // A flex bubble: its texts and button labels, laid out as LINE lays them out.
-    type_and_send(&client, "card").await;
-    let bubble = wait_for(&client, ".flex-bubble").await;
-    let row = texts(
-        &client,
-        ".flex-block.body .flex-box.horizontal > .flex-text",
-    )
-    .await;
+    type_and_send(client, "card").await;
+    let bubble = wait_for(client, ".flex-bubble").await;
+    let row = texts(client, ".flex-block.body .flex-box.horizontal > .flex-text").await;
     assert_eq!(row, ["Coffee", "$3"]);
-    let baseline = texts(&client, ".flex-box.baseline > .flex-text").await;
+    let baseline = texts(client, ".flex-box.baseline > .flex-text").await;
     assert_eq!(baseline, ["4.5 stars"]);
     assert_eq!(
-        texts(&client, ".flex-block.header .flex-text").await,
+        texts(client, ".flex-block.header .flex-text").await,
         ["Menu"]
     );
-    assert_eq!(texts(&client, ".flex-button.primary").await, ["Order"]);
+    assert_eq!(texts(client, ".flex-button.primary").await, ["Order"]);
     assert!(client.find(Locator::Css(".flex-separator")).await.is_ok());
     // flex 2 against flex 1: the first text takes two thirds of the row.
     let widths = client
@@ -187,21 +196,24 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     assert!((w[0] / w[1] - 2.0).abs() < 0.1, "flex 2:1 widths {w:?}");
     save_screenshot("flex.png", &bubble.screenshot().await.expect("screenshot"));
     // Its button is a message action: the tap sends its text.
-    click_text(&client, ".flex-button", "Order").await;
-    wait_text(&client, BOT_SAYS, "echo: order coffee").await;
+    click_text(client, ".flex-button", "Order").await;
+    wait_text(client, BOT_SAYS, "echo: order coffee").await;
+}
 
+/// A template's postback and date picker, a URI action, a quick-reply chip.
+async fn templates_and_pickers(client: &Client) {
     // A template's postback button: the displayText shows, the script's reply follows.
-    type_and_send(&client, "menu").await;
-    let template = wait_for(&client, ".template.buttons").await;
+    type_and_send(client, "menu").await;
+    let template = wait_for(client, ".template.buttons").await;
     save_screenshot("template.png", &template.screenshot().await.expect("shot"));
-    click_text(&client, ".template-action", "Tea").await;
-    wait_text(&client, ".messages:not([hidden]) .msg.user", "Tea please").await;
-    wait_text(&client, BOT_SAYS, "chose drink=tea").await;
+    click_text(client, ".template-action", "Tea").await;
+    wait_text(client, ".messages:not([hidden]) .msg.user", "Tea please").await;
+    wait_text(client, BOT_SAYS, "chose drink=tea").await;
     save_screenshot("console.png", &client.screenshot().await.expect("shot"));
 
     // A datetime picker sends postback.params.
-    click_text(&client, ".template-action", "When").await;
-    let date = wait_for(&client, "#ask input[name=value]").await;
+    click_text(client, ".template-action", "When").await;
+    let date = wait_for(client, "#ask input[name=value]").await;
     client
         .execute(
             "arguments[0].value = '2026-12-24'",
@@ -209,32 +221,35 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
         )
         .await
         .expect("pick a date");
-    click_id(&client, "ask-ok").await;
-    wait_text(&client, BOT_SAYS, "chose when 2026-12-24").await;
+    click_id(client, "ask-ok").await;
+    wait_text(client, BOT_SAYS, "chose when 2026-12-24").await;
 
     // A URI action opens a new tab.
     let tabs = || async { client.windows().await.expect("tabs").len() };
     let before = tabs().await;
-    click_text(&client, ".template-action", "Site").await;
+    click_text(client, ".template-action", "Site").await;
     until("a new tab for the URI action", || async {
         tabs().await > before
     })
     .await;
 
     // A quick-reply chip sends its text, and the chips go away.
-    type_and_send(&client, "quick").await;
-    click_text(&client, "#quick-reply .chip", "Yes!").await;
-    wait_text(&client, BOT_SAYS, "echo: yes").await;
-    assert!(texts(&client, "#quick-reply .chip").await.is_empty());
+    type_and_send(client, "quick").await;
+    click_text(client, "#quick-reply .chip", "Yes!").await;
+    wait_text(client, BOT_SAYS, "echo: yes").await;
+    assert!(texts(client, "#quick-reply .chip").await.is_empty());
+}
 
+/// Carousels, confirm templates, imagemaps, textV2, stickers; a reply that became a push.
+async fn other_messages(client: &Client) {
     // A carousel, a confirm template, an imagemap, textV2 and a sticker in one reply.
-    type_and_send(&client, "more").await;
-    wait_text(&client, BOT_SAYS, "package 446, sticker 1988").await;
-    let bubbles = texts(&client, ".flex-carousel > .flex-bubble").await;
+    type_and_send(client, "more").await;
+    wait_text(client, BOT_SAYS, "package 446, sticker 1988").await;
+    let bubbles = texts(client, ".flex-carousel > .flex-bubble").await;
     assert_eq!(bubbles, ["One", "Two"]);
-    let confirm = texts(&client, ".template.confirm .side-by-side .template-action").await;
+    let confirm = texts(client, ".template.confirm .side-by-side .template-action").await;
     assert_eq!(confirm, ["Yes", "No"]);
-    wait_text(&client, BOT_SAYS, "Hi @U1(5ac1bfd5040ab15980c9b435/002)").await;
+    wait_text(client, BOT_SAYS, "Hi @U1(5ac1bfd5040ab15980c9b435/002)").await;
     // The imagemap's right half sends "right".
     let area = client
         .execute(
@@ -245,52 +260,58 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
         .await
         .expect("areas");
     assert_eq!(area, serde_json::json!(["0%", "50%"]));
-    click_text(&client, ".imagemap-area", "right").await;
-    wait_text(&client, BOT_SAYS, "echo: right").await;
+    click_text(client, ".imagemap-area", "right").await;
+    wait_text(client, BOT_SAYS, "echo: right").await;
     save_screenshot("more.png", &client.screenshot().await.expect("shot"));
 
     // A reply without its token falls back to a push, which the log marks as billed.
-    type_and_send(&client, "late").await;
-    wait_text(&client, BOT_SAYS, "pushed instead").await;
-    wait_text(&client, "#log .entry.fallback", "sent as a push (billed)").await;
+    type_and_send(client, "late").await;
+    wait_text(client, BOT_SAYS, "pushed instead").await;
+    wait_text(client, "#log .entry.fallback", "sent as a push (billed)").await;
     wait_text(
-        &client,
+        client,
         "#log .entry.call",
         "/v2/bot/message/push → 200 fallback push billed",
     )
     .await;
+}
 
+/// loading(), a photo picked from disk, following the bot.
+async fn typing_photo_follow(client: &Client, work: &Path) {
     // loading() shows the bot typing.
-    type_and_send(&client, "slow").await;
-    wait_shown(&client, "#typing").await;
+    type_and_send(client, "slow").await;
+    wait_shown(client, "#typing").await;
 
     // A photo picked from disk: content(event) downloads exactly its bytes.
-    let photo = work.path().join("photo.png");
+    let photo = work.join("photo.png");
     std::fs::write(&photo, vec![7u8; 1234]).expect("photo");
     let picker = client.find(Locator::Id("file")).await.expect("file input");
     picker
         .send_keys(&photo.display().to_string())
         .await
         .expect("pick the photo");
-    wait_text(&client, BOT_SAYS, "got image/png 1234 bytes").await;
+    wait_text(client, BOT_SAYS, "got image/png 1234 bytes").await;
 
     // Following the bot.
-    click_id(&client, "follow").await;
-    wait_text(&client, BOT_SAYS, "welcome").await;
+    click_id(client, "follow").await;
+    wait_text(client, BOT_SAYS, "welcome").await;
     wait_text(
-        &client,
+        client,
         ".messages:not([hidden]) .msg.system",
         "added the bot",
     )
     .await;
+}
 
+/// The log: webhooks, calls, a handler's error, a broken script and its fix.
+async fn log_and_errors(client: &Client, scripts: &Path) {
     // The log shows the webhooks and the calls.
-    wait_text(&client, "#log .entry.webhook", "message text “hello”").await;
-    wait_text(&client, "#log .entry.call", "/v2/bot/message/reply → 200").await;
+    wait_text(client, "#log .entry.webhook", "message text “hello”").await;
+    wait_text(client, "#log .entry.call", "/v2/bot/message/reply → 200").await;
 
     // A handler that throws: where, and the line with a caret under the throw.
-    type_and_send(&client, "boom").await;
-    let error = wait_text(&client, "#log .entry.error", "boom!").await;
+    type_and_send(client, "boom").await;
+    let error = wait_text(client, "#log .entry.error", "boom!").await;
     let shown = error.text().await.expect("text");
     assert!(
         shown.contains("bot.rhai:57:9: in on_message(): boom!"),
@@ -304,27 +325,30 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
         "fn on_message(e) {\n    reply(e, \"x\"\n}\n",
     )
     .expect("break");
-    let error = wait_text(&client, "#log .entry.error", "bot.rhai:3:1").await;
+    let error = wait_text(client, "#log .entry.error", "bot.rhai:3:1").await;
     let shown = error.text().await.expect("text");
     assert!(shown.contains('^'), "{shown}");
     std::fs::write(scripts.join("bot.rhai"), BOT).expect("fix");
-    wait_text(&client, "#log .entry.reload", "loaded bot.rhai").await;
+    wait_text(client, "#log .entry.reload", "loaded bot.rhai").await;
+}
 
+/// A group: join first, then the bot's reply goes to the group.
+async fn group_chat(client: &Client) {
     // A group: the bot gets `join` first, and its reply goes to the group.
-    click_id(&client, "new-group").await;
-    wait_for(&client, "#ask input[name=name]").await;
-    click_id(&client, "ask-ok").await;
+    click_id(client, "new-group").await;
+    wait_for(client, "#ask input[name=name]").await;
+    click_id(client, "ask-ok").await;
     wait_text(
-        &client,
+        client,
         ".messages[data-chat^=C]:not([hidden]) .msg.bot",
         "hello group",
     )
     .await;
-    wait_text(&client, "#log .entry.webhook", "join").await;
-    wait_text(&client, "#chat-list .current", "group: team").await;
-    type_and_send(&client, "hi all").await;
+    wait_text(client, "#log .entry.webhook", "join").await;
+    wait_text(client, "#chat-list .current", "group: team").await;
+    type_and_send(client, "hi all").await;
     wait_text(
-        &client,
+        client,
         ".messages[data-chat^=C]:not([hidden]) .msg.bot",
         "group heard hi all",
     )
@@ -341,7 +365,10 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     let chats: Vec<String> = serde_json::from_value(reply_to).expect("ids");
     assert_eq!(chats.len(), 1, "{chats:?}");
     assert!(chats[0].starts_with('C'), "{chats:?}");
+}
 
+/// In a narrow window nothing spills sideways and the message box stays on screen.
+async fn narrow_window(client: &Client) {
     // In a narrow window nothing spills sideways and the message box stays on screen.
     client
         .set_window_size(400, 800)
@@ -362,7 +389,4 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
         "the console overflows a 400 px window"
     );
     save_screenshot("narrow.png", &client.screenshot().await.expect("shot"));
-
-    client.close().await.expect("close the browser");
-    drop(dev);
 }
