@@ -14,6 +14,11 @@ use support::daemon::{bin, Daemon};
 
 const BOT: &str = r##"
 fn on_message(e) {
+    if e.message.type == "sticker" {
+        reply(e, `sticker ${e.message.packageId}/${e.message.stickerId}`);
+        return;
+    }
+    if e.message.type == "location" { reply(e, `at ${e.message.title}`); return; }
     if e.message.type == "image" {
         let c = content(e);
         reply(e, `got ${c.type} ${c.size} bytes`);
@@ -78,7 +83,8 @@ fn on_message(e) {
 }
 fn on_postback(e) { reply(e, `chose ${e.postback.data} ${e.postback.params?.date ?? ""}`); }
 fn on_join(e) { reply(e, "hello group"); }
-fn on_follow(e) { reply(e, "welcome"); }
+fn on_follow(e) { reply(e, if e.follow.isUnblocked { "welcome back" } else { "welcome" }); }
+fn on_member_joined(e) { reply(e, `welcome ${e.joined.members[0].userId}`); }
 "##;
 
 /// The bot's messages in the conversation on screen.
@@ -151,7 +157,7 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     echo_and_flex(&client).await;
     templates_and_pickers(&client).await;
     other_messages(&client).await;
-    typing_photo_follow(&client, work.path()).await;
+    user_side(&client, work.path()).await;
     log_and_errors(&client, &scripts).await;
     group_chat(&client).await;
     narrow_window(&client).await;
@@ -276,11 +282,21 @@ async fn other_messages(client: &Client) {
     .await;
 }
 
-/// loading(), a photo picked from disk, following the bot.
-async fn typing_photo_follow(client: &Client, work: &Path) {
+/// loading(), a sticker, a location, a photo picked from disk, following and blocking.
+async fn user_side(client: &Client, work: &Path) {
     // loading() shows the bot typing.
     type_and_send(client, "slow").await;
     wait_shown(client, "#typing").await;
+
+    // A sticker and a location, each through its form.
+    click_id(client, "sticker").await;
+    wait_for(client, "#ask input[name=packageId]").await;
+    click_id(client, "ask-ok").await;
+    wait_text(client, BOT_SAYS, "sticker 446/1988").await;
+    click_id(client, "location").await;
+    wait_for(client, "#ask input[name=latitude]").await;
+    click_id(client, "ask-ok").await;
+    wait_text(client, BOT_SAYS, "at Tokyo Station").await;
 
     // A photo picked from disk: content(event) downloads exactly its bytes.
     let photo = work.join("photo.png");
@@ -301,6 +317,12 @@ async fn typing_photo_follow(client: &Client, work: &Path) {
         "added the bot",
     )
     .await;
+    // Blocking, then following again: LINE marks that follow `isUnblocked`.
+    click_id(client, "unfollow").await;
+    let system = ".messages:not([hidden]) .msg.system";
+    wait_text(client, system, "blocked the bot").await;
+    click_id(client, "follow").await;
+    wait_text(client, BOT_SAYS, "welcome back").await;
 }
 
 /// The log: webhooks, calls, a handler's error, a broken script and its fix.
@@ -314,7 +336,7 @@ async fn log_and_errors(client: &Client, scripts: &Path) {
     let error = wait_text(client, "#log .entry.error", "boom!").await;
     let shown = error.text().await.expect("text");
     assert!(
-        shown.contains("bot.rhai:57:9: in on_message(): boom!"),
+        shown.contains("bot.rhai:62:9: in on_message(): boom!"),
         "{shown}"
     );
     assert!(shown.contains("throw \"boom!\";\n        ^"), "{shown}");
@@ -334,25 +356,18 @@ async fn log_and_errors(client: &Client, scripts: &Path) {
 
 /// A group: join first, then the bot's reply goes to the group.
 async fn group_chat(client: &Client) {
-    // A group: the bot gets `join` first, and its reply goes to the group.
+    let in_group = ".messages[data-chat^=C]:not([hidden]) .msg.bot";
     click_id(client, "new-group").await;
     wait_for(client, "#ask input[name=name]").await;
     click_id(client, "ask-ok").await;
-    wait_text(
-        client,
-        ".messages[data-chat^=C]:not([hidden]) .msg.bot",
-        "hello group",
-    )
-    .await;
+    wait_text(client, in_group, "hello group").await;
     wait_text(client, "#log .entry.webhook", "join").await;
     wait_text(client, "#chat-list .current", "group: team").await;
+    // Adding a user to it sends memberJoined from the group.
+    click_id(client, "add-member").await;
+    wait_text(client, in_group, "welcome Udev0000").await;
     type_and_send(client, "hi all").await;
-    wait_text(
-        client,
-        ".messages[data-chat^=C]:not([hidden]) .msg.bot",
-        "group heard hi all",
-    )
-    .await;
+    wait_text(client, in_group, "group heard hi all").await;
     // … and was pushed nowhere else.
     let reply_to = client
         .execute(
@@ -369,7 +384,6 @@ async fn group_chat(client: &Client) {
 
 /// In a narrow window nothing spills sideways and the message box stays on screen.
 async fn narrow_window(client: &Client) {
-    // In a narrow window nothing spills sideways and the message box stays on screen.
     client
         .set_window_size(400, 800)
         .await
