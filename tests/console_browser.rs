@@ -160,6 +160,7 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     user_side(&client, work.path()).await;
     log_and_errors(&client, &scripts).await;
     group_chat(&client).await;
+    another_user(&client).await;
     narrow_window(&client).await;
     client.close().await.expect("close the browser");
     drop(dev);
@@ -380,6 +381,29 @@ async fn group_chat(client: &Client) {
     let chats: Vec<String> = serde_json::from_value(reply_to).expect("ids");
     assert_eq!(chats.len(), 1, "{chats:?}");
     assert!(chats[0].starts_with('C'), "{chats:?}");
+}
+
+/// A second simulated user has a conversation of their own.
+async fn another_user(client: &Client) {
+    click_id(client, "new-user").await;
+    wait_for(client, "#ask input[name=name]").await;
+    click_id(client, "ask-ok").await;
+    wait_text(client, "#chat-title", "as alice").await;
+    type_and_send(client, "hi from alice").await;
+    let alice = ".messages[data-chat='Udev-alice']:not([hidden]) .msg.bot";
+    wait_text(client, alice, "echo: hi from alice").await;
+    // Hidden conversations have no WebDriver text: read what they hold.
+    let elsewhere = client
+        .execute(
+            "return [...document.querySelectorAll('.messages:not([data-chat=\"Udev-alice\"])')]
+                .map(list => list.textContent).join(' ')",
+            vec![],
+        )
+        .await
+        .expect("other chats");
+    let elsewhere = elsewhere.as_str().unwrap_or_default();
+    assert!(elsewhere.contains("echo: hello"), "{elsewhere}");
+    assert!(!elsewhere.contains("alice"), "{elsewhere}");
 }
 
 /// In a narrow window nothing spills sideways and the message box stays on screen.
