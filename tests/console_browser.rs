@@ -142,6 +142,12 @@ async fn a_script_author_chats_taps_and_fixes_a_script_in_the_browser() {
     let scripts = work.path().join("scripts");
     std::fs::create_dir(&scripts).expect("scripts dir");
     std::fs::write(scripts.join("bot.rhai"), BOT).expect("script");
+    // The console posts to the daemon's webhook wherever it is configured.
+    std::fs::write(
+        work.path().join("linebotd.toml"),
+        "webhook_path = \"/line/webhook\"\n",
+    )
+    .expect("config");
     let (dev, url) = start_dev(work.path());
     let client = driver.session().await;
     // The daemon's own address opens the console, which has its own port.

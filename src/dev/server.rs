@@ -87,7 +87,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
         .local_addr()
         .map(super::console::url)
         .map_err(|e| CommandError::Daemon(DaemonError::Serve(e)))?;
-    let console = super::console::Console::new(fake.clone(), &config.scripts_dir, url.clone());
+    let console = super::console::Console::new(fake.clone(), &config, url.clone());
     let linebotd = crate::cmd::invoked::command();
     let chat_hint = if addr.to_string() == crate::config::DEFAULT_LISTEN {
         format!("{linebotd} chat")

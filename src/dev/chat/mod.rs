@@ -19,8 +19,8 @@ use crate::cmd::CommandError;
 
 mod remote;
 
-pub(crate) use remote::send;
-use remote::{fetch_calls, print_calls, print_notes, run_function};
+pub(crate) use remote::send_to;
+use remote::{fetch_calls, print_calls, print_notes, run_function, send};
 
 /// How long a poll for new calls waits on the server.
 const LONG_POLL_MS: u64 = 20_000;

@@ -48,21 +48,23 @@ const ASSETS: &[(&str, &str, &str)] = &[
 pub struct Console {
     pub log: Arc<Log>,
     fake: Arc<FakeLine>,
-    /// The dev daemon's URL, where events are posted as signed webhooks.
+    /// The dev daemon's URL and webhook path, where events are posted as signed webhooks.
     daemon: String,
+    webhook_path: String,
     client: reqwest::Client,
 }
 
 impl Console {
-    /// A console for the daemon at `daemon` whose LINE is `fake`; its log follows the fake's
-    /// calls from now on.
-    pub fn new(fake: Arc<FakeLine>, scripts_dir: &std::path::Path, daemon: String) -> Arc<Self> {
-        let log = Arc::new(Log::new(scripts_dir));
+    /// A console for the daemon at `daemon` run with `config`, whose LINE is `fake`; its log
+    /// follows the fake's calls from now on.
+    pub fn new(fake: Arc<FakeLine>, config: &crate::config::Config, daemon: String) -> Arc<Self> {
+        let log = Arc::new(Log::new(&config.scripts_dir));
         log.follow_calls(fake.calls());
         Arc::new(Self {
             log,
             fake,
             daemon,
+            webhook_path: config.webhook_path.clone(),
             client: reqwest::Client::new(),
         })
     }
@@ -98,7 +100,7 @@ impl Console {
 
     /// Sends `event` to the daemon the way LINE does.
     async fn post(&self, event: serde_json::Value) -> Result<(), String> {
-        crate::dev::chat::send(&self.client, &self.daemon, event).await
+        crate::dev::chat::send_to(&self.client, &self.daemon, &self.webhook_path, event).await
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
