@@ -186,7 +186,13 @@ function showPicked(node) {
 async function act(action) {
   let value;
   switch (action.type) {
-    case "uri": window.open(action.uri || action.linkUri, "_blank", "noopener"); return;
+    case "uri": {
+      // LINE opens only these schemes; a script's `javascript:` URI must not run here.
+      const uri = action.altUri?.desktop || action.uri || action.linkUri || "";
+      if (/^(https?|tel|mailto|line):/i.test(uri)) window.open(uri, "_blank", "noopener");
+      else system(state.current.id, `LINE would not open ${uri}`).classList.add("error");
+      return;
+    }
     case "camera": case "cameraRoll": $("file").click(); return;
     case "location": sendLocation(); return;
     case "clipboard":
