@@ -110,13 +110,14 @@ function system(id, text) {
 
 async function api(path, body, headers) {
   const init = { method: "POST", body, headers: headers || { "content-type": "application/json" } };
-  const response = await fetch(path, init);
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    system(state.current.id, `not sent: ${answer.error || response.status}`).classList.add("error");
+  const failed = (why) => {
+    system(state.current.id, `not sent: ${why}`).classList.add("error");
     return null;
-  }
-  return answer;
+  };
+  const response = await fetch(path, init).catch(() => null);
+  if (!response) return failed("linebotd dev is not running");
+  const answer = await response.json().catch(() => ({}));
+  return response.ok ? answer : failed(answer.error || response.status);
 }
 
 // Where the user speaks now: a group or room id, or null for the one-to-one chat.
