@@ -95,6 +95,7 @@ fn scripts_runtime(
             Default::default(),
         )),
         on_dispatched: Default::default(),
+        on_fallback: Default::default(),
     });
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("echo.rhai"), script).expect("write script");

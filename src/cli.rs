@@ -392,6 +392,11 @@ pub struct DevArgs {
     /// Chat with the bot in this terminal instead of printing every LINE call.
     #[arg(long)]
     pub chat: bool,
+
+    /// Address of the browser console [default: the port after --listen's, 127.0.0.1:8081;
+    /// port 0 picks a free one]. `GET /` on --listen's port opens it too.
+    #[arg(long, value_name = "ADDR")]
+    pub console: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub local: LocalSettings,
 }

@@ -106,6 +106,11 @@ async fn the_router_takes_signed_webhooks_to_the_scripts_and_answers_the_rest() 
         metrics.contains("linebotd_webhooks_total{outcome=\"bad_signature\"}"),
         "{metrics}"
     );
+    // The browser console is `dev`'s alone: `run` serves neither it nor its API.
+    for path in ["/", "/console.js", "/api/log"] {
+        let answer = router.clone().oneshot(get(path)).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 
     shutting_down.store(true, Ordering::SeqCst);
     let refused = router.clone().oneshot(signed(&body)).await.unwrap();

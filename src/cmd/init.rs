@@ -166,7 +166,7 @@ fn next_steps(dir: &Path) -> String {
 Next steps:
 {install}{cd}  linebotd check                      # compile the scripts, point at mistakes
   linebotd test scripts               # run scripts/*.test.rhai
-  linebotd dev                        # the bot against a local fake LINE; chat with `linebotd chat`
+  linebotd dev                        # the bot against a local fake LINE; open http://127.0.0.1:8080/
   export CHANNEL_SECRET=... CHANNEL_ACCESS_TOKEN=...
   linebotd run --config linebotd.toml # then set https://<your host>/callback as the webhook URL
 Writing scripts: docs/scripting.md in the linebotd repository.

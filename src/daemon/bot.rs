@@ -61,6 +61,7 @@ impl Bot {
             on_log: parts.on_log,
             web: Arc::new(parts.web),
             on_dispatched: Default::default(),
+            on_fallback: Default::default(),
         });
         let (dir, limits, tz) = (parts.scripts_dir.clone(), parts.limits, parts.timezone);
         let runtime = tokio::task::spawn_blocking(move || {

@@ -20,6 +20,9 @@ pub struct Pipeline {
     pub scheduler: Arc<Scheduler>,
     /// Fires the scripts' one-off timers; stops when the pipeline is dropped.
     pub timers: crate::pipeline::schedule::TimerLoop,
+    /// Told about every reload after the scheduler (`dev`'s browser console shows them); set
+    /// once, by whoever serves the pipeline.
+    pub on_reload: std::sync::OnceLock<crate::pipeline::script::watch::ReloadHook>,
 }
 
 impl Pipeline {
@@ -34,6 +37,9 @@ impl Pipeline {
         }
         for name in &report.removed {
             self.scheduler.replace(name, Vec::new());
+        }
+        if let Some(hook) = self.on_reload.get() {
+            hook(report);
         }
     }
 }
@@ -94,5 +100,6 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
         inbox,
         scheduler,
         timers,
+        on_reload: Default::default(),
     })
 }

@@ -62,6 +62,13 @@ pub fn follow(user: &str) -> Value {
     event
 }
 
+/// A follow by a user who had blocked the bot: LINE marks it `isUnblocked`.
+pub fn refollow(user: &str) -> Value {
+    let mut event = follow(user);
+    event["follow"]["isUnblocked"] = json!(true);
+    event
+}
+
 pub fn unfollow(user: &str) -> Value {
     base("unfollow", user, false)
 }
@@ -113,26 +120,79 @@ pub fn location(user: &str, title: &str, latitude: f64, longitude: f64) -> Value
 
 /// The bot joined `group`.
 pub fn join(group: &str) -> Value {
-    let mut event = base("join", DEV_USER, true);
-    event["source"] = json!({"type": "group", "groupId": group});
-    event
+    joined(&Chat::Group(group.to_owned()))
 }
 
 /// `event`, sent by its user from inside `group`.
-pub fn in_group(mut event: Value, group: &str) -> Value {
+pub fn in_group(event: Value, group: &str) -> Value {
+    in_chat(event, &Chat::Group(group.to_owned()))
+}
+
+/// A conversation with more than the bot and one user: a group, or a room (a chat of several
+/// users that was never made a group). Its id starts with `C` or `R`, as LINE's do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chat {
+    Group(String),
+    Room(String),
+}
+
+impl Chat {
+    /// The group or room with this id, told apart by its first letter.
+    pub fn from_id(id: &str) -> Self {
+        match id.starts_with('R') {
+            true => Self::Room(id.to_owned()),
+            false => Self::Group(id.to_owned()),
+        }
+    }
+
+    fn source(&self) -> Value {
+        match self {
+            Self::Group(id) => json!({"type": "group", "groupId": id}),
+            Self::Room(id) => json!({"type": "room", "roomId": id}),
+        }
+    }
+}
+
+/// `event`, sent by its user from inside `chat`.
+pub fn in_chat(mut event: Value, chat: &Chat) -> Value {
     let user = event["source"]["userId"].clone();
-    event["source"] = json!({"type": "group", "groupId": group, "userId": user});
+    event["source"] = chat.source();
+    event["source"]["userId"] = user;
+    event
+}
+
+/// The bot was added to `chat`: LINE sends `join` from the chat itself.
+pub fn joined(chat: &Chat) -> Value {
+    let mut event = base("join", DEV_USER, true);
+    event["source"] = chat.source();
+    event
+}
+
+/// `user` was added to `chat`, where the bot already is.
+pub fn member_joined(chat: &Chat, user: &str) -> Value {
+    let mut event = base("memberJoined", user, true);
+    event["source"] = chat.source();
+    event["joined"] = json!({"members": [{"type": "user", "userId": user}]});
     event
 }
 
 /// A group id that looks like LINE's (`C` and 32 hex digits), the same for the same name.
 pub fn group_id(name: &str) -> String {
+    chat_id('C', name)
+}
+
+/// A room id that looks like LINE's (`R` and 32 hex digits), the same for the same name.
+pub fn room_id(name: &str) -> String {
+    chat_id('R', name)
+}
+
+fn chat_id(prefix: char, name: &str) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
     let a = h.finish();
     a.hash(&mut h);
-    format!("C{a:016x}{:016x}", h.finish())
+    format!("{prefix}{a:016x}{:016x}", h.finish())
 }
 
 /// A webhook body carrying `events`, as LINE posts it.
@@ -241,6 +301,21 @@ mod tests {
             event.source.and_then(|s| s.user_id).as_deref(),
             Some(DEV_USER)
         );
+    }
+
+    #[test]
+    fn room_events_come_from_the_room_and_member_joins_name_the_member() {
+        let room = Chat::from_id(&room_id("trip"));
+        let said = in_chat(text("U1", "hi"), &room);
+        assert_eq!(said["source"]["type"], "room");
+        assert_eq!(said["source"]["userId"], "U1");
+        assert!(said["source"]["roomId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with('R')));
+        let joined = member_joined(&Chat::Group("C1".into()), "U2");
+        assert_eq!(joined["source"], json!({"type": "group", "groupId": "C1"}));
+        assert_eq!(joined["joined"]["members"][0]["userId"], "U2");
+        assert_eq!(refollow("U1")["follow"]["isUnblocked"], true);
     }
 
     #[test]

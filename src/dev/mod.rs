@@ -3,6 +3,7 @@
 
 mod actions;
 pub mod chat;
+pub mod console;
 pub mod events;
 pub mod fakeline;
 pub mod local;

@@ -20,47 +20,78 @@ pub struct Note {
     pub text: String,
 }
 
-#[derive(Default)]
-pub struct Notes {
-    list: Mutex<Vec<String>>,
+/// An append-only list that readers follow by position, waiting for what comes next: the
+/// notes here, and the browser console's log (`console/log.rs`).
+pub struct Journal<T> {
+    list: Mutex<Vec<T>>,
     added: Notify,
 }
+
+impl<T> Default for Journal<T> {
+    fn default() -> Self {
+        Self {
+            list: Mutex::new(Vec::new()),
+            added: Notify::new(),
+        }
+    }
+}
+
+impl<T: Clone> Journal<T> {
+    /// Appends `item`; returns its position.
+    pub fn add(&self, item: T) -> usize {
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        list.push(item);
+        let index = list.len() - 1;
+        drop(list);
+        self.added.notify_waiters();
+        index
+    }
+
+    /// The items from position `n` on, with their positions.
+    pub fn after(&self, n: usize) -> Vec<(usize, T)> {
+        let list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        list.iter().cloned().enumerate().skip(n).collect()
+    }
+
+    /// The items from position `n` on, waiting up to `timeout` (at most 30 s) for at least one.
+    pub async fn wait_after(&self, n: usize, timeout: Duration) -> Vec<(usize, T)> {
+        let deadline = tokio::time::Instant::now() + timeout.min(MAX_WAIT);
+        loop {
+            // Register interest before looking, so an item added in between is not missed.
+            let added = self.added.notified();
+            let items = self.after(n);
+            if !items.is_empty() || tokio::time::timeout_at(deadline, added).await.is_err() {
+                return items;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Notes(Journal<String>);
 
 /// Longest wait a poll may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
+fn notes(items: Vec<(usize, String)>) -> Vec<Note> {
+    items
+        .into_iter()
+        .map(|(index, text)| Note { index, text })
+        .collect()
+}
+
 impl Notes {
     pub fn add(&self, text: String) {
-        self.list
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(text);
-        self.added.notify_waiters();
+        self.0.add(text);
     }
 
     pub fn after(&self, n: usize) -> Vec<Note> {
-        let list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        list.iter()
-            .enumerate()
-            .skip(n)
-            .map(|(index, text)| Note {
-                index,
-                text: text.clone(),
-            })
-            .collect()
+        notes(self.0.after(n))
     }
 
     /// The notes from position `n` on, waiting up to `timeout` for at least one.
     pub async fn wait_after(&self, n: usize, timeout: Duration) -> Vec<Note> {
-        let deadline = tokio::time::Instant::now() + timeout.min(MAX_WAIT);
-        loop {
-            // Register interest before looking, so a note added in between is not missed.
-            let added = self.added.notified();
-            let notes = self.after(n);
-            if !notes.is_empty() || tokio::time::timeout_at(deadline, added).await.is_err() {
-                return notes;
-            }
-        }
+        notes(self.0.wait_after(n, timeout).await)
     }
 
     /// What the dispatcher tells: an event no handler took, each handler that failed.
@@ -68,11 +99,7 @@ impl Notes {
         let notes = self.clone();
         Arc::new(move |event, dispatched| {
             if dispatched.handlers_run == 0 {
-                notes.add(format!(
-                    "no script handles `{}` events (define {} or on_event)",
-                    event.kind,
-                    handler_name(&event.kind)
-                ));
+                notes.add(unhandled(&event.kind));
             }
             for error in &dispatched.errors {
                 notes.add(format!("a handler failed: {error}"));
@@ -85,6 +112,14 @@ impl Notes {
             .route("/dev/notes", get(poll))
             .with_state(self.clone())
     }
+}
+
+/// What to say about an event of type `kind` that no script handles.
+pub fn unhandled(kind: &str) -> String {
+    format!(
+        "no script handles `{kind}` events (define {} or on_event)",
+        handler_name(kind)
+    )
 }
 
 #[derive(Deserialize)]

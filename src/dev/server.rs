@@ -2,7 +2,8 @@
 //! a fixed channel secret so `linebotd chat` can sign its webhooks. Needs no LINE account.
 //!
 //! Every call the bot makes is printed as one line and served at `GET /dev/calls?after=N` on the
-//! daemon's own port (that is how `chat` sees the bot's answers).
+//! daemon's own port (that is how `chat` sees the bot's answers). The browser console
+//! (`console/`) runs beside it on a listener of its own; `GET /` here sends a browser there.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use tokio::net::TcpListener;
 
 use crate::cli::{DevArgs, Settings};
 use crate::cmd::CommandError;
@@ -71,6 +73,21 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
         .local_addr()
         .map_err(|e| CommandError::Daemon(DaemonError::Serve(e)))?;
     let url = format!("http://{addr}");
+    let console_addr = args
+        .console
+        .unwrap_or_else(|| super::console::default_addr(addr));
+    let console_listener = TcpListener::bind(console_addr)
+        .await
+        .map_err(|e| {
+            CommandError::Local(format!(
+                "cannot serve the browser console on {console_addr}: {e} (choose another address with --console)"
+            ))
+        })?;
+    let console_url = console_listener
+        .local_addr()
+        .map(super::console::url)
+        .map_err(|e| CommandError::Daemon(DaemonError::Serve(e)))?;
+    let console = super::console::Console::new(fake.clone(), &config, url.clone());
     let linebotd = crate::cmd::invoked::command();
     let chat_hint = if addr.to_string() == crate::config::DEFAULT_LISTEN {
         format!("{linebotd} chat")
@@ -85,6 +102,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
         fake.url()
     );
     println!("  channel secret: {DEV_SECRET}   recorded LINE calls: {url}/dev/calls");
+    println!("  browser console: {console_url}");
     if !args.chat {
         println!("  in another terminal: {chat_hint}");
     }
@@ -95,20 +113,26 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     let max_body = config.max_body;
     let routes = calls.router();
     let learn = fake.clone();
+    let log = console.log.clone();
+    super::console::serve(console_listener, console.router());
     let customize = move |app: axum::Router, pipeline: &Arc<crate::daemon::Pipeline>| {
         let runtime = pipeline.bot.runtime.clone();
         let notes = Arc::new(super::notes::Notes::default());
-        // Set once, right after the bot is built (events replayed from the store at start
-        // may come before it and go unnoted).
-        let _ = runtime.host().on_dispatched.set(notes.hook());
+        console.attach(pipeline, &notes);
         let run = axum::Router::new()
             .route("/dev/run/{function}", axum::routing::post(run_function))
             .with_state(runtime);
         app.merge(routes)
             .merge(run)
             .merge(notes.router())
+            .merge(super::console::redirect(console_url))
             .layer(middleware::from_fn_with_state(
-                (learn, webhook_path, max_body),
+                Arc::new(Learn {
+                    fake: learn,
+                    path: webhook_path,
+                    max_body,
+                    log,
+                }),
                 learn_from_webhooks,
             ))
     };
@@ -220,20 +244,34 @@ fn short(id: &str) -> String {
     }
 }
 
+/// What [`learn_from_webhooks`] tells about each webhook, and where it is posted.
+struct Learn {
+    fake: Arc<FakeLine>,
+    path: String,
+    max_body: usize,
+    log: Arc<super::console::Log>,
+}
+
 /// Tells the fake about each incoming event: who it came from (they are friends of the bot, so
 /// their profile exists and pushes to them are accepted), and which chat its reply token belongs
-/// to, so the call log can say who a reply went to. The body is read here and handed on
-/// unchanged.
+/// to, so the call log can say who a reply went to. The browser console's log gets the body.
+/// The body is read here and handed on unchanged.
 async fn learn_from_webhooks(
-    State((fake, path, max_body)): State<(Arc<FakeLine>, String, usize)>,
+    State(learn): State<Arc<Learn>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let Learn {
+        fake,
+        path,
+        max_body,
+        log,
+    } = &*learn;
     if request.uri().path() != path {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, *max_body).await else {
         // Over the limit (or unreadable): answer as the webhook itself would.
         return (
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -253,6 +291,7 @@ async fn learn_from_webhooks(
                 fake.expect_reply_token(token, chat);
             }
         }
+        log.webhook(body);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

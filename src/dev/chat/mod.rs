@@ -19,6 +19,7 @@ use crate::cmd::CommandError;
 
 mod remote;
 
+pub(crate) use remote::send_to;
 use remote::{fetch_calls, print_calls, print_notes, run_function, send};
 
 /// How long a poll for new calls waits on the server.

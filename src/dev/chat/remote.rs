@@ -14,12 +14,22 @@ use crate::dev::{actions, events};
 
 use super::{bot_lines, say, Buttons, LONG_POLL_MS};
 
-/// Posts `event` to the dev daemon as LINE would: a signed webhook body.
+/// Posts `event` to the dev daemon at `url` as LINE would: a signed webhook body.
 pub(super) async fn send(client: &reqwest::Client, url: &str, event: Value) -> Result<(), String> {
+    send_to(client, url, "/callback", event).await
+}
+
+/// [`send`] to the webhook at `path` (the browser console knows the daemon's real path).
+pub(crate) async fn send_to(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    event: Value,
+) -> Result<(), String> {
     let body = events::body(vec![event]).to_string();
     let signature = crate::pipeline::webhook::sign(DEV_SECRET.as_bytes(), body.as_bytes());
     let response = client
-        .post(format!("{url}/callback"))
+        .post(format!("{url}{path}"))
         .header("content-type", "application/json")
         .header("x-line-signature", signature)
         .body(body)

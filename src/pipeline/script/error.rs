@@ -185,6 +185,9 @@ pub struct RunError {
     pub script: String,
     pub function: String,
     pub line: Option<usize>,
+    /// The column of `line` the error points at, when known (the browser console draws a
+    /// caret there).
+    pub col: Option<usize>,
     pub kind: RunErrorKind,
     pub message: String,
 }
@@ -218,11 +221,15 @@ impl RunError {
     ) -> Self {
         // The innermost error has the real position; outer layers are "in function X" wrappers.
         let mut inner = err;
-        let mut line = err.position().line();
+        let mut at = err.position();
         while let EvalAltResult::ErrorInFunctionCall(_, _, next, pos) = inner {
-            line = next.position().line().or(pos.line()).or(line);
+            at = [next.position(), *pos, at]
+                .into_iter()
+                .find(|p| p.line().is_some())
+                .unwrap_or(at);
             inner = next;
         }
+        let (line, col) = (at.line(), at.position());
         let (kind, message) = match inner {
             EvalAltResult::ErrorTooManyOperations(_) => (
                 RunErrorKind::Limit,
@@ -262,6 +269,7 @@ impl RunError {
             script: script.to_owned(),
             function: function.to_owned(),
             line,
+            col,
             kind,
             message,
         }

@@ -47,7 +47,13 @@ pub struct Host {
     /// Told what each event's dispatch did (`dev` shows unhandled events and failed handlers
     /// in the chat); set once, after the bot is built.
     pub on_dispatched: std::sync::OnceLock<DispatchHook>,
+    /// Told `(chat, why)` when a reply goes out as a push instead (the browser console marks
+    /// that push as billed); set once, after the bot is built.
+    pub on_fallback: std::sync::OnceLock<FallbackHook>,
 }
+
+/// Receives the chat a reply was pushed to instead, and why.
+pub type FallbackHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Receives each dispatched event and what its handlers did.
 pub type DispatchHook =
@@ -249,6 +255,9 @@ fn reply(ctx: NativeCallContext, target: &mut Dynamic, messages: Dynamic) -> Hos
                     age,
                 }
                 .emit();
+                if let Some(hook) = host.on_fallback.get() {
+                    hook(chat, reason.explain());
+                }
                 // Named after the reply, so it can never take a `push` call's retry key.
                 let key = retry_key(call.as_deref());
                 send_push(&host, chat, messages.clone(), quiet, key)

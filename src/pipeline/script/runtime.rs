@@ -101,7 +101,10 @@ impl Runtime {
         let new = loader::load_dir(&self.engines, &self.dir, &old)?;
         let mut report = ReloadReport::default();
         for s in &new.scripts {
-            if !old.scripts.iter().any(|o| Arc::ptr_eq(o, s)) {
+            // A script fixed back to its last good text is the same compiled script, and is
+            // loaded again all the same: its error is gone.
+            let fixed = old.errors.contains_key(&*s.name);
+            if fixed || !old.scripts.iter().any(|o| Arc::ptr_eq(o, s)) {
                 report.loaded.push(s.name.to_string());
             }
         }
