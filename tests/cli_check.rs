@@ -492,7 +492,10 @@ fn check_finds_misspelt_calls_in_lib_modules() {
              fn greet(e) {\n    repyl(e, w::hello());\n    secret(e);\n}\n\
              private fn secret(e) { store_set(\"k\"); }\n",
         ),
-        ("lib/words.rhai", "fn hello() { \"hi\" }\nfn bye() { hello(1) }\n"),
+        (
+            "lib/words.rhai",
+            "fn hello() { \"hi\" }\nfn bye() { hello(1) }\n",
+        ),
     ]);
     let out = check(dir.path());
     let text = stdout(&out);
