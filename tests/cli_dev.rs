@@ -452,6 +452,33 @@ fn chat_talks_to_the_dev_daemon() {
     );
 }
 
+/// With `webhook_path` set in linebotd.toml, `chat` posts where the daemon listens (it asks
+/// the dev daemon), not to `/callback`.
+#[test]
+fn chat_posts_to_the_webhook_path_of_linebotd_toml() {
+    let work = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(work.path().join("scripts")).expect("scripts dir");
+    std::fs::write(work.path().join("scripts/echo.rhai"), shipped_echo()).expect("script");
+    std::fs::write(
+        work.path().join("linebotd.toml"),
+        "webhook_path = \"/hooks/line\"\n",
+    )
+    .expect("config");
+    let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
+    dev.current_dir(work.path());
+    let mut dev = Running::spawn(dev);
+    let line = dev.wait_for("listening on http://");
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|u| u.strip_suffix("/hooks/line"))
+        .unwrap_or_else(|| panic!("the banner names the configured path: {line}"))
+        .to_owned();
+    let mut chat = Running::spawn(linebotd(&["chat", "--url", &url]));
+    writeln!(chat.stdin(), "hello").expect("write");
+    assert_eq!(chat.wait_for("bot>"), "bot> hello");
+}
+
 const MENU_BOT: &str = r#"
 fn on_message(e) {
     if e.message.type == "location" { throw "no maps here"; }

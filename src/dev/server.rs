@@ -119,9 +119,15 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
         let runtime = pipeline.bot.runtime.clone();
         let notes = Arc::new(super::notes::Notes::default());
         console.attach(pipeline, &notes);
+        let info = serde_json::json!({ "webhook_path": webhook_path.clone() });
         let run = axum::Router::new()
             .route("/dev/run/{function}", axum::routing::post(run_function))
-            .with_state(runtime);
+            .with_state(runtime)
+            // Where `chat` posts its webhooks: `webhook_path` in linebotd.toml moves them.
+            .route(
+                "/dev/info",
+                axum::routing::get(move || async move { axum::Json(info) }),
+            );
         app.merge(routes)
             .merge(run)
             .merge(notes.router())

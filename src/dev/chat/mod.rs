@@ -20,7 +20,7 @@ use crate::cmd::CommandError;
 mod remote;
 
 pub(crate) use remote::send_to;
-use remote::{fetch_calls, print_calls, print_notes, run_function, send};
+use remote::{fetch_calls, print_calls, print_notes, run_function, webhook_path};
 
 /// How long a poll for new calls waits on the server.
 const LONG_POLL_MS: u64 = 20_000;
@@ -63,6 +63,7 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
             source,
         })?
         .len();
+    let webhook = webhook_path(&client, &url).await;
     let seen = Arc::new(AtomicUsize::new(start));
     let buttons: Buttons = Arc::default();
     let poller = tokio::spawn(print_calls(
@@ -141,7 +142,7 @@ async fn chat(url: &str) -> Result<ExitCode, CommandError> {
                 _ => event,
             };
             waiting_from = Some(seen.load(Ordering::SeqCst));
-            if let Err(e) = send(&client, &url, event).await {
+            if let Err(e) = send_to(&client, &url, &webhook, event).await {
                 eprintln!("error: {e}");
             }
         }

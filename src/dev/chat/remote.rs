@@ -14,9 +14,22 @@ use crate::dev::{actions, events};
 
 use super::{bot_lines, say, Buttons, LONG_POLL_MS};
 
-/// Posts `event` to the dev daemon at `url` as LINE would: a signed webhook body.
-pub(super) async fn send(client: &reqwest::Client, url: &str, event: Value) -> Result<(), String> {
-    send_to(client, url, "/callback", event).await
+/// The dev daemon's webhook path (`/callback` unless linebotd.toml's `webhook_path` says
+/// otherwise), from its `/dev/info`.
+pub(super) async fn webhook_path(client: &reqwest::Client, url: &str) -> String {
+    let info = client
+        .get(format!("{url}/dev/info"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    let info = match info {
+        Ok(answer) => answer.json::<Value>().await.ok(),
+        Err(_) => None,
+    };
+    info.as_ref()
+        .and_then(|i| i["webhook_path"].as_str())
+        .unwrap_or("/callback")
+        .to_owned()
 }
 
 /// [`send`] to the webhook at `path` (the browser console knows the daemon's real path).
