@@ -50,7 +50,9 @@ impl<T: Clone> Journal<T> {
     /// The items from position `n` on, with their positions.
     pub fn after(&self, n: usize) -> Vec<(usize, T)> {
         let list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        list.iter().cloned().enumerate().skip(n).collect()
+        // Skipped before cloning: a long dev session's earlier entries are not copied again.
+        let rest = list.get(n..).unwrap_or_default();
+        rest.iter().cloned().zip(n..).map(|(t, i)| (i, t)).collect()
     }
 
     /// The items from position `n` on, waiting up to `timeout` (at most 30 s) for at least one.
