@@ -209,6 +209,7 @@ async fn a_backlog_of_pushes_to_one_user_does_not_delay_another_users_push() {
         // Queued by an earlier run of the daemon (NORMAL only to fill it quickly).
         let options = store::Options {
             sync: store::SyncMode::Normal,
+            ..store::Options::default()
         };
         let s = store::open_with(db.to_str().unwrap(), options).unwrap();
         for i in 0..BACKLOG {

@@ -85,6 +85,8 @@ pub struct Config {
     pub store: String,
     /// Whether a store commit waits for the disk (`full`, the default) or only for the OS.
     pub store_sync: crate::store::SyncMode,
+    /// PostgreSQL connections this instance opens at most.
+    pub store_pool: usize,
     pub timezone: String,
     pub log_format: LogFormat,
     pub admin_token: Option<String>,
@@ -119,6 +121,7 @@ struct FileConfig {
     max_body: Option<usize>,
     store: Option<String>,
     store_sync: Option<String>,
+    store_pool: Option<usize>,
     timezone: Option<String>,
     log_format: Option<String>,
     admin_token: Option<String>,
@@ -278,6 +281,17 @@ impl Config {
             })?,
         };
 
+        let store_pool = settings
+            .store_pool
+            .or(file.store_pool)
+            .unwrap_or(crate::store::DEFAULT_POOL_SIZE);
+        if store_pool == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "--store-pool",
+                message: "the pool needs at least 1 connection".into(),
+            });
+        }
+
         let timezone = settings
             .timezone
             .clone()
@@ -331,6 +345,7 @@ impl Config {
             max_body,
             store,
             store_sync,
+            store_pool,
             timezone,
             log_format,
             admin_token: non_empty(settings.admin_token.clone().or(file.admin_token)),

@@ -202,7 +202,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str, target: u32) -> Result<
         .skip(found as usize)
     {
         tx.execute_batch(step).map_err(|e| {
-            StoreError::Sqlite(format!("migration to schema version {}: {e}", i + 1))
+            StoreError::Database(format!("migration to schema version {}: {e}", i + 1))
         })?;
     }
     let now = found.max(target);

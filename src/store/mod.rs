@@ -1,12 +1,19 @@
 //! The durable store: inbox (with webhook dedupe), outbox, script key/value state, followers,
 //! schedule bookkeeping and one-off timers, behind one [`Store`] trait.
 //!
-//! The trait is synchronous: SQLite calls block, so async callers use `spawn_blocking` or a
-//! dedicated thread (see [`InboxWriter`]). Only `sqlite*.rs` know about SQLite, so a server
-//! database can back several daemon instances later without touching the callers.
+//! The trait is synchronous: store calls block, so async callers use `spawn_blocking` or a
+//! dedicated thread (see [`InboxWriter`]). Two back ends implement it: SQLite (`sqlite*.rs`, one
+//! file, the default) and PostgreSQL (`postgres*.rs`, one database shared by any number of
+//! daemon instances), chosen by the store path. What both share is in `shared.rs`.
 
 mod batch;
 mod migrations;
+mod postgres;
+mod postgres_inbox;
+mod postgres_outbox;
+mod postgres_schema;
+mod postgres_state;
+mod shared;
 mod sqlite;
 mod sqlite_file;
 mod sqlite_inbox;
@@ -23,6 +30,7 @@ use std::time::Duration;
 
 pub use batch::{CommitHook, InboxWriter, Stored};
 pub use migrations::CURRENT_VERSION;
+pub use postgres::is_postgres;
 pub use sqlite::now_ms;
 
 /// Longest key `kv_set` accepts, in bytes.
@@ -361,7 +369,7 @@ pub enum StoreError {
         known: u32,
     },
     #[error("store error: {0}")]
-    Sqlite(String),
+    Database(String),
     #[error("store is damaged: {0} (restore it from a backup or move the file away)")]
     Corrupt(String),
     #[error("{what} is too large: {actual} bytes, the limit is {limit} bytes")]
@@ -408,19 +416,45 @@ impl FromStr for SyncMode {
 }
 
 /// How to open a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
+    /// SQLite only: when an inbox commit counts as done (PostgreSQL's own settings decide there).
     pub sync: SyncMode,
+    /// PostgreSQL only: connections the store opens at most.
+    pub pool_size: usize,
 }
 
-/// Opens (creating if needed, readable by its owner only) the SQLite store at `path` and brings
-/// its schema up to date. `":memory:"` gives a private in-memory store, for tests.
+/// Connections to PostgreSQL per instance unless told otherwise: the inbox writer, the outbox
+/// sender, the scheduler and a few handlers at once, well below PostgreSQL's default limit of
+/// 100 connections for a handful of instances.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sync: SyncMode::default(),
+            pool_size: DEFAULT_POOL_SIZE,
+        }
+    }
+}
+
+/// Opens the store at `path`: a `postgres://` (or `postgresql://`) URL connects to that
+/// database; anything else is a SQLite file, created if needed (readable by its owner only).
+/// Either way the schema is brought up to date. `":memory:"` gives a private in-memory SQLite
+/// store, for tests.
 pub fn open(path: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(path, Options::default())
 }
 
 /// [`open`] with other [`Options`].
 pub fn open_with(path: &str, options: Options) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres(path) {
+        return Ok(Arc::new(postgres::PgStore::open(
+            path,
+            postgres_schema::CURRENT_VERSION,
+            options,
+        )?));
+    }
     Ok(Arc::new(sqlite::SqliteStore::open(
         path,
         CURRENT_VERSION,

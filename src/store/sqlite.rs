@@ -7,11 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, ErrorCode};
 use serde_json::Value;
 
-use super::sqlite_file::LastCommit;
+use super::shared::{count, kv_text, kv_value, sql_limit, CommitHealth};
 use super::sqlite_inbox::inbox_transaction;
 use super::{
     Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError, SyncMode, Timer,
-    MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 
 /// Inbox rows deleted per transaction when pruning.
@@ -23,7 +22,7 @@ pub(crate) struct SqliteStore {
     // empty database.
     pub(super) conn: Mutex<Connection>,
     /// How the inbox's last commit went: readiness reports a failure until one succeeds.
-    pub(super) last_commit: Mutex<Option<LastCommit>>,
+    pub(super) last_commit: CommitHealth,
     /// How inbox transactions commit; everything else commits with NORMAL.
     pub(super) inbox_sync: SyncMode,
     /// Copies the WAL into the database beside the writer (none for `:memory:`).
@@ -36,7 +35,7 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
             StoreError::Corrupt(e.to_string())
         }
-        _ => StoreError::Sqlite(e.to_string()),
+        _ => StoreError::Database(e.to_string()),
     }
 }
 
@@ -46,16 +45,6 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// SQLite counts are never negative; a negative one would be a damaged file.
-pub(crate) fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-/// SQLite takes limits as i64; anything bigger means "no limit" in practice.
-pub(crate) fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 impl SqliteStore {
@@ -244,29 +233,11 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let text: String = row.get(0).map_err(sql_err)?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("value of key `{key}` is not JSON: {e}")))
+        kv_value(key, &text).map(Some)
     }
 
     fn kv_set(&self, key: &str, value: &Value) -> Result<(), StoreError> {
-        if key.len() > MAX_KEY_BYTES {
-            return Err(StoreError::TooLarge {
-                what: "key",
-                limit: MAX_KEY_BYTES,
-                actual: key.len(),
-            });
-        }
-        // serde_json writes 1.0 as "1.0" and 1 as "1", so integers and floats stay distinct.
-        let text = serde_json::to_string(value)
-            .map_err(|e| StoreError::Sqlite(format!("cannot encode value: {e}")))?;
-        if text.len() > MAX_VALUE_BYTES {
-            return Err(StoreError::TooLarge {
-                what: "value",
-                limit: MAX_VALUE_BYTES,
-                actual: text.len(),
-            });
-        }
+        let text = kv_text(key, value)?;
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(

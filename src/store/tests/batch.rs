@@ -42,7 +42,7 @@ impl Store for Counting {
             self.dones.fetch_add(1, Ordering::SeqCst);
         }
         if self.fail {
-            return Err(StoreError::Sqlite("disk I/O error".into()));
+            return Err(StoreError::Database("disk I/O error".into()));
         }
         self.inner.inbox_write(new, done)
     }
@@ -215,7 +215,7 @@ async fn a_store_error_reaches_every_caller_of_the_batch() {
         .collect();
     for t in tasks {
         let err = t.await.unwrap().unwrap_err();
-        assert_eq!(err, StoreError::Sqlite("disk I/O error".into()));
+        assert_eq!(err, StoreError::Database("disk I/O error".into()));
     }
     assert_eq!(store.inbox_backlog().unwrap(), 0);
 }
