@@ -132,7 +132,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// When the schedule `key` (e.g. `script.rhai#0:morning`) last ran.
     fn schedule_last_run(&self, key: &str) -> Result<Option<i64>, StoreError>;
-    fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Records a run of schedule `key` for its due time `at_ms`, unless a run at or after that
+    /// time is already recorded: `true` when this call recorded it, and so may run it. Every
+    /// instance sharing the store asks before a run, and one gets `true` per due time.
+    fn schedule_claim_run(&self, key: &str, at_ms: i64) -> Result<bool, StoreError>;
 
     /// Adds a one-off timer. Idempotent on its id: an id already known (pending, or done and
     /// not yet pruned) is `Ok(false)` and changes nothing, so a replayed handler cannot schedule

@@ -398,13 +398,8 @@ impl Store for PgStore {
             .transpose()
     }
 
-    fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO schedules (key, last_run_ms) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET last_run_ms = excluded.last_run_ms",
-            &[&key, &at_ms],
-        )
-        .map(drop)
+    fn schedule_claim_run(&self, key: &str, at_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.execute(super::shared::CLAIM_RUN, &[&key, &at_ms])? == 1)
     }
 
     fn timer_add(&self, timer: &Timer, max_pending: u64) -> Result<bool, StoreError> {

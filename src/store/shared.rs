@@ -18,6 +18,13 @@ pub(crate) const DELIVERY_COLUMNS: &str = "retry_key, kind, payload, source, sta
 /// The timer columns, in the order [`RawTimer`] reads them.
 pub(crate) const TIMER_COLUMNS: &str = "id, script, function, data, due_ms, created_ms";
 
+/// [`super::Store::schedule_claim_run`] in SQL both databases take (`$n` parameters are numbered
+/// in SQLite too): one row changed when the run is this caller's. The row lock PostgreSQL takes
+/// on a conflict makes a second instance see the first one's time, and change nothing.
+pub(crate) const CLAIM_RUN: &str = "INSERT INTO schedules (key, last_run_ms) VALUES ($1, $2)
+     ON CONFLICT (key) DO UPDATE SET last_run_ms = excluded.last_run_ms
+     WHERE excluded.last_run_ms > schedules.last_run_ms";
+
 /// The JSON text of a `kv_set` value, once the key and the text are within their limits.
 pub(crate) fn kv_text(key: &str, value: &Value) -> Result<String, StoreError> {
     if key.len() > MAX_KEY_BYTES {

@@ -300,8 +300,8 @@ impl Store for SqliteStore {
         self.last_run(key)
     }
 
-    fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
-        self.set_last_run(key, at_ms)
+    fn schedule_claim_run(&self, key: &str, at_ms: i64) -> Result<bool, StoreError> {
+        self.claim_run(key, at_ms)
     }
 
     fn timer_add(&self, timer: &Timer, max_pending: u64) -> Result<bool, StoreError> {

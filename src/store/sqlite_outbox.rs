@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::shared::{count, delivery_payload, sql_limit, RawDelivery, DELIVERY_COLUMNS};
+use super::shared::{count, delivery_payload, sql_limit, RawDelivery, CLAIM_RUN, DELIVERY_COLUMNS};
 use super::sqlite::{now_ms, sql_err, SqliteStore};
 use super::{lane, Delivery, NewDelivery, StoreError};
 
@@ -255,15 +255,9 @@ impl SqliteStore {
             .map_err(sql_err)
     }
 
-    pub(crate) fn set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn claim_run(&self, key: &str, at_ms: i64) -> Result<bool, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO schedules (key, last_run_ms) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET last_run_ms = excluded.last_run_ms",
-            )
-            .map_err(sql_err)?;
-        stmt.execute(params![key, at_ms]).map_err(sql_err)?;
-        Ok(())
+        let mut stmt = conn.prepare_cached(CLAIM_RUN).map_err(sql_err)?;
+        Ok(stmt.execute(params![key, at_ms]).map_err(sql_err)? == 1)
     }
 }

@@ -173,11 +173,16 @@ fn followers_follow_unfollow_follow_again(s: Arc<dyn Store>) {
     assert_eq!(s.follower_count().unwrap(), 3);
 }
 
-fn schedule_last_run_is_recorded_and_overwritten(s: Arc<dyn Store>) {
+fn a_schedule_run_is_claimed_once_per_due_time(s: Arc<dyn Store>) {
     let key = "script.rhai#0:morning";
     assert_eq!(s.schedule_last_run(key).unwrap(), None);
-    s.schedule_set_last_run(key, 1_000).unwrap();
-    s.schedule_set_last_run(key, 2_000).unwrap();
+    assert!(s.schedule_claim_run(key, 1_000).unwrap());
+    assert!(!s.schedule_claim_run(key, 1_000).unwrap(), "claimed twice");
+    assert!(s.schedule_claim_run(key, 2_000).unwrap());
+    assert!(
+        !s.schedule_claim_run(key, 1_500).unwrap(),
+        "an older time after a newer one"
+    );
     assert_eq!(s.schedule_last_run(key).unwrap(), Some(2_000));
     assert_eq!(s.schedule_last_run("other").unwrap(), None);
 }
@@ -191,5 +196,5 @@ contract! {
     kv_keys_prefix_treats_percent_and_underscore_literally,
     kv_set_enforces_size_limits_naming_which,
     followers_follow_unfollow_follow_again,
-    schedule_last_run_is_recorded_and_overwritten,
+    a_schedule_run_is_claimed_once_per_due_time,
 }
