@@ -117,6 +117,12 @@ pub struct Settings {
     #[arg(long, env = "LINEBOTD_STORE_POOL", value_name = "N")]
     pub store_pool: Option<usize>,
 
+    /// PostgreSQL only: seconds an event this instance claimed stays its own without a
+    /// heartbeat, i.e. how soon other instances take over the events of one that died
+    /// [default: 5].
+    #[arg(long, env = "LINEBOTD_STORE_LEASE", value_name = "SECONDS")]
+    pub store_lease: Option<u64>,
+
     /// `full`: the events of a webhook reach the disk before LINE gets its 200, so acknowledged
     /// events survive a power cut or an OS crash. `normal`: faster, and still safe against the
     /// daemon crashing, but a power cut can lose the last events LINE was told we received

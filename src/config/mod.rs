@@ -87,6 +87,9 @@ pub struct Config {
     pub store_sync: crate::store::SyncMode,
     /// PostgreSQL connections this instance opens at most.
     pub store_pool: usize,
+    /// PostgreSQL: how long an event this instance claimed stays its own without a heartbeat,
+    /// so how soon the other instances take over from one that died.
+    pub store_lease: Duration,
     pub timezone: String,
     pub log_format: LogFormat,
     pub admin_token: Option<String>,
@@ -122,6 +125,7 @@ struct FileConfig {
     store: Option<String>,
     store_sync: Option<String>,
     store_pool: Option<usize>,
+    store_lease_secs: Option<u64>,
     timezone: Option<String>,
     log_format: Option<String>,
     admin_token: Option<String>,
@@ -292,6 +296,18 @@ impl Config {
             });
         }
 
+        let store_lease_secs = settings
+            .store_lease
+            .or(file.store_lease_secs)
+            .unwrap_or(crate::pipeline::dispatch::DEFAULT_LEASE.as_secs());
+        if store_lease_secs == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "--store-lease",
+                message: "a lease of 0 s would let every instance take every event".into(),
+            });
+        }
+        let store_lease = Duration::from_secs(store_lease_secs);
+
         let timezone = settings
             .timezone
             .clone()
@@ -346,6 +362,7 @@ impl Config {
             store,
             store_sync,
             store_pool,
+            store_lease,
             timezone,
             log_format,
             admin_token: non_empty(settings.admin_token.clone().or(file.admin_token)),

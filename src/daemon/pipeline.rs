@@ -66,7 +66,10 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
     let dispatcher = Dispatcher::start(
         runtime.clone(),
         store.clone(),
-        dispatch::Limits::new(config.limits.workers),
+        dispatch::Limits {
+            lease: config.store_lease,
+            ..dispatch::Limits::new(config.limits.workers)
+        },
         journal.clone(),
     );
     let live = dispatcher.clone();

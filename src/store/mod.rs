@@ -7,6 +7,7 @@
 //! daemon instances), chosen by the store path. What both share is in `shared.rs`.
 
 mod batch;
+mod delivery;
 mod migrations;
 mod postgres;
 mod postgres_inbox;
@@ -23,12 +24,12 @@ mod sqlite_timers;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::{CommitHook, InboxWriter, Stored};
+pub use delivery::{lane, Delivery, DeliveryKind, DeliveryStatus, NewDelivery, UnknownName};
 pub use migrations::CURRENT_VERSION;
 pub use postgres::is_postgres;
 pub use sqlite::now_ms;
@@ -70,6 +71,33 @@ pub trait Store: Send + Sync + 'static {
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
     /// How many events are accepted but not done.
     fn inbox_backlog(&self) -> Result<u64, StoreError>;
+    /// Whether several daemon instances may share this store (PostgreSQL). Their dispatchers
+    /// then take events with [`Store::inbox_claim`] rather than each owning the whole inbox.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claims for `owner`, until `now_ms + lease_ms`, up to `limit` events that may run now,
+    /// ascending `seq`: each the oldest pending event of its conversation, and not under
+    /// anyone's unexpired lease. So a conversation's events run one at a time in `seq` order
+    /// across every instance, and a dead instance's events are taken over once its leases end.
+    fn inbox_claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let _ = (owner, now_ms, lease_ms, limit);
+        Err(StoreError::Database(
+            "this store is not shared: its dispatcher reads the inbox with inbox_pending".into(),
+        ))
+    }
+    /// Extends to `until_ms` the leases `owner` holds on events not yet done: the heartbeat
+    /// of a live instance.
+    fn inbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        let _ = (owner, until_ms);
+        Ok(())
+    }
     /// Whether the inbox can commit right now: `Ok` when its last commit succeeded less than
     /// `fresh` ago, otherwise the outcome of a probe commit made now, which leaves nothing
     /// behind. A failed inbox commit is remembered, so a full disk or a damaged file shows
@@ -109,6 +137,29 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
         now_ms: i64,
     ) -> Result<(), StoreError>;
+    /// Shared stores: takes `lane` for `owner` until `until_ms`, unless another owner's lease on
+    /// it lasts past `now_ms`; `true` when `owner` holds it. So of the instances sharing the
+    /// store, one at a time sends a lane's deliveries. Other stores have one sender: `true`.
+    fn outbox_hold(
+        &self,
+        lane: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let _ = (lane, owner, now_ms, until_ms);
+        Ok(true)
+    }
+    /// Gives back a lane [`Store::outbox_hold`] gave `owner`.
+    fn outbox_release(&self, lane: &str, owner: &str) -> Result<(), StoreError> {
+        let _ = (lane, owner);
+        Ok(())
+    }
+    /// Extends to `until_ms` every lane `owner` holds: the outbox sender's heartbeat.
+    fn outbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        let _ = (owner, until_ms);
+        Ok(())
+    }
     /// Pending and failed deliveries, newest first.
     fn outbox_list(&self, limit: usize) -> Result<Vec<Delivery>, StoreError>;
     /// `(pending, failed)`.
@@ -214,150 +265,6 @@ impl Mark {
             Self::Started(seq) | Self::Sent { seq, .. } | Self::Done { seq, .. } => *seq,
         }
     }
-}
-
-/// Which LINE endpoint a delivery goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryKind {
-    Push,
-    Multicast,
-    Broadcast,
-    Narrowcast,
-}
-
-impl DeliveryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Push => "push",
-            Self::Multicast => "multicast",
-            Self::Broadcast => "broadcast",
-            Self::Narrowcast => "narrowcast",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A delivery kind or status name that is not one of ours.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} `{value}` (expected one of: {expected})")]
-pub struct UnknownName {
-    pub what: &'static str,
-    pub value: String,
-    pub expected: &'static str,
-}
-
-impl FromStr for DeliveryKind {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "push" => Ok(Self::Push),
-            "multicast" => Ok(Self::Multicast),
-            "broadcast" => Ok(Self::Broadcast),
-            "narrowcast" => Ok(Self::Narrowcast),
-            _ => Err(UnknownName {
-                what: "delivery kind",
-                value: s.to_owned(),
-                expected: "push, multicast, broadcast, narrowcast",
-            }),
-        }
-    }
-}
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryStatus {
-    Pending,
-    Sent,
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryStatus {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "sent" => Ok(Self::Sent),
-            "failed" => Ok(Self::Failed),
-            _ => Err(UnknownName {
-                what: "delivery status",
-                value: s.to_owned(),
-                expected: "pending, sent, failed",
-            }),
-        }
-    }
-}
-
-/// The lane of a delivery: deliveries of one lane go out one at a time, oldest first. A push's
-/// lane is its recipient, so one chat sees its messages in order; a multicast, broadcast or
-/// narrowcast is a lane of its own.
-pub fn lane(kind: DeliveryKind, payload: &serde_json::Value, retry_key: &str) -> String {
-    match kind {
-        DeliveryKind::Push => format!(
-            "to:{}",
-            payload
-                .get("to")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-        ),
-        DeliveryKind::Multicast | DeliveryKind::Broadcast | DeliveryKind::Narrowcast => {
-            format!("key:{retry_key}")
-        }
-    }
-}
-
-/// A push, multicast, broadcast or narrowcast to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewDelivery {
-    /// Sent as `X-Line-Retry-Key`; also the row's identity.
-    pub retry_key: String,
-    pub kind: DeliveryKind,
-    /// The request body: `{"to":..,"messages":[..],"notificationDisabled":..}`.
-    pub payload: serde_json::Value,
-    /// Who queued it, e.g. `echo.rhai`.
-    pub source: String,
-    pub created_ms: i64,
-}
-
-/// A stored delivery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    pub retry_key: String,
-    pub kind: DeliveryKind,
-    pub payload: serde_json::Value,
-    pub source: String,
-    pub status: DeliveryStatus,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    /// Not to be sent before this (ms since the epoch): the backoff or LINE's `Retry-After`
-    /// after the last failed attempt, kept so a restart does not send early.
-    pub next_attempt_ms: i64,
-    pub created_ms: i64,
-    pub updated_ms: i64,
-    /// LINE's `x-line-request-id` of the successful call.
-    pub request_id: Option<String>,
 }
 
 /// Why the store could not do what was asked.

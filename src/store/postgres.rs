@@ -17,14 +17,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use serde_json::Value;
 use tokio_postgres::NoTls;
 
-use super::shared::{count, sql_limit, CommitHealth};
+use super::shared::{count, CommitHealth};
 use super::{
-    now_ms, Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Options, Store, StoreError,
-    Timer,
+    Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Options, Store, StoreError, Timer,
 };
-
-/// Inbox rows deleted per statement when pruning, as for SQLite.
-const PRUNE_CHUNK: i64 = 5_000;
 
 /// How long a new connection may take before the call fails (the database is down).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -168,46 +164,13 @@ impl PgStore {
     }
 
     /// A single `bigint` a statement returns.
-    fn query_count(&self, sql: &str) -> Result<u64, StoreError> {
+    pub(super) fn query_count(&self, sql: &str) -> Result<u64, StoreError> {
         let rows = self.query(sql, &[])?;
         let n: i64 = match rows.first() {
             Some(row) => row.try_get(0).map_err(pg_err)?,
             None => 0,
         };
         Ok(count(n))
-    }
-
-    /// The inbox's one write transaction: marks applied, new events in (deduplicated).
-    fn write_inbox(
-        &self,
-        new: &[NewInboxEvent],
-        marks: &[Mark],
-    ) -> Result<Vec<Option<i64>>, StoreError> {
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_err)?;
-            super::postgres_inbox::write_marks(&tx, marks, now_ms()).await?;
-            let seqs = super::postgres_inbox::insert_events(&tx, new).await?;
-            tx.commit().await.map_err(pg_err)?;
-            Ok(seqs)
-        })
-    }
-
-    /// Writes what an incoming event writes and takes it back in the same transaction, so a
-    /// database that refuses writes (down, read-only, out of disk) fails here as for a webhook.
-    fn probe(&self) -> Result<(), StoreError> {
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_err)?;
-            tx.batch_execute(
-                "WITH i AS (INSERT INTO inbox (received_ms) VALUES (0) RETURNING seq)
-                 INSERT INTO inbox_payload (seq, conversation, payload)
-                 SELECT seq, '', '' FROM i",
-            )
-            .await
-            .map_err(pg_err)?;
-            tx.rollback().await.map_err(pg_err)
-        })
     }
 }
 
@@ -255,27 +218,30 @@ impl Store for PgStore {
         rows.iter().map(|r| r.try_get(0).map_err(pg_err)).collect()
     }
 
+    fn inbox_claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.claim(owner, now_ms, lease_ms, limit)
+    }
+
+    fn inbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.renew(owner, until_ms)
+    }
+
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {
-        let rows = self.query(
-            "SELECT i.seq, p.payload, i.received_ms, i.started_ms IS NOT NULL
-             FROM inbox i JOIN inbox_payload p ON p.seq = i.seq
-             WHERE i.done_ms IS NULL AND i.seq > $1 ORDER BY i.seq LIMIT $2",
-            &[&after_seq, &sql_limit(limit)],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboxEvent {
-                    seq: r.try_get(0).map_err(pg_err)?,
-                    payload: r.try_get(1).map_err(pg_err)?,
-                    received_ms: r.try_get(2).map_err(pg_err)?,
-                    started: r.try_get(3).map_err(pg_err)?,
-                })
-            })
-            .collect()
+        self.pending(after_seq, limit)
     }
 
     fn inbox_backlog(&self) -> Result<u64, StoreError> {
         self.query_count("SELECT count(*) FROM inbox WHERE done_ms IS NULL")
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     fn inbox_writable(&self, fresh: Duration) -> Result<(), StoreError> {
@@ -283,24 +249,7 @@ impl Store for PgStore {
     }
 
     fn prune(&self, now_ms: i64, dedupe_keep_ms: i64) -> Result<(), StoreError> {
-        let cutoff = now_ms.saturating_sub(dedupe_keep_ms);
-        // In chunks, each its own transaction, so inbox commits never wait on one huge delete.
-        while self.execute(
-            "DELETE FROM inbox WHERE seq IN (
-                 SELECT seq FROM inbox WHERE done_ms IS NOT NULL AND received_ms < $1
-                 ORDER BY seq LIMIT $2)",
-            &[&cutoff, &PRUNE_CHUNK],
-        )? == PRUNE_CHUNK as u64
-        {}
-        self.execute(
-            "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < $1",
-            &[&cutoff],
-        )?;
-        self.execute(
-            "DELETE FROM timers WHERE done_ms IS NOT NULL AND done_ms < $1",
-            &[&cutoff],
-        )?;
-        Ok(())
+        self.prune_before(now_ms.saturating_sub(dedupe_keep_ms))
     }
 
     fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError> {
@@ -345,6 +294,24 @@ impl Store for PgStore {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.mark_failed(retry_key, error, now_ms)
+    }
+
+    fn outbox_hold(
+        &self,
+        lane: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.hold_lane(lane, owner, now_ms, until_ms)
+    }
+
+    fn outbox_release(&self, lane: &str, owner: &str) -> Result<(), StoreError> {
+        self.release_lane(lane, owner)
+    }
+
+    fn outbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.renew_lanes(owner, until_ms)
     }
 
     fn outbox_list(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
@@ -420,21 +387,10 @@ impl Store for PgStore {
     }
 
     fn timer_cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let changed = self.execute(
-            "UPDATE timers SET done_ms = $2, outcome = 'cancelled'
-             WHERE id = $1 AND done_ms IS NULL
-               AND (lease_until_ms IS NULL OR lease_until_ms <= $2)",
-            &[&id, &now_ms],
-        )?;
-        Ok(changed > 0)
+        self.cancel_timer(id, now_ms)
     }
 
     fn timer_done(&self, id: &str, outcome: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE timers SET done_ms = $2, outcome = $3, lease_until_ms = NULL
-             WHERE id = $1 AND done_ms IS NULL",
-            &[&id, &now_ms, &outcome],
-        )
-        .map(drop)
+        self.finish_timer(id, outcome, now_ms)
     }
 }

@@ -4,17 +4,138 @@
 
 use deadpool_postgres::Transaction;
 
-use super::postgres::pg_err;
-use super::{Mark, NewInboxEvent, StoreError};
+use super::postgres::{pg_err, PgStore};
+use super::shared::sql_limit;
+use super::{now_ms, InboxEvent, Mark, NewInboxEvent, StoreError};
+
+/// Inbox rows deleted per statement when pruning, as for SQLite.
+const PRUNE_CHUNK: i64 = 5_000;
+
+impl PgStore {
+    /// The inbox's one write transaction: marks applied, new events in (deduplicated).
+    pub(super) fn write_inbox(
+        &self,
+        new: &[NewInboxEvent],
+        marks: &[Mark],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            write_marks(&tx, marks, now_ms()).await?;
+            let seqs = insert_events(&tx, new).await?;
+            tx.commit().await.map_err(pg_err)?;
+            Ok(seqs)
+        })
+    }
+
+    /// Writes what an incoming event writes and takes it back in the same transaction, so a
+    /// database that refuses writes (down, read-only, out of disk) fails here as for a webhook.
+    pub(super) fn probe(&self) -> Result<(), StoreError> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            tx.batch_execute(
+                "WITH i AS (INSERT INTO inbox (received_ms) VALUES (0) RETURNING seq)
+                 INSERT INTO inbox_payload (seq, conversation, payload)
+                 SELECT seq, '', '' FROM i",
+            )
+            .await
+            .map_err(pg_err)?;
+            tx.rollback().await.map_err(pg_err)
+        })
+    }
+    pub(super) fn pending(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let rows = self.query(
+            "SELECT i.seq, p.payload, i.received_ms, i.started_ms IS NOT NULL
+             FROM inbox i JOIN inbox_payload p ON p.seq = i.seq
+             WHERE i.done_ms IS NULL AND i.seq > $1 ORDER BY i.seq LIMIT $2",
+            &[&after_seq, &sql_limit(limit)],
+        )?;
+        rows.iter().map(inbox_event).collect()
+    }
+
+    pub(super) fn claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        // SKIP LOCKED: instances claiming at once take different heads instead of queueing on
+        // the same rows. A head another instance claimed meanwhile is locked (skipped) or, once
+        // that commits, rechecked on its new version and found leased (skipped too).
+        let rows = self.query(
+            "WITH heads AS (
+                 SELECT DISTINCT ON (conversation) seq FROM inbox_payload
+                 ORDER BY conversation, seq),
+             free AS (
+                 SELECT i.seq FROM inbox i JOIN heads h ON h.seq = i.seq
+                 WHERE i.done_ms IS NULL
+                   AND (i.lease_until_ms IS NULL OR i.lease_until_ms <= $2)
+                 ORDER BY i.seq LIMIT $4
+                 FOR UPDATE OF i SKIP LOCKED)
+             UPDATE inbox SET owner = $1, lease_until_ms = $2 + $3
+             FROM free, inbox_payload p
+             WHERE inbox.seq = free.seq AND p.seq = inbox.seq
+             RETURNING inbox.seq, p.payload, inbox.received_ms, inbox.started_ms IS NOT NULL",
+            &[&owner, &now_ms, &lease_ms, &sql_limit(limit)],
+        )?;
+        let mut events = rows
+            .iter()
+            .map(inbox_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        events.sort_by_key(|e| e.seq);
+        Ok(events)
+    }
+
+    pub(super) fn renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE inbox SET lease_until_ms = $2 WHERE owner = $1 AND done_ms IS NULL",
+            &[&owner, &until_ms],
+        )
+        .map(drop)
+    }
+
+    /// Done inbox rows, sent deliveries and done timers older than `cutoff`.
+    pub(super) fn prune_before(&self, cutoff: i64) -> Result<(), StoreError> {
+        // In chunks, each its own transaction, so inbox commits never wait on one huge delete.
+        while self.execute(
+            "DELETE FROM inbox WHERE seq IN (
+                 SELECT seq FROM inbox WHERE done_ms IS NOT NULL AND received_ms < $1
+                 ORDER BY seq LIMIT $2)",
+            &[&cutoff, &PRUNE_CHUNK],
+        )? == PRUNE_CHUNK as u64
+        {}
+        self.execute(
+            "DELETE FROM outbox WHERE status = 'sent' AND updated_ms < $1",
+            &[&cutoff],
+        )?;
+        self.execute(
+            "DELETE FROM timers WHERE done_ms IS NOT NULL AND done_ms < $1",
+            &[&cutoff],
+        )?;
+        Ok(())
+    }
+}
+
+/// A row of `seq, payload, received_ms, started`.
+fn inbox_event(r: &tokio_postgres::Row) -> Result<InboxEvent, StoreError> {
+    Ok(InboxEvent {
+        seq: r.try_get(0).map_err(pg_err)?,
+        payload: r.try_get(1).map_err(pg_err)?,
+        received_ms: r.try_get(2).map_err(pg_err)?,
+        started: r.try_get(3).map_err(pg_err)?,
+    })
+}
 
 /// Applies handler marks: started, then sent, then done, each kind as one statement. Within an
 /// event's life its marks come in that order anyway, so this is the order they were made in.
 /// A done event's payload and sent calls go with it: nothing will replay it any more.
-pub(super) async fn write_marks(
-    tx: &Transaction<'_>,
-    marks: &[Mark],
-    now: i64,
-) -> Result<(), StoreError> {
+async fn write_marks(tx: &Transaction<'_>, marks: &[Mark], now: i64) -> Result<(), StoreError> {
     let mut started = Vec::new();
     let (mut sent_seqs, mut sent_calls) = (Vec::new(), Vec::new());
     let (mut done_seqs, mut done_errors) = (Vec::new(), Vec::new());
@@ -78,7 +199,7 @@ pub(super) async fn write_marks(
 /// `Some(seq)` per stored item, `None` per duplicate. The id's row and the event's payload go
 /// in together, in one statement, so a duplicate cannot slip in between, even from another
 /// instance.
-pub(super) async fn insert_events(
+async fn insert_events(
     tx: &Transaction<'_>,
     new: &[NewInboxEvent],
 ) -> Result<Vec<Option<i64>>, StoreError> {

@@ -207,4 +207,39 @@ impl PgStore {
         )
         .map(drop)
     }
+
+    pub(crate) fn hold_lane(
+        &self,
+        lane: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        // The row lock a conflict takes serialises instances holding at once: the second one
+        // sees the first one's lease and changes nothing.
+        let changed = self.execute(
+            "INSERT INTO outbox_holds (lane, owner, lease_until_ms) VALUES ($1, $2, $4)
+             ON CONFLICT (lane) DO UPDATE SET owner = excluded.owner,
+                                              lease_until_ms = excluded.lease_until_ms
+             WHERE outbox_holds.owner = excluded.owner OR outbox_holds.lease_until_ms <= $3",
+            &[&lane, &owner, &now_ms, &until_ms],
+        )?;
+        Ok(changed == 1)
+    }
+
+    pub(crate) fn release_lane(&self, lane: &str, owner: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM outbox_holds WHERE lane = $1 AND owner = $2",
+            &[&lane, &owner],
+        )
+        .map(drop)
+    }
+
+    pub(crate) fn renew_lanes(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE outbox_holds SET lease_until_ms = $2 WHERE owner = $1",
+            &[&owner, &until_ms],
+        )
+        .map(drop)
+    }
 }

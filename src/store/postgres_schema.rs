@@ -22,15 +22,21 @@ const STEPS: &[&str] = &[
         received_ms      BIGINT NOT NULL,
         done_ms          BIGINT,
         error            TEXT,
-        started_ms       BIGINT
+        started_ms       BIGINT,
+        -- The instance handling the event, and until when (renewed while it lives).
+        owner            TEXT,
+        lease_until_ms   BIGINT
     );
     CREATE INDEX inbox_pending ON inbox(seq) WHERE done_ms IS NULL;
+    CREATE INDEX inbox_owner ON inbox(owner) WHERE done_ms IS NULL;
     -- One row per event not done yet, under the same seq: a handled event keeps only its id.
     CREATE TABLE inbox_payload (
         seq          BIGINT PRIMARY KEY,
         conversation TEXT NOT NULL,
         payload      TEXT NOT NULL
     );
+    -- Each conversation's oldest pending event, for claims.
+    CREATE INDEX inbox_payload_conversation ON inbox_payload(conversation, seq);
     CREATE TABLE sent_calls (
         call_key TEXT PRIMARY KEY,
         seq      BIGINT NOT NULL
@@ -60,6 +66,13 @@ const STEPS: &[&str] = &[
     );
     CREATE INDEX outbox_status ON outbox(status, next_attempt_ms);
     CREATE INDEX outbox_lane ON outbox(lane, created_ms, id) WHERE status = 'pending';
+    -- The instance sending a lane's deliveries now, and until when (renewed while it lives).
+    CREATE TABLE outbox_holds (
+        lane           TEXT COLLATE "C" PRIMARY KEY,
+        owner          TEXT NOT NULL,
+        lease_until_ms BIGINT NOT NULL
+    );
+    CREATE INDEX outbox_holds_owner ON outbox_holds(owner);
 
     CREATE TABLE followers (
         user_id         TEXT COLLATE "C" PRIMARY KEY,

@@ -150,4 +150,28 @@ impl PgStore {
         sort_timers(&mut timers);
         Ok(timers)
     }
+
+    pub(crate) fn cancel_timer(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let changed = self.execute(
+            "UPDATE timers SET done_ms = $2, outcome = 'cancelled'
+             WHERE id = $1 AND done_ms IS NULL
+               AND (lease_until_ms IS NULL OR lease_until_ms <= $2)",
+            &[&id, &now_ms],
+        )?;
+        Ok(changed > 0)
+    }
+
+    pub(crate) fn finish_timer(
+        &self,
+        id: &str,
+        outcome: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE timers SET done_ms = $2, outcome = $3, lease_until_ms = NULL
+             WHERE id = $1 AND done_ms IS NULL",
+            &[&id, &now_ms, &outcome],
+        )
+        .map(drop)
+    }
 }

@@ -13,6 +13,11 @@ mod cluster;
 /// A store on a new, empty database of the cluster this test binary shares (started by the
 /// first test that needs it, stopped when the process exits).
 fn postgres() -> Arc<dyn Store> {
+    postgres_with_url().0
+}
+
+/// [`postgres`], with the database's URL for opening more stores (instances) on it.
+fn postgres_with_url() -> (Arc<dyn Store>, String) {
     static CLUSTER: OnceLock<cluster::Cluster> = OnceLock::new();
     let url = CLUSTER
         .get_or_init(cluster::Cluster::start)
@@ -21,7 +26,7 @@ fn postgres() -> Arc<dyn Store> {
         pool_size: 2,
         ..Options::default()
     };
-    open_with(&url, options).unwrap()
+    (open_with(&url, options).unwrap(), url)
 }
 
 /// Runs each listed `fn name(s: Arc<dyn Store>)` as a test on each back end:
@@ -242,6 +247,7 @@ contract! {
 }
 
 mod batch;
+mod claims;
 mod file;
 mod lanes;
 mod open;

@@ -67,22 +67,7 @@ impl Cluster {
         init.arg("--locale=C");
         run(&mut init, "initdb");
         let port = free_port();
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=200"
-        );
-        let mut start = command(&bin, "pg_ctl", as_user);
-        start
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(data.join("server.log"))
-            .args(["-o", &options, "-w", "-t", "60", "start"]);
-        if !start.status().is_ok_and(|s| s.success()) {
-            let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
-            panic!("pg_ctl start failed; the server's log:\n{log}");
-        }
+        start_server(&bin, &data, port, as_user);
         let watchdog = watchdog(&bin, dir.path(), as_user);
         Self {
             bin,
@@ -133,33 +118,25 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// Stops the server at once, as a crash or a lost machine would (for outage tests).
+    /// Stops the server, closing every connection (an outage, for outage tests). A clean
+    /// stop: the tests' speed settings (no fsync, asynchronous commit) would lose the last
+    /// commits to an immediate one.
     pub fn stop(&self) {
-        let _ = command(&self.bin, "pg_ctl", self.as_user)
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "immediate", "-w", "stop"])
-            .stdout(Stdio::null())
-            .status();
+        self.pg_ctl_stop("fast");
     }
 
     /// Starts the server again after [`Cluster::stop`], on the same port.
     pub fn restart(&self) {
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories='' \
-             -c fsync=off -c synchronous_commit=off -c max_connections=200",
-            self.port
-        );
-        let ok = command(&self.bin, "pg_ctl", self.as_user)
+        start_server(&self.bin, &self.data(), self.port, self.as_user);
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) {
+        let _ = command(&self.bin, "pg_ctl", self.as_user)
             .arg("-D")
             .arg(self.data())
-            .arg("-l")
-            .arg(self.data().join("server.log"))
-            .args(["-o", &options, "-w", "-t", "60", "start"])
+            .args(["-m", mode, "-w", "stop"])
             .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "pg_ctl could not start the cluster again");
+            .status();
     }
 
     fn data(&self) -> PathBuf {
@@ -169,7 +146,32 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.stop();
+        // Nothing of it is kept: no need to wait for a checkpoint.
+        self.pg_ctl_stop("immediate");
+    }
+}
+
+/// `pg_ctl start` on `port`, loopback only, no Unix socket (a user without a home may not
+/// write the default folder), and without durability: the tests never crash the server and a
+/// lost machine loses the temporary folder anyway.
+fn start_server(bin: &Path, data: &Path, port: u16, as_user: Option<&str>) {
+    let options = format!(
+        "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' \
+         -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+         -c max_connections=200"
+    );
+    let ok = command(bin, "pg_ctl", as_user)
+        .arg("-D")
+        .arg(data)
+        .arg("-l")
+        .arg(data.join("server.log"))
+        .args(["-o", &options, "-w", "-t", "60", "start"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
+        panic!("pg_ctl start failed; the server's log:\n{log}");
     }
 }
 

@@ -163,7 +163,13 @@ fn run(shared: &Arc<Queues>, job: Job) {
             .collect::<Vec<_>>()
             .join("; ")
     });
-    shared.journal.record(Mark::Done { seq, error });
+    if shared.claims {
+        // Committed before the conversation's next event is claimed, by this instance or
+        // another: the claim sees this one done only once it is in the store.
+        shared.journal.record_durably(Mark::Done { seq, error });
+    } else {
+        shared.journal.record(Mark::Done { seq, error });
+    }
     shared.finish(&job);
 }
 

@@ -294,6 +294,7 @@ fn fire(shared: &Arc<Timetable>, entry: &Entry, at: DateTime<Utc>) {
         crate::ops::observe::ScheduleRun {
             script: &schedule.script,
             function: &schedule.call,
+            due_ms: at.timestamp_millis(),
         }
         .emit();
         (shared.run)(schedule).await;
