@@ -9,6 +9,7 @@
 
 use deadpool_postgres::Object;
 
+use super::migrations::pending_steps;
 use super::postgres::pg_err;
 use super::StoreError;
 
@@ -116,7 +117,6 @@ pub(crate) async fn migrate(
     target_name: &str,
     target: u32,
 ) -> Result<u32, StoreError> {
-    let target = target.min(CURRENT_VERSION);
     let tx = client.transaction().await.map_err(pg_err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
@@ -130,26 +130,12 @@ pub(crate) async fn migrate(
         .map_err(pg_err)?
         .try_get(0)
         .map_err(pg_err)?;
-    let found = u32::try_from(found.unwrap_or(0))
-        .map_err(|_| StoreError::Corrupt(format!("schema version {found:?} is not valid")))?;
-    if found > CURRENT_VERSION {
-        return Err(StoreError::TooNew {
-            path: target_name.to_owned(),
-            found,
-            known: CURRENT_VERSION,
-        });
-    }
-    for (i, step) in STEPS
-        .iter()
-        .enumerate()
-        .take(target as usize)
-        .skip(found as usize)
-    {
+    let (pending, now) = pending_steps(STEPS, found.map(i64::from), target, target_name)?;
+    for (version, step) in pending {
         tx.batch_execute(step).await.map_err(|e| {
-            StoreError::Database(format!("migration to schema version {}: {e}", i + 1))
+            StoreError::Database(format!("migration to schema version {version}: {e}"))
         })?;
     }
-    let now = found.max(target);
     let version = i32::try_from(now).unwrap_or(i32::MAX);
     tx.execute("DELETE FROM schema_version", &[])
         .await

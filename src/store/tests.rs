@@ -16,12 +16,25 @@ fn postgres() -> Arc<dyn Store> {
     postgres_with_url().0
 }
 
+/// The cluster this test binary shares.
+fn cluster() -> &'static cluster::Cluster {
+    static CLUSTER: OnceLock<cluster::Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(cluster::Cluster::start)
+}
+
+/// Runs `sql` in the shared cluster's maintenance database.
+fn cluster_psql(sql: &str) {
+    cluster().psql("postgres", sql);
+}
+
+/// Runs `sql` in database `db` of the shared cluster.
+fn cluster_psql_in(db: &str, sql: &str) {
+    cluster().psql(db, sql);
+}
+
 /// [`postgres`], with the database's URL for opening more stores (instances) on it.
 fn postgres_with_url() -> (Arc<dyn Store>, String) {
-    static CLUSTER: OnceLock<cluster::Cluster> = OnceLock::new();
-    let url = CLUSTER
-        .get_or_init(cluster::Cluster::start)
-        .create_database();
+    let url = cluster().create_database();
     let options = Options {
         pool_size: 2,
         ..Options::default()

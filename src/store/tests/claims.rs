@@ -1,10 +1,11 @@
-//! Claims on a shared store (PostgreSQL only: SQLite's dispatcher owns its whole inbox): one
-//! conversation's events one at a time in order, whoever claims, and leases that end.
+//! What only a shared store (PostgreSQL) does: claims, where one conversation's events go one
+//! at a time in order whoever claims, leases that end, lane holds, and instances that open
+//! (and migrate) one database at once. SQLite's dispatcher owns its whole inbox.
 
 use std::collections::HashSet;
 
 use super::super::*;
-use super::postgres_with_url;
+use super::{cluster_psql, cluster_psql_in, postgres_with_url};
 
 fn event(conversation: &str, id: &str, at: i64) -> NewInboxEvent {
     NewInboxEvent {
@@ -91,13 +92,60 @@ fn instances_claiming_at_once_split_the_heads_between_them() {
 fn an_outbox_lane_is_held_by_one_instance_until_it_lets_go_or_its_lease_ends() {
     let (s, _) = postgres_with_url();
     assert!(s.outbox_hold("to:U1", "A", 1_000, 2_000).unwrap());
-    assert!(!s.outbox_hold("to:U1", "B", 1_500, 2_500).unwrap(), "A holds it");
-    assert!(s.outbox_hold("to:U2", "B", 1_500, 2_500).unwrap(), "lanes are apart");
+    assert!(
+        !s.outbox_hold("to:U1", "B", 1_500, 2_500).unwrap(),
+        "A holds it"
+    );
+    assert!(
+        s.outbox_hold("to:U2", "B", 1_500, 2_500).unwrap(),
+        "lanes are apart"
+    );
     // A's heartbeat keeps it past its first lease.
     s.outbox_renew("A", 4_000).unwrap();
     assert!(!s.outbox_hold("to:U1", "B", 3_000, 5_000).unwrap());
     // A died: once its lease ended, B takes the lane.
     assert!(s.outbox_hold("to:U1", "B", 4_000, 6_000).unwrap());
     s.outbox_release("to:U1", "B").unwrap();
-    assert!(s.outbox_hold("to:U1", "C", 4_001, 6_000).unwrap(), "given back");
+    assert!(
+        s.outbox_hold("to:U1", "C", 4_001, 6_000).unwrap(),
+        "given back"
+    );
+}
+
+#[test]
+fn instances_opening_a_new_database_at_once_migrate_it_once() {
+    let (first, url) = postgres_with_url();
+    drop(first);
+    // A second database, empty: four instances start on it together.
+    let fresh = url
+        .rsplit_once('/')
+        .map(|(base, db)| format!("{base}/{db}x"))
+        .unwrap();
+    let name = fresh.rsplit('/').next().unwrap().to_owned();
+    cluster_psql(&format!("CREATE DATABASE {name}"));
+    let opened: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| open(&fresh))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for store in &opened {
+        let store = store.as_ref().expect("every instance opens");
+        assert_eq!(store.inbox_backlog().unwrap(), 0);
+    }
+}
+
+#[test]
+fn a_database_from_a_newer_linebotd_is_refused_and_a_bad_url_is_named() {
+    let (s, url) = postgres_with_url();
+    drop(s);
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    cluster_psql_in(&name, "UPDATE schema_version SET version = 999");
+    let err = open(&url).err().expect("refused");
+    assert!(
+        matches!(err, StoreError::TooNew { found: 999, .. }),
+        "{err}"
+    );
+    let err = open("postgres://nobody@127.0.0.1:1/x?bad_option=1")
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("PostgreSQL URL"), "{err}");
 }
