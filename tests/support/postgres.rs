@@ -215,7 +215,8 @@ fn command(bin: &Path, program: &str, user: Option<&str>) -> Command {
         }
         None => Command::new(path),
     };
-    cmd.stdin(Stdio::null());
+    // Somewhere the server's user may read: the tests' own folder may be root's alone.
+    cmd.stdin(Stdio::null()).current_dir(std::env::temp_dir());
     cmd
 }
 
