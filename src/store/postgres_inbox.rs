@@ -21,8 +21,9 @@ impl PgStore {
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_err)?;
-            write_marks(&tx, marks, now_ms()).await?;
-            let seqs = insert_events(&tx, new).await?;
+            // Marks and inserts go out together (pipelined): one round trip, not one each.
+            let ((), seqs) =
+                tokio::try_join!(write_marks(&tx, marks, now_ms()), insert_events(&tx, new))?;
             tx.commit().await.map_err(pg_err)?;
             Ok(seqs)
         })
@@ -132,9 +133,11 @@ fn inbox_event(r: &tokio_postgres::Row) -> Result<InboxEvent, StoreError> {
     })
 }
 
-/// Applies handler marks: started, then sent, then done, each kind as one statement. Within an
-/// event's life its marks come in that order anyway, so this is the order they were made in.
-/// A done event's payload and sent calls go with it: nothing will replay it any more.
+/// Applies handler marks, each kind as one statement, sent together (pipelined) and answered
+/// together: their order does not matter, because a batch never holds the started or sent
+/// marks of an event it marks done (the writer drops them), and the statements touch only the
+/// rows their marks name. A done event's payload and sent calls go with it: nothing will
+/// replay it any more.
 async fn write_marks(tx: &Transaction<'_>, marks: &[Mark], now: i64) -> Result<(), StoreError> {
     let mut started = Vec::new();
     let (mut sent_seqs, mut sent_calls) = (Vec::new(), Vec::new());
@@ -152,46 +155,48 @@ async fn write_marks(tx: &Transaction<'_>, marks: &[Mark], now: i64) -> Result<(
             }
         }
     }
-    if !started.is_empty() {
-        run(
+    let done = !done_seqs.is_empty();
+    // Bound first: the statements borrow them while they run side by side.
+    let started_params: Params<'_> = &[&started, &now];
+    let sent_params: Params<'_> = &[&sent_calls, &sent_seqs];
+    let done_params: Params<'_> = &[&done_seqs, &done_errors, &now];
+    let seq_params: Params<'_> = &[&done_seqs];
+    tokio::try_join!(
+        run_if(
+            !started.is_empty(),
             tx,
             "UPDATE inbox SET started_ms = $2
              WHERE seq = ANY($1) AND started_ms IS NULL AND done_ms IS NULL",
-            &[&started, &now],
-        )
-        .await?;
-    }
-    if !sent_seqs.is_empty() {
-        run(
+            started_params,
+        ),
+        run_if(
+            !sent_seqs.is_empty(),
             tx,
             "INSERT INTO sent_calls (call_key, seq)
              SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT DO NOTHING",
-            &[&sent_calls, &sent_seqs],
-        )
-        .await?;
-    }
-    if !done_seqs.is_empty() {
-        run(
+            sent_params,
+        ),
+        run_if(
+            done,
             tx,
             "UPDATE inbox SET done_ms = $3, error = d.error, started_ms = NULL
              FROM unnest($1::int8[], $2::text[]) AS d(seq, error)
              WHERE inbox.seq = d.seq AND inbox.done_ms IS NULL",
-            &[&done_seqs, &done_errors, &now],
-        )
-        .await?;
-        run(
+            done_params,
+        ),
+        run_if(
+            done,
             tx,
             "DELETE FROM inbox_payload WHERE seq = ANY($1)",
-            &[&done_seqs],
-        )
-        .await?;
-        run(
+            seq_params,
+        ),
+        run_if(
+            done,
             tx,
             "DELETE FROM sent_calls WHERE seq = ANY($1)",
-            &[&done_seqs],
-        )
-        .await?;
-    }
+            seq_params,
+        ),
+    )?;
     Ok(())
 }
 
@@ -206,21 +211,6 @@ async fn insert_events(
     if new.is_empty() {
         return Ok(Vec::new());
     }
-    // The seqs are taken first, in order, so the answer can say which item got which: the
-    // insert below returns only the rows it stored, and items without an id cannot be told
-    // apart by anything else.
-    let n = i64::try_from(new.len()).unwrap_or(i64::MAX);
-    let mut seqs: Vec<i64> = tx
-        .query(
-            "SELECT nextval(pg_get_serial_sequence('inbox', 'seq')) FROM generate_series(1, $1::int8)",
-            &[&n],
-        )
-        .await
-        .map_err(pg_err)?
-        .iter()
-        .map(|r| r.try_get(0).map_err(pg_err))
-        .collect::<Result<_, _>>()?;
-    seqs.sort_unstable();
     let ids: Vec<Option<&str>> = new
         .iter()
         .map(|e| e.webhook_event_id.as_deref().filter(|id| !id.is_empty()))
@@ -228,33 +218,61 @@ async fn insert_events(
     let received: Vec<i64> = new.iter().map(|e| e.received_ms).collect();
     let conversations: Vec<&str> = new.iter().map(|e| e.conversation.as_str()).collect();
     let payloads: Vec<&str> = new.iter().map(|e| e.payload.as_str()).collect();
-    let stored = tx
-        .query(
+    // Each item takes its seq first, in order (`n`), so the answer can say which item got
+    // which: the insert returns only the rows it stored, and items without an id cannot be
+    // told apart by anything else. A CTE with nextval() is evaluated once.
+    let stmt = tx
+        .prepare_cached(
             "WITH input AS (
-                 SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[])
-                     AS t(seq, id, received_ms, conversation, payload)),
+                 SELECT nextval(pg_get_serial_sequence('inbox', 'seq')) AS seq, t.*
+                 FROM (SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[])
+                           WITH ORDINALITY AS u(id, received_ms, conversation, payload, n)
+                       ORDER BY n) t),
              ins AS (
                  INSERT INTO inbox (seq, webhook_event_id, received_ms)
-                 SELECT seq, id, received_ms FROM input ORDER BY seq
+                 SELECT seq, id, received_ms FROM input ORDER BY n
                  ON CONFLICT (webhook_event_id) DO NOTHING
                  RETURNING seq),
              pay AS (
                  INSERT INTO inbox_payload (seq, conversation, payload)
                  SELECT input.seq, input.conversation, input.payload
                  FROM input JOIN ins ON ins.seq = input.seq)
-             SELECT seq FROM ins",
-            &[&seqs, &ids, &received, &conversations, &payloads],
+             SELECT input.n, ins.seq FROM input JOIN ins ON ins.seq = input.seq",
         )
         .await
         .map_err(pg_err)?;
-    let stored: std::collections::HashSet<i64> = stored
-        .iter()
-        .map(|r| r.try_get(0).map_err(pg_err))
-        .collect::<Result<_, _>>()?;
-    Ok(seqs
-        .into_iter()
-        .map(|seq| stored.contains(&seq).then_some(seq))
-        .collect())
+    let rows = tx
+        .query(&stmt, &[&ids, &received, &conversations, &payloads])
+        .await
+        .map_err(pg_err)?;
+    let mut seqs = vec![None; new.len()];
+    for row in rows {
+        let n: i64 = row.try_get(0).map_err(pg_err)?;
+        let seq: i64 = row.try_get(1).map_err(pg_err)?;
+        let slot = usize::try_from(n - 1)
+            .ok()
+            .and_then(|i| seqs.get_mut(i))
+            .ok_or_else(|| StoreError::Database(format!("inbox insert answered item {n}")))?;
+        *slot = Some(seq);
+    }
+    Ok(seqs)
+}
+
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// [`run`] when `needed`, else nothing (no round trip).
+async fn run_if(
+    needed: bool,
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    if needed {
+        run(tx, sql, params).await
+    } else {
+        Ok(0)
+    }
 }
 
 async fn run(
