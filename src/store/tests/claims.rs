@@ -149,3 +149,34 @@ fn a_database_from_a_newer_linebotd_is_refused_and_a_bad_url_is_named() {
         .expect("refused");
     assert!(err.to_string().contains("PostgreSQL URL"), "{err}");
 }
+
+#[test]
+fn instances_taking_due_timers_at_once_each_get_different_ones() {
+    let (first, url) = postgres_with_url();
+    for i in 0..100 {
+        let timer = Timer {
+            id: format!("t{i}"),
+            script: "reminder.rhai".to_owned(),
+            function: "remind".to_owned(),
+            data: serde_json::Value::Null,
+            due_ms: i,
+            created_ms: 0,
+        };
+        assert!(first.timer_add(&timer, 1_000).unwrap());
+    }
+    let stores: Vec<Arc<dyn Store>> = (0..4).map(|_| open(&url).unwrap()).collect();
+    let taken: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|s| scope.spawn(move || s.timers_take_due(1_000, 60_000, 40).unwrap()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .map(|t| t.id)
+            .collect()
+    });
+    let distinct: HashSet<&String> = taken.iter().collect();
+    assert_eq!(distinct.len(), taken.len(), "a timer taken twice");
+    assert_eq!(taken.len(), 100, "every due timer taken once between them");
+}
