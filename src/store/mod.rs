@@ -9,12 +9,13 @@
 mod batch;
 mod delivery;
 mod migrations;
+#[macro_use]
+mod shared;
 mod postgres;
 mod postgres_inbox;
 mod postgres_outbox;
 mod postgres_schema;
 mod postgres_state;
-mod shared;
 mod sqlite;
 mod sqlite_file;
 mod sqlite_inbox;

@@ -184,3 +184,96 @@ impl CommitHealth {
         outcome
     }
 }
+
+/// The [`super::Store`] methods both back ends answer the same way, with an inherent method of
+/// the same shape (in `sqlite_outbox.rs` / `postgres_outbox.rs` and their timer files): written
+/// once here, expanded inside each `impl Store`.
+macro_rules! forward_to_inherent {
+    () => {
+        fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError> {
+            self.enqueue(d)
+        }
+
+        fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+            self.due(now_ms, limit)
+        }
+
+        fn outbox_lanes(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+            self.lanes(after, limit)
+        }
+
+        fn outbox_next(&self, lane: &str) -> Result<Option<Delivery>, StoreError> {
+            self.next_in_lane(lane)
+        }
+
+        fn outbox_mark_sent(
+            &self,
+            retry_key: &str,
+            request_id: Option<&str>,
+            now_ms: i64,
+        ) -> Result<(), StoreError> {
+            self.mark_sent(retry_key, request_id, now_ms)
+        }
+
+        fn outbox_mark_retry(
+            &self,
+            retry_key: &str,
+            attempts: u32,
+            next_attempt_ms: i64,
+            last_error: &str,
+        ) -> Result<(), StoreError> {
+            self.mark_retry(retry_key, attempts, next_attempt_ms, last_error)
+        }
+
+        fn outbox_mark_failed(
+            &self,
+            retry_key: &str,
+            error: &str,
+            now_ms: i64,
+        ) -> Result<(), StoreError> {
+            self.mark_failed(retry_key, error, now_ms)
+        }
+
+        fn outbox_list(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+            self.list(limit)
+        }
+
+        fn outbox_counts(&self) -> Result<(u64, u64), StoreError> {
+            self.counts()
+        }
+
+        fn follower_set(
+            &self,
+            user_id: &str,
+            following: bool,
+            at_ms: i64,
+        ) -> Result<(), StoreError> {
+            self.set_follower(user_id, following, at_ms)
+        }
+
+        fn timer_add(&self, timer: &Timer, max_pending: u64) -> Result<bool, StoreError> {
+            self.add_timer(timer, max_pending)
+        }
+
+        fn timers_pending(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
+            self.pending_timers(limit)
+        }
+
+        fn timers_take_due(
+            &self,
+            now_ms: i64,
+            lease_ms: i64,
+            limit: usize,
+        ) -> Result<Vec<Timer>, StoreError> {
+            self.take_due_timers(now_ms, lease_ms, limit)
+        }
+
+        fn timer_cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+            self.cancel_timer(id, now_ms)
+        }
+
+        fn timer_done(&self, id: &str, outcome: &str, now_ms: i64) -> Result<(), StoreError> {
+            self.finish_timer(id, outcome, now_ms)
+        }
+    };
+}
