@@ -107,10 +107,21 @@ pub struct Settings {
     #[arg(long, env = "LINEBOTD_MAX_BODY", value_name = "BYTES")]
     pub max_body: Option<usize>,
 
-    /// Database file for the inbox, outbox and script state, or `:memory:`
+    /// Database file for the inbox, outbox and script state, or `:memory:`, or a
+    /// `postgres://user:password@host:port/database` URL that several instances share
     /// [default: linebotd.db beside the config file, else in the current folder].
-    #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE")]
+    #[arg(long, env = "LINEBOTD_STORE", value_name = "FILE|URL")]
     pub store: Option<String>,
+
+    /// PostgreSQL only: connections this instance opens to the database at most [default: 16].
+    #[arg(long, env = "LINEBOTD_STORE_POOL", value_name = "N")]
+    pub store_pool: Option<usize>,
+
+    /// PostgreSQL only: seconds an event this instance claimed stays its own without a
+    /// heartbeat, i.e. how soon other instances take over the events of one that died
+    /// [default: 5].
+    #[arg(long, env = "LINEBOTD_STORE_LEASE", value_name = "SECONDS")]
+    pub store_lease: Option<u64>,
 
     /// `full`: the events of a webhook reach the disk before LINE gets its 200, so acknowledged
     /// events survive a power cut or an OS crash. `normal`: faster, and still safe against the

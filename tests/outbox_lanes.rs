@@ -112,8 +112,8 @@ impl Store for SlowReads {
     fn schedule_last_run(&self, key: &str) -> Result<Option<i64>, StoreError> {
         self.inner.schedule_last_run(key)
     }
-    fn schedule_set_last_run(&self, key: &str, at: i64) -> Result<(), StoreError> {
-        self.inner.schedule_set_last_run(key, at)
+    fn schedule_claim_run(&self, key: &str, at: i64) -> Result<bool, StoreError> {
+        self.inner.schedule_claim_run(key, at)
     }
     fn timer_add(&self, t: &Timer, max: u64) -> Result<bool, StoreError> {
         self.inner.timer_add(t, max)
@@ -209,6 +209,7 @@ async fn a_backlog_of_pushes_to_one_user_does_not_delay_another_users_push() {
         // Queued by an earlier run of the daemon (NORMAL only to fill it quickly).
         let options = store::Options {
             sync: store::SyncMode::Normal,
+            ..store::Options::default()
         };
         let s = store::open_with(db.to_str().unwrap(), options).unwrap();
         for i in 0..BACKLOG {

@@ -92,7 +92,7 @@ fn seed_missed_run(db: &std::path::Path) {
     let store = linebotd::store::open(db.to_str().unwrap()).unwrap();
     let two_days_ago = chrono::Utc::now().timestamp_millis() - 2 * 24 * 3600 * 1000;
     store
-        .schedule_set_last_run("daily.rhai#0:daily", two_days_ago)
+        .schedule_claim_run("daily.rhai#0:daily", two_days_ago)
         .unwrap();
 }
 

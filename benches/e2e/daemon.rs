@@ -54,6 +54,8 @@ pub struct Settings<'a> {
     /// Sets `LINEBOTD_LINE_RATE_LIMIT=0` (client-side LINE rate limits off). Otherwise the
     /// daemon runs with its default configuration.
     pub rate_limit_off: bool,
+    /// A PostgreSQL URL to use instead of a fresh SQLite file.
+    pub store: Option<&'a str>,
 }
 
 /// The release `linebotd` to measure: `cargo bench` builds it with the bench's own (release)
@@ -141,7 +143,12 @@ impl Daemon {
             .env("CHANNEL_ACCESS_TOKEN", TOKEN)
             .env("LINEBOTD_LISTEN", "127.0.0.1:0")
             .env("LINEBOTD_SCRIPTS", &scripts)
-            .env("LINEBOTD_STORE", dir.path().join("store.db"))
+            .env(
+                "LINEBOTD_STORE",
+                settings
+                    .store
+                    .map_or_else(|| dir.path().join("store.db"), PathBuf::from),
+            )
             .env("LINE_API_BASE", line_api)
             .env("LINE_DATA_API_BASE", line_api)
             // warn: the per-request info line would dominate. The daemon module stays at info

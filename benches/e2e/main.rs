@@ -24,6 +24,7 @@
 //! cargo bench --bench e2e -- --line-latency-ms 100 --seconds 10 --connections 64
 //! cargo bench --bench e2e -- --line-latency-ms 100 --script profile --connections 64
 //! cargo bench --bench e2e -- --line-latency-ms 1000 --users 512 --connections 64
+//! cargo bench --bench e2e -- --store postgres://postgres@127.0.0.1:5432/bench
 //! cargo bench --bench e2e -- --smoke   # what CI runs
 //! ```
 
@@ -93,6 +94,11 @@ struct Args {
     /// Script saves timed per run (median reported).
     #[arg(long, default_value_t = 10)]
     reload_saves: usize,
+    /// The daemon's store: a `postgres://` URL measures the PostgreSQL back end instead of a
+    /// fresh SQLite file. Its database is emptied before each run (`DROP SCHEMA public
+    /// CASCADE`): give the benchmark a database of its own.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Also load a bare axum handler in this process (the ceiling on this machine).
     #[arg(long)]
     baseline: bool,
@@ -111,6 +117,8 @@ struct Leg {
     script: Script,
     connections: Vec<usize>,
     reload_saves: usize,
+    /// A PostgreSQL URL, or `None` for a fresh SQLite file per run.
+    store: Option<String>,
 }
 
 impl Args {
@@ -162,6 +170,7 @@ impl Args {
             },
             script,
             connections,
+            store: self.store.clone(),
             reload_saves,
         }
     }

@@ -30,6 +30,9 @@ pub async fn daemon_run(
     .map_err(|e| format!("cannot start the mock LINE API: {e}"))?;
     let script = leg.script;
     let tag = format!("{}ms-{connections}", scenario.latency_ms);
+    if let Some(url) = &leg.store {
+        empty_database(url).await?;
+    }
     let mut daemon = Daemon::start(
         bin,
         &daemon::Settings {
@@ -37,6 +40,7 @@ pub async fn daemon_run(
             tag: &tag,
             script,
             rate_limit_off: scenario.rate_limit_off,
+            store: leg.store.as_deref(),
         },
     )?;
     let memory = MemoryProbe::start(daemon.pid());
@@ -267,4 +271,20 @@ async fn reload_latencies(
 fn median(mut v: Vec<Duration>) -> Option<Duration> {
     v.sort_unstable();
     v.get(v.len().checked_sub(1)? / 2).copied()
+}
+
+/// A fresh store for a PostgreSQL run: everything in the database's `public` schema goes, and
+/// the daemon creates its tables anew.
+async fn empty_database(url: &str) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let emptied = client
+        .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        .await
+        .map_err(|e| format!("cannot empty the benchmark's database: {e}"));
+    drop(client);
+    let _ = driver.await;
+    emptied
 }

@@ -55,6 +55,11 @@ pub const CONFIG: &str = r#"# linebotd configuration. Every key is optional: the
 # "full" flushes each inbox commit to disk (survives a power cut); "normal" is faster but
 # survives only a crash of the daemon itself.
 # store_sync = "full"
+# Several instances behind a load balancer share one PostgreSQL database instead of the file
+# (store set to a URL like postgres://linebot:secret@db.internal:5432/linebot); each opens at
+# most store_pool connections, and takes over a dead one's work after store_lease_secs.
+# store_pool = 16
+# store_lease_secs = 5
 # Slow or idle clients: seconds for a request's head, for its body, and for an idle
 # kept-alive connection; and the most client connections open at once.
 # header_read_timeout_secs = 10

@@ -85,6 +85,11 @@ pub struct Config {
     pub store: String,
     /// Whether a store commit waits for the disk (`full`, the default) or only for the OS.
     pub store_sync: crate::store::SyncMode,
+    /// PostgreSQL connections this instance opens at most.
+    pub store_pool: usize,
+    /// PostgreSQL: how long an event this instance claimed stays its own without a heartbeat,
+    /// so how soon the other instances take over from one that died.
+    pub store_lease: Duration,
     pub timezone: String,
     pub log_format: LogFormat,
     pub admin_token: Option<String>,
@@ -119,6 +124,8 @@ struct FileConfig {
     max_body: Option<usize>,
     store: Option<String>,
     store_sync: Option<String>,
+    store_pool: Option<usize>,
+    store_lease_secs: Option<u64>,
     timezone: Option<String>,
     log_format: Option<String>,
     admin_token: Option<String>,
@@ -278,6 +285,29 @@ impl Config {
             })?,
         };
 
+        let store_pool = settings
+            .store_pool
+            .or(file.store_pool)
+            .unwrap_or(crate::store::DEFAULT_POOL_SIZE);
+        if store_pool == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "--store-pool",
+                message: "the pool needs at least 1 connection".into(),
+            });
+        }
+
+        let store_lease_secs = settings
+            .store_lease
+            .or(file.store_lease_secs)
+            .unwrap_or(crate::pipeline::dispatch::DEFAULT_LEASE.as_secs());
+        if store_lease_secs == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "--store-lease",
+                message: "a lease of 0 s would let every instance take every event".into(),
+            });
+        }
+        let store_lease = Duration::from_secs(store_lease_secs);
+
         let timezone = settings
             .timezone
             .clone()
@@ -331,6 +361,8 @@ impl Config {
             max_body,
             store,
             store_sync,
+            store_pool,
+            store_lease,
             timezone,
             log_format,
             admin_token: non_empty(settings.admin_token.clone().or(file.admin_token)),

@@ -157,5 +157,5 @@ pub async fn open_store(
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || store::open_with(&path, options))
         .await
-        .map_err(|e| store::StoreError::Sqlite(e.to_string()))?
+        .map_err(|e| store::StoreError::Database(e.to_string()))?
 }

@@ -47,8 +47,11 @@ impl Pipeline {
 /// Builds everything between the webhook and LINE, and re-queues events that were acknowledged
 /// but not handled before the last stop.
 pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
-    let sync = config.store_sync;
-    let store = open_store(&config.store, store::Options { sync }).await?;
+    let options = store::Options {
+        sync: config.store_sync,
+        pool_size: config.store_pool,
+    };
+    let store = open_store(&config.store, options).await?;
     let bot = Bot::build(BotParts {
         store: store.clone(),
         line: line_client(config)?,
@@ -69,7 +72,10 @@ pub async fn start_pipeline(config: &Config) -> Result<Pipeline, DaemonError> {
     let dispatcher = Dispatcher::start(
         runtime.clone(),
         store.clone(),
-        dispatch::Limits::new(config.limits.workers),
+        dispatch::Limits {
+            lease: config.store_lease,
+            ..dispatch::Limits::new(config.limits.workers)
+        },
         journal.clone(),
     );
     let live = dispatcher.clone();

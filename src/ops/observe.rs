@@ -335,6 +335,9 @@ impl DeliveryFailed<'_> {
 pub struct ScheduleRun<'a> {
     pub script: &'a str,
     pub function: &'a str,
+    /// The due time this run is for (ms since the epoch): with several instances, each due
+    /// time shows in one instance's log.
+    pub due_ms: i64,
 }
 
 impl ScheduleRun<'_> {
@@ -343,6 +346,7 @@ impl ScheduleRun<'_> {
         tracing::info!(
             script = self.script,
             handler = self.function,
+            due_ms = self.due_ms,
             "schedule fired"
         );
     }

@@ -9,7 +9,10 @@
 //!
 //! Only the task holding a lane reads that lane's next delivery, and it reads it after the
 //! lane's previous delivery was recorded as sent or failed: a delivery that just finished can
-//! never be read again from an older snapshot and sent (or reported failed) twice.
+//! never be read again from an older snapshot and sent (or reported failed) twice. On a store
+//! shared by several instances, a lane is also held in the store, under a lease this sender
+//! renews, so one instance at a time sends it; one that died gives its lanes up when its
+//! leases end.
 //!
 //! A delivery LINE did not take yet waits by [`ROUNDS`], the LINE client's retry policy with
 //! longer waits and no end, or as long as LINE's `Retry-After` when that is longer. The wait
@@ -39,6 +42,9 @@ pub const ROUNDS: RetryPolicy = RetryPolicy {
     max_backoff: Duration::from_secs(60),
     max_total: Duration::MAX,
 };
+/// Shared stores: how long a lane stays this sender's without a heartbeat, i.e. how soon
+/// another instance sends the lanes of one that died.
+const LANE_LEASE: Duration = crate::pipeline::dispatch::DEFAULT_LEASE;
 /// Longest wait between two tries at recording an outcome in the store.
 const MAX_RECORD_BACKOFF: Duration = Duration::from_secs(60);
 /// Wait after a failed read of the outbox before the lane is tried again.
@@ -53,6 +59,8 @@ pub struct Outbox {
     wake: Notify,
     /// Lanes held by a sending task (or about to be): nobody else reads or sends their rows.
     busy: Mutex<HashSet<String>>,
+    /// This sender's name in the store's lane holds (shared stores).
+    owner: String,
 }
 
 impl Outbox {
@@ -61,6 +69,7 @@ impl Outbox {
             store,
             wake: Notify::new(),
             busy: Mutex::new(HashSet::new()),
+            owner: uuid::Uuid::new_v4().to_string(),
         })
     }
 
@@ -88,6 +97,10 @@ impl Outbox {
     /// Delivers until the process ends, starting with what was pending before a restart.
     pub async fn run(self: Arc<Self>, line: LineClient, on_failed: FailedHook) {
         let slots = Arc::new(Semaphore::new(PARALLEL_SENDS));
+        let shared = self.store.shared();
+        if shared {
+            tokio::spawn(self.clone().renew_holds());
+        }
         // The lane last given a turn: each round starts after it, so lanes take turns.
         let mut cursor = String::new();
         loop {
@@ -104,6 +117,10 @@ impl Outbox {
                 if !self.hold(&lane) {
                     continue;
                 }
+                if shared && !self.hold_in_store(&lane).await {
+                    self.let_go(&lane);
+                    continue;
+                }
                 cursor.clone_from(&lane);
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
@@ -113,10 +130,10 @@ impl Outbox {
                 let on_failed = on_failed.clone();
                 tokio::spawn(async move {
                     this.send_next(&line, &lane, &on_failed).await;
-                    this.busy
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&lane);
+                    if shared {
+                        this.release_in_store(&lane).await;
+                    }
+                    this.let_go(&lane);
                     drop(slot);
                     this.wake.notify_one();
                 });
@@ -151,6 +168,54 @@ impl Outbox {
         }
         busy.insert(lane.to_owned());
         true
+    }
+
+    fn let_go(&self, lane: &str) {
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(lane);
+    }
+
+    /// Shared stores: holds `lane` in the store for [`LANE_LEASE`]; false when another
+    /// instance holds it (or the store cannot say: then nobody here sends it either).
+    async fn hold_in_store(&self, lane: &str) -> bool {
+        let (store, lane, owner) = (self.store.clone(), lane.to_owned(), self.owner.clone());
+        let held = tokio::task::spawn_blocking(move || {
+            let now = now_ms();
+            store.outbox_hold(&lane, &owner, now, now.saturating_add(millis(LANE_LEASE)))
+        })
+        .await;
+        match held {
+            Ok(Ok(held)) => held,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot hold an outbox lane in the store");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn release_in_store(&self, lane: &str) {
+        let (store, lane, owner) = (self.store.clone(), lane.to_owned(), self.owner.clone());
+        let released = tokio::task::spawn_blocking(move || store.outbox_release(&lane, &owner));
+        if let Ok(Err(e)) = released.await {
+            // The lease ends by itself.
+            tracing::warn!(error = %e, "cannot give an outbox lane back");
+        }
+    }
+
+    /// The heartbeat of this sender's lane holds, while it runs.
+    async fn renew_holds(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(LANE_LEASE / 3).await;
+            let (store, owner) = (self.store.clone(), self.owner.clone());
+            let until = now_ms().saturating_add(millis(LANE_LEASE));
+            let renewed = tokio::task::spawn_blocking(move || store.outbox_renew(&owner, until));
+            if let Ok(Err(e)) = renewed.await {
+                tracing::warn!(error = %e, "cannot renew this instance's outbox lanes");
+            }
+        }
     }
 
     /// Sends the oldest pending delivery of `lane`, which this task holds.

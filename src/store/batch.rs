@@ -322,7 +322,7 @@ fn commit<T>(
         if answers.len() == new.len() {
             Ok(answers)
         } else {
-            Err(StoreError::Sqlite(format!(
+            Err(StoreError::Database(format!(
                 "inbox insert answered {} items for {}",
                 answers.len(),
                 new.len()

@@ -171,10 +171,38 @@ const STEPS: &[&str] = &[
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = STEPS.len() as u32;
 
+/// Migration steps to run, each with the version it brings a store to.
+pub(crate) type Steps<'a> = Vec<(u32, &'a str)>;
+
+/// The steps of `steps` a store at version `found` (as its `schema_version` table says) runs to
+/// reach `target`, numbered from 1, and the version it is at afterwards. A store newer than
+/// `steps` knows is refused: this build would misread it. Both back ends migrate this way.
+pub(crate) fn pending_steps<'a>(
+    steps: &'a [&'a str],
+    found: Option<i64>,
+    target: u32,
+    path: &str,
+) -> Result<(Steps<'a>, u32), StoreError> {
+    let known = u32::try_from(steps.len()).unwrap_or(u32::MAX);
+    let found = u32::try_from(found.unwrap_or(0))
+        .map_err(|_| StoreError::Corrupt(format!("schema version {found:?} is not valid")))?;
+    if found > known {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            known,
+        });
+    }
+    let target = target.min(known);
+    let pending = (found..target.max(found))
+        .map(|v| (v + 1, steps[v as usize]))
+        .collect();
+    Ok((pending, found.max(target)))
+}
+
 /// Brings the store at `conn` up to `target` (at most [`CURRENT_VERSION`]) in one transaction,
 /// so a crash mid-migration leaves the old version intact.
 pub(crate) fn migrate(conn: &mut Connection, path: &str, target: u32) -> Result<u32, StoreError> {
-    let target = target.min(CURRENT_VERSION);
     // IMMEDIATE: two daemons opening the same new file must not both run step 1.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -186,26 +214,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str, target: u32) -> Result<
         .optional()
         .map_err(sql_err)?
         .flatten();
-    let found = u32::try_from(found.unwrap_or(0))
-        .map_err(|_| StoreError::Corrupt(format!("schema version {found:?} is not valid")))?;
-    if found > CURRENT_VERSION {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found,
-            known: CURRENT_VERSION,
-        });
-    }
-    for (i, step) in STEPS
-        .iter()
-        .enumerate()
-        .take(target as usize)
-        .skip(found as usize)
-    {
+    let (pending, now) = pending_steps(STEPS, found, target, path)?;
+    for (version, step) in pending {
         tx.execute_batch(step).map_err(|e| {
-            StoreError::Sqlite(format!("migration to schema version {}: {e}", i + 1))
+            StoreError::Database(format!("migration to schema version {version}: {e}"))
         })?;
     }
-    let now = found.max(target);
     tx.execute("DELETE FROM schema_version", [])
         .map_err(sql_err)?;
     tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [now])

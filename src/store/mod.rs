@@ -1,12 +1,21 @@
 //! The durable store: inbox (with webhook dedupe), outbox, script key/value state, followers,
 //! schedule bookkeeping and one-off timers, behind one [`Store`] trait.
 //!
-//! The trait is synchronous: SQLite calls block, so async callers use `spawn_blocking` or a
-//! dedicated thread (see [`InboxWriter`]). Only `sqlite*.rs` know about SQLite, so a server
-//! database can back several daemon instances later without touching the callers.
+//! The trait is synchronous: store calls block, so async callers use `spawn_blocking` or a
+//! dedicated thread (see [`InboxWriter`]). Two back ends implement it: SQLite (`sqlite*.rs`, one
+//! file, the default) and PostgreSQL (`postgres*.rs`, one database shared by any number of
+//! daemon instances), chosen by the store path. What both share is in `shared.rs`.
 
 mod batch;
+mod delivery;
 mod migrations;
+#[macro_use]
+mod shared;
+mod postgres;
+mod postgres_inbox;
+mod postgres_outbox;
+mod postgres_schema;
+mod postgres_state;
 mod sqlite;
 mod sqlite_file;
 mod sqlite_inbox;
@@ -16,13 +25,14 @@ mod sqlite_timers;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::{CommitHook, InboxWriter, Stored};
+pub use delivery::{lane, Delivery, DeliveryKind, DeliveryStatus, NewDelivery, UnknownName};
 pub use migrations::CURRENT_VERSION;
+pub use postgres::is_postgres;
 pub use sqlite::now_ms;
 
 /// Longest key `kv_set` accepts, in bytes.
@@ -62,6 +72,33 @@ pub trait Store: Send + Sync + 'static {
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError>;
     /// How many events are accepted but not done.
     fn inbox_backlog(&self) -> Result<u64, StoreError>;
+    /// Whether several daemon instances may share this store (PostgreSQL). Their dispatchers
+    /// then take events with [`Store::inbox_claim`] rather than each owning the whole inbox.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claims for `owner`, until `now_ms + lease_ms`, up to `limit` events that may run now,
+    /// ascending `seq`: each the oldest pending event of its conversation, and not under
+    /// anyone's unexpired lease. So a conversation's events run one at a time in `seq` order
+    /// across every instance, and a dead instance's events are taken over once its leases end.
+    fn inbox_claim(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let _ = (owner, now_ms, lease_ms, limit);
+        Err(StoreError::Database(
+            "this store is not shared: its dispatcher reads the inbox with inbox_pending".into(),
+        ))
+    }
+    /// Extends to `until_ms` the leases `owner` holds on events not yet done: the heartbeat
+    /// of a live instance.
+    fn inbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        let _ = (owner, until_ms);
+        Ok(())
+    }
     /// Whether the inbox can commit right now: `Ok` when its last commit succeeded less than
     /// `fresh` ago, otherwise the outcome of a probe commit made now, which leaves nothing
     /// behind. A failed inbox commit is remembered, so a full disk or a damaged file shows
@@ -101,6 +138,29 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
         now_ms: i64,
     ) -> Result<(), StoreError>;
+    /// Shared stores: takes `lane` for `owner` until `until_ms`, unless another owner's lease on
+    /// it lasts past `now_ms`; `true` when `owner` holds it. So of the instances sharing the
+    /// store, one at a time sends a lane's deliveries. Other stores have one sender: `true`.
+    fn outbox_hold(
+        &self,
+        lane: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let _ = (lane, owner, now_ms, until_ms);
+        Ok(true)
+    }
+    /// Gives back a lane [`Store::outbox_hold`] gave `owner`.
+    fn outbox_release(&self, lane: &str, owner: &str) -> Result<(), StoreError> {
+        let _ = (lane, owner);
+        Ok(())
+    }
+    /// Extends to `until_ms` every lane `owner` holds: the outbox sender's heartbeat.
+    fn outbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+        let _ = (owner, until_ms);
+        Ok(())
+    }
     /// Pending and failed deliveries, newest first.
     fn outbox_list(&self, limit: usize) -> Result<Vec<Delivery>, StoreError>;
     /// `(pending, failed)`.
@@ -124,7 +184,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// When the schedule `key` (e.g. `script.rhai#0:morning`) last ran.
     fn schedule_last_run(&self, key: &str) -> Result<Option<i64>, StoreError>;
-    fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Records a run of schedule `key` for its due time `at_ms`, unless a run at or after that
+    /// time is already recorded: `true` when this call recorded it, and so may run it. Every
+    /// instance sharing the store asks before a run, and one gets `true` per due time.
+    fn schedule_claim_run(&self, key: &str, at_ms: i64) -> Result<bool, StoreError>;
 
     /// Adds a one-off timer. Idempotent on its id: an id already known (pending, or done and
     /// not yet pruned) is `Ok(false)` and changes nothing, so a replayed handler cannot schedule
@@ -205,150 +268,6 @@ impl Mark {
     }
 }
 
-/// Which LINE endpoint a delivery goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryKind {
-    Push,
-    Multicast,
-    Broadcast,
-    Narrowcast,
-}
-
-impl DeliveryKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Push => "push",
-            Self::Multicast => "multicast",
-            Self::Broadcast => "broadcast",
-            Self::Narrowcast => "narrowcast",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A delivery kind or status name that is not one of ours.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} `{value}` (expected one of: {expected})")]
-pub struct UnknownName {
-    pub what: &'static str,
-    pub value: String,
-    pub expected: &'static str,
-}
-
-impl FromStr for DeliveryKind {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "push" => Ok(Self::Push),
-            "multicast" => Ok(Self::Multicast),
-            "broadcast" => Ok(Self::Broadcast),
-            "narrowcast" => Ok(Self::Narrowcast),
-            _ => Err(UnknownName {
-                what: "delivery kind",
-                value: s.to_owned(),
-                expected: "push, multicast, broadcast, narrowcast",
-            }),
-        }
-    }
-}
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryStatus {
-    Pending,
-    Sent,
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryStatus {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "sent" => Ok(Self::Sent),
-            "failed" => Ok(Self::Failed),
-            _ => Err(UnknownName {
-                what: "delivery status",
-                value: s.to_owned(),
-                expected: "pending, sent, failed",
-            }),
-        }
-    }
-}
-
-/// The lane of a delivery: deliveries of one lane go out one at a time, oldest first. A push's
-/// lane is its recipient, so one chat sees its messages in order; a multicast, broadcast or
-/// narrowcast is a lane of its own.
-pub fn lane(kind: DeliveryKind, payload: &serde_json::Value, retry_key: &str) -> String {
-    match kind {
-        DeliveryKind::Push => format!(
-            "to:{}",
-            payload
-                .get("to")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-        ),
-        DeliveryKind::Multicast | DeliveryKind::Broadcast | DeliveryKind::Narrowcast => {
-            format!("key:{retry_key}")
-        }
-    }
-}
-
-/// A push, multicast, broadcast or narrowcast to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewDelivery {
-    /// Sent as `X-Line-Retry-Key`; also the row's identity.
-    pub retry_key: String,
-    pub kind: DeliveryKind,
-    /// The request body: `{"to":..,"messages":[..],"notificationDisabled":..}`.
-    pub payload: serde_json::Value,
-    /// Who queued it, e.g. `echo.rhai`.
-    pub source: String,
-    pub created_ms: i64,
-}
-
-/// A stored delivery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    pub retry_key: String,
-    pub kind: DeliveryKind,
-    pub payload: serde_json::Value,
-    pub source: String,
-    pub status: DeliveryStatus,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    /// Not to be sent before this (ms since the epoch): the backoff or LINE's `Retry-After`
-    /// after the last failed attempt, kept so a restart does not send early.
-    pub next_attempt_ms: i64,
-    pub created_ms: i64,
-    pub updated_ms: i64,
-    /// LINE's `x-line-request-id` of the successful call.
-    pub request_id: Option<String>,
-}
-
 /// Why the store could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -361,7 +280,7 @@ pub enum StoreError {
         known: u32,
     },
     #[error("store error: {0}")]
-    Sqlite(String),
+    Database(String),
     #[error("store is damaged: {0} (restore it from a backup or move the file away)")]
     Corrupt(String),
     #[error("{what} is too large: {actual} bytes, the limit is {limit} bytes")]
@@ -408,19 +327,45 @@ impl FromStr for SyncMode {
 }
 
 /// How to open a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
+    /// SQLite only: when an inbox commit counts as done (PostgreSQL's own settings decide there).
     pub sync: SyncMode,
+    /// PostgreSQL only: connections the store opens at most.
+    pub pool_size: usize,
 }
 
-/// Opens (creating if needed, readable by its owner only) the SQLite store at `path` and brings
-/// its schema up to date. `":memory:"` gives a private in-memory store, for tests.
+/// Connections to PostgreSQL per instance unless told otherwise: the inbox writer, the outbox
+/// sender, the scheduler and a few handlers at once, well below PostgreSQL's default limit of
+/// 100 connections for a handful of instances.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sync: SyncMode::default(),
+            pool_size: DEFAULT_POOL_SIZE,
+        }
+    }
+}
+
+/// Opens the store at `path`: a `postgres://` (or `postgresql://`) URL connects to that
+/// database; anything else is a SQLite file, created if needed (readable by its owner only).
+/// Either way the schema is brought up to date. `":memory:"` gives a private in-memory SQLite
+/// store, for tests.
 pub fn open(path: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(path, Options::default())
 }
 
 /// [`open`] with other [`Options`].
 pub fn open_with(path: &str, options: Options) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres(path) {
+        return Ok(Arc::new(postgres::PgStore::open(
+            path,
+            postgres_schema::CURRENT_VERSION,
+            options,
+        )?));
+    }
     Ok(Arc::new(sqlite::SqliteStore::open(
         path,
         CURRENT_VERSION,

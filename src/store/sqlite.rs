@@ -7,11 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, ErrorCode};
 use serde_json::Value;
 
-use super::sqlite_file::LastCommit;
+use super::shared::{count, kv_text, kv_value, sql_limit, CommitHealth};
 use super::sqlite_inbox::inbox_transaction;
 use super::{
     Delivery, InboxEvent, Mark, NewDelivery, NewInboxEvent, Store, StoreError, SyncMode, Timer,
-    MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 
 /// Inbox rows deleted per transaction when pruning.
@@ -23,7 +22,7 @@ pub(crate) struct SqliteStore {
     // empty database.
     pub(super) conn: Mutex<Connection>,
     /// How the inbox's last commit went: readiness reports a failure until one succeeds.
-    pub(super) last_commit: Mutex<Option<LastCommit>>,
+    pub(super) last_commit: CommitHealth,
     /// How inbox transactions commit; everything else commits with NORMAL.
     pub(super) inbox_sync: SyncMode,
     /// Copies the WAL into the database beside the writer (none for `:memory:`).
@@ -36,7 +35,7 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
             StoreError::Corrupt(e.to_string())
         }
-        _ => StoreError::Sqlite(e.to_string()),
+        _ => StoreError::Database(e.to_string()),
     }
 }
 
@@ -46,16 +45,6 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// SQLite counts are never negative; a negative one would be a damaged file.
-pub(crate) fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-/// SQLite takes limits as i64; anything bigger means "no limit" in practice.
-pub(crate) fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 impl SqliteStore {
@@ -90,6 +79,8 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    forward_to_inherent!();
+
     fn inbox_write(
         &self,
         new: &[NewInboxEvent],
@@ -182,58 +173,6 @@ impl Store for SqliteStore {
         self.prune_outbox(cutoff)
     }
 
-    fn outbox_enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError> {
-        self.enqueue(d)
-    }
-
-    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        self.due(now_ms, limit)
-    }
-
-    fn outbox_lanes(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.lanes(after, limit)
-    }
-
-    fn outbox_next(&self, lane: &str) -> Result<Option<Delivery>, StoreError> {
-        self.next_in_lane(lane)
-    }
-
-    fn outbox_mark_sent(
-        &self,
-        retry_key: &str,
-        request_id: Option<&str>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.mark_sent(retry_key, request_id, now_ms)
-    }
-
-    fn outbox_mark_retry(
-        &self,
-        retry_key: &str,
-        attempts: u32,
-        next_attempt_ms: i64,
-        last_error: &str,
-    ) -> Result<(), StoreError> {
-        self.mark_retry(retry_key, attempts, next_attempt_ms, last_error)
-    }
-
-    fn outbox_mark_failed(
-        &self,
-        retry_key: &str,
-        error: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.mark_failed(retry_key, error, now_ms)
-    }
-
-    fn outbox_list(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        self.list(limit)
-    }
-
-    fn outbox_counts(&self) -> Result<(u64, u64), StoreError> {
-        self.counts()
-    }
-
     fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
@@ -244,29 +183,11 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let text: String = row.get(0).map_err(sql_err)?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("value of key `{key}` is not JSON: {e}")))
+        kv_value(key, &text).map(Some)
     }
 
     fn kv_set(&self, key: &str, value: &Value) -> Result<(), StoreError> {
-        if key.len() > MAX_KEY_BYTES {
-            return Err(StoreError::TooLarge {
-                what: "key",
-                limit: MAX_KEY_BYTES,
-                actual: key.len(),
-            });
-        }
-        // serde_json writes 1.0 as "1.0" and 1 as "1", so integers and floats stay distinct.
-        let text = serde_json::to_string(value)
-            .map_err(|e| StoreError::Sqlite(format!("cannot encode value: {e}")))?;
-        if text.len() > MAX_VALUE_BYTES {
-            return Err(StoreError::TooLarge {
-                what: "value",
-                limit: MAX_VALUE_BYTES,
-                actual: text.len(),
-            });
-        }
+        let text = kv_text(key, value)?;
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
@@ -313,10 +234,6 @@ impl Store for SqliteStore {
             .map_err(sql_err)
     }
 
-    fn follower_set(&self, user_id: &str, following: bool, at_ms: i64) -> Result<(), StoreError> {
-        self.set_follower(user_id, following, at_ms)
-    }
-
     fn followers(&self) -> Result<Vec<String>, StoreError> {
         self.list_followers()
     }
@@ -329,32 +246,7 @@ impl Store for SqliteStore {
         self.last_run(key)
     }
 
-    fn schedule_set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
-        self.set_last_run(key, at_ms)
-    }
-
-    fn timer_add(&self, timer: &Timer, max_pending: u64) -> Result<bool, StoreError> {
-        self.add_timer(timer, max_pending)
-    }
-
-    fn timers_pending(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
-        self.pending_timers(limit)
-    }
-
-    fn timers_take_due(
-        &self,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<Timer>, StoreError> {
-        self.take_due_timers(now_ms, lease_ms, limit)
-    }
-
-    fn timer_cancel(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        self.cancel_timer(id, now_ms)
-    }
-
-    fn timer_done(&self, id: &str, outcome: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.finish_timer(id, outcome, now_ms)
+    fn schedule_claim_run(&self, key: &str, at_ms: i64) -> Result<bool, StoreError> {
+        self.claim_run(key, at_ms)
     }
 }

@@ -2,10 +2,11 @@
 //! decide durability and size, and checked for whether the inbox can commit right now.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::shared::CommitHealth;
 use super::sqlite::{sql_err, SqliteStore};
 use super::{migrations, Options, StoreError, SyncMode};
 
@@ -71,12 +72,6 @@ impl Drop for Checkpointer {
     }
 }
 
-/// The outcome of the inbox's last commit (or probe), for readiness.
-pub(crate) struct LastCommit {
-    at: Instant,
-    error: Option<StoreError>,
-}
-
 impl SyncMode {
     fn pragma(self) -> &'static str {
         match self {
@@ -90,7 +85,7 @@ impl SqliteStore {
     /// Opens `path` and migrates it to `version`.
     pub(crate) fn open(path: &str, version: u32, options: Options) -> Result<Self, StoreError> {
         let open_err = |e: rusqlite::Error| match sql_err(e) {
-            StoreError::Sqlite(message) => StoreError::Open {
+            StoreError::Database(message) => StoreError::Open {
                 path: path.to_owned(),
                 message,
             },
@@ -123,7 +118,7 @@ impl SqliteStore {
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn, path, version).map_err(|e| match e {
-            StoreError::Sqlite(message) => StoreError::Open {
+            StoreError::Database(message) => StoreError::Open {
                 path: path.to_owned(),
                 message,
             },
@@ -131,7 +126,7 @@ impl SqliteStore {
         })?;
         Ok(Self {
             conn: Mutex::new(conn),
-            last_commit: Mutex::new(None),
+            last_commit: CommitHealth::default(),
             inbox_sync: options.sync,
             _checkpointer: Checkpointer::start(path),
         })
@@ -166,32 +161,12 @@ impl SqliteStore {
 
     /// Remembers how the inbox's latest commit went.
     pub(crate) fn note_commit(&self, outcome: Result<(), &StoreError>) {
-        let mut last = self
-            .last_commit
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *last = Some(LastCommit {
-            at: Instant::now(),
-            error: outcome.err().cloned(),
-        });
+        self.last_commit.note(outcome);
     }
 
     /// See [`super::Store::inbox_writable`].
     pub(crate) fn writable(&self, fresh: Duration) -> Result<(), StoreError> {
-        {
-            let last = self
-                .last_commit
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(LastCommit { at, error: None }) = &*last {
-                if at.elapsed() < fresh {
-                    return Ok(());
-                }
-            }
-        }
-        let outcome = self.probe();
-        self.note_commit(outcome.as_ref().copied());
-        outcome
+        self.last_commit.check(fresh, || self.probe())
     }
 
     /// Commits what an incoming event commits, into the same table and indexes, and takes it

@@ -2,67 +2,25 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::sqlite::{count, now_ms, sql_err, sql_limit, SqliteStore};
-use super::{lane, Delivery, DeliveryKind, DeliveryStatus, NewDelivery, StoreError};
+use super::shared::{count, delivery_payload, sql_limit, RawDelivery, CLAIM_RUN, DELIVERY_COLUMNS};
+use super::sqlite::{now_ms, sql_err, SqliteStore};
+use super::{lane, Delivery, NewDelivery, StoreError};
 
-const DELIVERY_COLUMNS: &str = "retry_key, kind, payload, source, status, attempts, last_error, \
-                                created_ms, updated_ms, request_id, next_attempt_ms";
-
-/// A row as stored; decoded outside rusqlite's closure so a bad value reports as damage.
-struct RawDelivery {
-    retry_key: String,
-    kind: String,
-    payload: String,
-    source: String,
-    status: String,
-    attempts: i64,
-    last_error: Option<String>,
-    created_ms: i64,
-    updated_ms: i64,
-    request_id: Option<String>,
-    next_attempt_ms: i64,
-}
-
-impl RawDelivery {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            retry_key: r.get(0)?,
-            kind: r.get(1)?,
-            payload: r.get(2)?,
-            source: r.get(3)?,
-            status: r.get(4)?,
-            attempts: r.get(5)?,
-            last_error: r.get(6)?,
-            created_ms: r.get(7)?,
-            updated_ms: r.get(8)?,
-            request_id: r.get(9)?,
-            next_attempt_ms: r.get(10)?,
-        })
-    }
-
-    fn decode(self) -> Result<Delivery, StoreError> {
-        let damaged =
-            |what: String| StoreError::Corrupt(format!("outbox row `{}`: {what}", self.retry_key));
-        let kind: DeliveryKind = self.kind.parse().map_err(|e| damaged(format!("{e}")))?;
-        let status: DeliveryStatus = self.status.parse().map_err(|e| damaged(format!("{e}")))?;
-        let payload = serde_json::from_str(&self.payload)
-            .map_err(|e| damaged(format!("payload is not JSON: {e}")))?;
-        let attempts = u32::try_from(self.attempts)
-            .map_err(|_| damaged(format!("attempts {} out of range", self.attempts)))?;
-        Ok(Delivery {
-            retry_key: self.retry_key,
-            kind,
-            payload,
-            source: self.source,
-            status,
-            attempts,
-            last_error: self.last_error,
-            next_attempt_ms: self.next_attempt_ms,
-            created_ms: self.created_ms,
-            updated_ms: self.updated_ms,
-            request_id: self.request_id,
-        })
-    }
+/// Reads a row in [`DELIVERY_COLUMNS`] order.
+fn raw_delivery(r: &Row<'_>) -> rusqlite::Result<RawDelivery> {
+    Ok(RawDelivery {
+        retry_key: r.get(0)?,
+        kind: r.get(1)?,
+        payload: r.get(2)?,
+        source: r.get(3)?,
+        status: r.get(4)?,
+        attempts: r.get(5)?,
+        last_error: r.get(6)?,
+        created_ms: r.get(7)?,
+        updated_ms: r.get(8)?,
+        request_id: r.get(9)?,
+        next_attempt_ms: r.get(10)?,
+    })
 }
 
 fn query_deliveries(
@@ -72,7 +30,7 @@ fn query_deliveries(
 ) -> Result<Vec<Delivery>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
     let raw = stmt
-        .query_map(params, RawDelivery::from_row)
+        .query_map(params, raw_delivery)
         .map_err(sql_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_err)?;
@@ -81,8 +39,7 @@ fn query_deliveries(
 
 impl SqliteStore {
     pub(crate) fn enqueue(&self, d: &NewDelivery) -> Result<bool, StoreError> {
-        let payload = serde_json::to_string(&d.payload)
-            .map_err(|e| StoreError::Sqlite(format!("cannot encode delivery payload: {e}")))?;
+        let payload = delivery_payload(d)?;
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
@@ -298,15 +255,9 @@ impl SqliteStore {
             .map_err(sql_err)
     }
 
-    pub(crate) fn set_last_run(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn claim_run(&self, key: &str, at_ms: i64) -> Result<bool, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO schedules (key, last_run_ms) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET last_run_ms = excluded.last_run_ms",
-            )
-            .map_err(sql_err)?;
-        stmt.execute(params![key, at_ms]).map_err(sql_err)?;
-        Ok(())
+        let mut stmt = conn.prepare_cached(CLAIM_RUN).map_err(sql_err)?;
+        Ok(stmt.execute(params![key, at_ms]).map_err(sql_err)? == 1)
     }
 }

@@ -2,59 +2,25 @@
 
 use rusqlite::{params, Row};
 
-use super::sqlite::{count, sql_err, sql_limit, SqliteStore};
-use super::{StoreError, Timer, MAX_VALUE_BYTES};
+use super::shared::{count, sort_timers, sql_limit, timer_data, RawTimer, TIMER_COLUMNS};
+use super::sqlite::{sql_err, SqliteStore};
+use super::{StoreError, Timer};
 
-const TIMER_COLUMNS: &str = "id, script, function, data, due_ms, created_ms";
-
-/// A row as stored; its data is decoded outside rusqlite's closure so bad JSON reports as damage.
-struct RawTimer {
-    id: String,
-    script: String,
-    function: String,
-    data: String,
-    due_ms: i64,
-    created_ms: i64,
-}
-
-impl RawTimer {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: r.get(0)?,
-            script: r.get(1)?,
-            function: r.get(2)?,
-            data: r.get(3)?,
-            due_ms: r.get(4)?,
-            created_ms: r.get(5)?,
-        })
-    }
-
-    fn decode(self) -> Result<Timer, StoreError> {
-        let data = serde_json::from_str(&self.data).map_err(|e| {
-            StoreError::Corrupt(format!("data of timer `{}` is not JSON: {e}", self.id))
-        })?;
-        Ok(Timer {
-            id: self.id,
-            script: self.script,
-            function: self.function,
-            data,
-            due_ms: self.due_ms,
-            created_ms: self.created_ms,
-        })
-    }
+/// Reads a row in [`TIMER_COLUMNS`] order.
+fn raw_timer(r: &Row<'_>) -> rusqlite::Result<RawTimer> {
+    Ok(RawTimer {
+        id: r.get(0)?,
+        script: r.get(1)?,
+        function: r.get(2)?,
+        data: r.get(3)?,
+        due_ms: r.get(4)?,
+        created_ms: r.get(5)?,
+    })
 }
 
 impl SqliteStore {
     pub(crate) fn add_timer(&self, t: &Timer, max_pending: u64) -> Result<bool, StoreError> {
-        let data = serde_json::to_string(&t.data)
-            .map_err(|e| StoreError::Sqlite(format!("cannot encode timer data: {e}")))?;
-        if data.len() > MAX_VALUE_BYTES {
-            return Err(StoreError::TooLarge {
-                what: "timer data",
-                limit: MAX_VALUE_BYTES,
-                actual: data.len(),
-            });
-        }
+        let data = timer_data(t)?;
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(sql_err)?;
         let known: i64 = tx
@@ -109,8 +75,7 @@ impl SqliteStore {
              RETURNING {TIMER_COLUMNS}"
         );
         let mut timers = self.query_timers(&sql, params![now_ms, lease_ms, sql_limit(limit)])?;
-        // RETURNING gives no order.
-        timers.sort_by(|a, b| (a.due_ms, &a.id).cmp(&(b.due_ms, &b.id)));
+        sort_timers(&mut timers);
         Ok(timers)
     }
 
@@ -161,7 +126,7 @@ impl SqliteStore {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
         let raw = stmt
-            .query_map(params, RawTimer::from_row)
+            .query_map(params, raw_timer)
             .map_err(sql_err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(sql_err)?;

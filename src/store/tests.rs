@@ -1,11 +1,64 @@
-//! Behaviour of the SQLite store, through the public `Store` trait.
+//! Behaviour of the stores, through the public `Store` trait. The contract tests (listed in a
+//! `contract!` block) run once on SQLite and once on PostgreSQL; the rest are SQLite's own.
+
+use std::sync::OnceLock;
 
 use serde_json::json;
 
 use super::*;
 
-fn mem() -> Arc<dyn Store> {
-    open(":memory:").unwrap()
+#[path = "../../tests/support/postgres.rs"]
+mod cluster;
+
+/// A store on a new, empty database of the cluster this test binary shares (started by the
+/// first test that needs it, stopped when the process exits).
+fn postgres() -> Arc<dyn Store> {
+    postgres_with_url().0
+}
+
+/// The cluster this test binary shares.
+fn cluster() -> &'static cluster::Cluster {
+    static CLUSTER: OnceLock<cluster::Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(cluster::Cluster::start)
+}
+
+/// Runs `sql` in the shared cluster's maintenance database.
+fn cluster_psql(sql: &str) {
+    cluster().psql("postgres", sql);
+}
+
+/// Runs `sql` in database `db` of the shared cluster.
+fn cluster_psql_in(db: &str, sql: &str) {
+    cluster().psql(db, sql);
+}
+
+/// [`postgres`], with the database's URL for opening more stores (instances) on it.
+fn postgres_with_url() -> (Arc<dyn Store>, String) {
+    let url = cluster().create_database();
+    let options = Options {
+        pool_size: 2,
+        ..Options::default()
+    };
+    (open_with(&url, options).unwrap(), url)
+}
+
+/// Runs each listed `fn name(s: Arc<dyn Store>)` as a test on each back end:
+/// `…::on_sqlite::name` and `…::on_postgres::name`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(crate::store::open(":memory:").unwrap())
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(crate::store::tests::postgres())
+            })*
+        }
+    };
 }
 
 pub(super) fn ev(id: Option<&str>, payload: &str, at: i64) -> NewInboxEvent {
@@ -31,9 +84,7 @@ pub(super) fn keys(list: &[Delivery]) -> Vec<&str> {
     list.iter().map(|d| d.retry_key.as_str()).collect()
 }
 
-#[test]
-fn duplicate_event_id_is_rejected_within_a_batch_and_across_batches() {
-    let s = mem();
+fn duplicate_event_id_is_rejected_within_a_batch_and_across_batches(s: Arc<dyn Store>) {
     let first = s
         .inbox_insert(&[
             ev(Some("a"), "1", 10),
@@ -55,9 +106,7 @@ fn duplicate_event_id_is_rejected_within_a_batch_and_across_batches() {
     assert_eq!(payloads, ["1", "3"]);
 }
 
-#[test]
-fn events_without_id_are_never_deduplicated() {
-    let s = mem();
+fn events_without_id_are_never_deduplicated(s: Arc<dyn Store>) {
     let out = s
         .inbox_insert(&[
             ev(None, "x", 1),
@@ -70,9 +119,7 @@ fn events_without_id_are_never_deduplicated() {
     assert_eq!(s.inbox_backlog().unwrap(), 4);
 }
 
-#[test]
-fn prune_deletes_in_chunks_until_every_old_done_row_is_gone() {
-    let s = mem();
+fn prune_deletes_in_chunks_until_every_old_done_row_is_gone(s: Arc<dyn Store>) {
     // More than one chunk of old done rows, an old pending row among them, then young rows.
     let old: Vec<_> = (0..12_001)
         .map(|i| ev(Some(&format!("old{i}")), "o", 1_000))
@@ -104,9 +151,7 @@ fn prune_deletes_in_chunks_until_every_old_done_row_is_gone() {
     );
 }
 
-#[test]
-fn prune_past_the_window_forgets_ids_and_done_rows_only() {
-    let s = mem();
+fn prune_past_the_window_forgets_ids_and_done_rows_only(s: Arc<dyn Store>) {
     s.inbox_insert(&[ev(Some("old"), "1", 1_000), ev(Some("keep"), "2", 1_000)])
         .unwrap();
     let pending = s.inbox_pending(0, 10).unwrap();
@@ -126,9 +171,7 @@ fn prune_past_the_window_forgets_ids_and_done_rows_only() {
     assert!(out[0].is_some());
 }
 
-#[test]
-fn prune_keeps_the_newest_row_so_seqs_never_go_back() {
-    let s = mem();
+fn prune_keeps_the_newest_row_so_seqs_never_go_back(s: Arc<dyn Store>) {
     let seqs: Vec<i64> = s
         .inbox_insert(&[ev(Some("a"), "1", 1_000), ev(Some("b"), "2", 1_000)])
         .unwrap()
@@ -145,9 +188,7 @@ fn prune_keeps_the_newest_row_so_seqs_never_go_back() {
     assert!(s.inbox_insert(&[ev(Some("a"), "x", 100_000)]).unwrap()[0].is_some());
 }
 
-#[test]
-fn pending_lists_undone_events_in_seq_order_and_done_removes_them() {
-    let s = mem();
+fn pending_lists_undone_events_in_seq_order_and_done_removes_them(s: Arc<dyn Store>) {
     let seqs: Vec<i64> = s
         .inbox_insert(&[ev(None, "a", 1), ev(None, "b", 2), ev(None, "c", 3)])
         .unwrap()
@@ -177,9 +218,7 @@ fn pending_lists_undone_events_in_seq_order_and_done_removes_them() {
     assert_eq!(s.inbox_backlog().unwrap(), 1);
 }
 
-#[test]
-fn started_and_sent_marks_survive_until_the_event_is_done() {
-    let s = mem();
+fn started_and_sent_marks_survive_until_the_event_is_done(s: Arc<dyn Store>) {
     let seqs: Vec<i64> = s
         .inbox_insert(&[ev(Some("a"), "1", 1), ev(Some("b"), "2", 2)])
         .unwrap()
@@ -210,7 +249,18 @@ fn started_and_sent_marks_survive_until_the_event_is_done() {
     assert!(s.inbox_sent_calls(seqs[0]).unwrap().is_empty());
 }
 
+contract! {
+    duplicate_event_id_is_rejected_within_a_batch_and_across_batches,
+    events_without_id_are_never_deduplicated,
+    prune_deletes_in_chunks_until_every_old_done_row_is_gone,
+    prune_past_the_window_forgets_ids_and_done_rows_only,
+    prune_keeps_the_newest_row_so_seqs_never_go_back,
+    pending_lists_undone_events_in_seq_order_and_done_removes_them,
+    started_and_sent_marks_survive_until_the_event_is_done,
+}
+
 mod batch;
+mod claims;
 mod file;
 mod lanes;
 mod open;

@@ -3,4 +3,5 @@
 
 pub mod daemon;
 pub mod mock_line;
+pub mod postgres;
 pub mod web;

@@ -163,7 +163,14 @@ fn run(shared: &Arc<Queues>, job: Job) {
             .collect::<Vec<_>>()
             .join("; ")
     });
-    shared.journal.record(Mark::Done { seq, error });
+    if shared.claims {
+        // Committed before the conversation's next event is claimed, by this instance or
+        // another: the claim sees this one done only once it is in the store.
+        // The pool counts the wait like one on LINE, and keeps the cores busy meanwhile.
+        context::commit_waiting(|| shared.journal.record_durably(Mark::Done { seq, error }));
+    } else {
+        shared.journal.record(Mark::Done { seq, error });
+    }
     shared.finish(&job);
 }
 

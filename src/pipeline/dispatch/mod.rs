@@ -21,7 +21,12 @@
 //! real latency the threads grow with the handlers waiting at once, up to `max_handlers`.
 //! Idle threads exit after `idle_exit`. Memory is bounded by `max_handlers` threads (their
 //! stacks hold only what a script touches) plus `window` events in memory.
+//!
+//! **A shared store** (PostgreSQL, several instances): no instance owns the inbox, so the
+//! feeder is replaced by a claimer (`claims.rs`) that takes events the store says may run
+//! now, under leases it renews; commits and finished events only wake it.
 
+mod claims;
 mod handlers;
 
 use std::collections::{HashMap, VecDeque};
@@ -30,7 +35,7 @@ use std::time::Duration;
 
 use crate::pipeline::script::Runtime;
 use crate::pipeline::webhook::Event;
-use crate::store::{Mark, Store, Stored};
+use crate::store::{InboxEvent, Mark, Store, Stored};
 
 /// One event to handle: its inbox position, and when it was committed (epoch ms).
 pub struct Job {
@@ -63,6 +68,9 @@ pub struct Limits {
     /// per core, so a handler blocked briefly elsewhere (a commit, a rate-limit token, the
     /// store) leaves the cores busy.
     pub running: usize,
+    /// Shared stores only: how long a claimed event stays this instance's without a heartbeat,
+    /// i.e. how soon another instance takes over the events of one that died.
+    pub lease: Duration,
 }
 
 impl Limits {
@@ -75,6 +83,7 @@ impl Limits {
             window: (max_handlers * 2).max(1024),
             idle_exit: Duration::from_secs(10),
             running: std::thread::available_parallelism().map_or(4, |n| n.get() * 2),
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -97,6 +106,8 @@ struct Queues {
     runtime: Arc<Runtime>,
     journal: Arc<dyn Journal>,
     store: Arc<dyn Store>,
+    /// The store is shared with other instances: events are claimed, not owned.
+    claims: bool,
 }
 
 #[derive(Default)]
@@ -121,6 +132,8 @@ struct State {
     committed: i64,
     /// No more events are taken in (shutdown); those in memory still run.
     stopping: bool,
+    /// Shared stores: something changed (a commit, an event done), so claim again now.
+    claim_wanted: bool,
 }
 
 impl State {
@@ -137,6 +150,10 @@ impl State {
         self.backlogged && (room >= FEED_PAGE.min(limits.window) || self.in_memory == 0)
     }
 }
+
+/// Shared stores: a claimed event's lease unless configured otherwise. Reply tokens live about
+/// a minute, so a takeover within seconds can still reply.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
 
 /// Pending events the feeder reads from the store at most at once.
 const FEED_PAGE: usize = 256;
@@ -165,12 +182,19 @@ impl Dispatcher {
             limits,
             runtime,
             journal,
+            claims: store.shared(),
             store,
         });
         let feeder = shared.clone();
         std::thread::Builder::new()
             .name("linebotd-feeder".to_owned())
-            .spawn(move || feed(&feeder))
+            .spawn(move || {
+                if feeder.claims {
+                    claims::claim(&feeder);
+                } else {
+                    feed(&feeder);
+                }
+            })
             // Only fails when the OS is out of threads or memory, at start-up.
             .unwrap_or_else(|e| panic!("cannot start the dispatcher's feeder thread: {e}"));
         Self { shared }
@@ -185,6 +209,12 @@ impl Dispatcher {
         let mut state = self.shared.lock();
         state.committed = state.committed.max(last);
         if state.stopping {
+            return;
+        }
+        if self.shared.claims {
+            // Another instance may hold these conversations: the claimer asks the store.
+            state.claim_wanted = true;
+            self.shared.feed.notify_one();
             return;
         }
         if !state.backlogged {
@@ -238,6 +268,29 @@ impl Dispatcher {
 }
 
 impl Queues {
+    /// Stored events as jobs. One that is not a LINE event is marked done with the reason
+    /// instead, so no restart reads it again.
+    fn jobs(&self, rows: Vec<InboxEvent>) -> Vec<Job> {
+        rows.into_iter()
+            .filter_map(|row| match Event::from_json(&row.payload) {
+                Some(event) => Some(Job {
+                    event: Arc::new(event),
+                    seq: row.seq,
+                    received_ms: row.received_ms,
+                    replay: row.started,
+                }),
+                None => {
+                    tracing::error!(seq = row.seq, "stored event is unreadable; skipped");
+                    self.journal.record(Mark::Done {
+                        seq: row.seq,
+                        error: Some("the stored event is not a LINE event".to_owned()),
+                    });
+                    None
+                }
+            })
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock (handlers run outside it).
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -274,7 +327,11 @@ impl Queues {
             }
         }
         state.in_memory -= 1;
-        if state.wants_feed(&self.limits) {
+        if self.claims {
+            // The conversation's next event (its new head) may be claimed now.
+            state.claim_wanted = true;
+            self.feed.notify_one();
+        } else if state.wants_feed(&self.limits) {
             self.feed.notify_one();
         }
         // Only `drain` waits on this, and only once stopping.
@@ -312,26 +369,7 @@ fn feed(shared: &Arc<Queues>) {
         };
         let read_all = rows.len() < limit;
         let last_read = rows.last().map(|r| r.seq);
-        let jobs: Vec<Job> = rows
-            .into_iter()
-            .filter_map(|row| match Event::from_json(&row.payload) {
-                Some(event) => Some(Job {
-                    event: Arc::new(event),
-                    seq: row.seq,
-                    received_ms: row.received_ms,
-                    replay: row.started,
-                }),
-                None => {
-                    tracing::error!(seq = row.seq, "stored event is unreadable; skipped");
-                    // Marked done with the reason, so no restart reads it again.
-                    shared.journal.record(Mark::Done {
-                        seq: row.seq,
-                        error: Some("the stored event is not a LINE event".to_owned()),
-                    });
-                    None
-                }
-            })
-            .collect();
+        let jobs = shared.jobs(rows);
         let mut state = shared.lock();
         if let Some(last) = last_read {
             state.handed = state.handed.max(last);

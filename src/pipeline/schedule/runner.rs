@@ -18,7 +18,9 @@ use super::spec::Schedule;
 /// [`Schedule::key`], in milliseconds since the Unix epoch.
 pub trait LastRuns: Send + Sync + 'static {
     fn get(&self, key: &str) -> Option<i64>;
-    fn set(&self, key: &str, at_ms: i64);
+    /// Records the run of `key` due at `at_ms`; `false` when a run at or after that time is
+    /// already recorded (by another instance sharing the store), and this one must not run.
+    fn claim(&self, key: &str, at_ms: i64) -> bool;
 }
 
 /// [`LastRuns`] in memory, for tests and for running without a store.
@@ -29,8 +31,13 @@ impl LastRuns for MemoryLastRuns {
     fn get(&self, key: &str) -> Option<i64> {
         lock(&self.0).get(key).copied()
     }
-    fn set(&self, key: &str, at_ms: i64) {
-        lock(&self.0).insert(key.to_owned(), at_ms);
+    fn claim(&self, key: &str, at_ms: i64) -> bool {
+        let mut runs = lock(&self.0);
+        if runs.get(key).is_some_and(|last| *last >= at_ms) {
+            return false;
+        }
+        runs.insert(key.to_owned(), at_ms);
+        true
     }
 }
 
@@ -272,21 +279,25 @@ fn fire(shared: &Arc<Timetable>, entry: &Entry, at: DateTime<Utc>) {
         .emit();
         return;
     }
-    shared.runs.fetch_add(1, Ordering::Relaxed);
-    crate::ops::observe::ScheduleRun {
-        script: &entry.schedule.script,
-        function: &entry.schedule.call,
-    }
-    .emit();
     let running = RunningGuard(Arc::clone(&entry.running));
-    let run = Arc::clone(&shared.run);
-    let last_runs = Arc::clone(&shared.last_runs);
+    let shared = Arc::clone(shared);
     let schedule = entry.schedule.clone();
     tokio::spawn(async move {
         let _running = running;
-        // Persisted before the run, so a crash mid-run is not made up again on restart.
-        last_runs.set(&key, at.timestamp_millis());
-        run(schedule).await;
+        // Recorded before the run, so a crash mid-run is not made up again on restart; and
+        // claimed, so of the instances sharing a store only one runs each due time.
+        if !shared.last_runs.claim(&key, at.timestamp_millis()) {
+            tracing::debug!(schedule = %key, at = %at, "this run is another instance's");
+            return;
+        }
+        shared.runs.fetch_add(1, Ordering::Relaxed);
+        crate::ops::observe::ScheduleRun {
+            script: &schedule.script,
+            function: &schedule.call,
+            due_ms: at.timestamp_millis(),
+        }
+        .emit();
+        (shared.run)(schedule).await;
     });
 }
 

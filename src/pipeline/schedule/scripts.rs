@@ -77,9 +77,12 @@ impl LastRuns for StoreLastRuns {
         })
     }
 
-    fn set(&self, key: &str, at_ms: i64) {
-        if let Err(e) = self.0.schedule_set_last_run(key, at_ms) {
-            tracing::warn!(error = %e, key, "cannot record a schedule's run");
-        }
+    fn claim(&self, key: &str, at_ms: i64) -> bool {
+        // A run that cannot be recorded is not made: with several instances, running it
+        // unrecorded could run it once per instance. The next due time tries again.
+        self.0.schedule_claim_run(key, at_ms).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, key, "cannot record a schedule's run; skipping it");
+            false
+        })
     }
 }

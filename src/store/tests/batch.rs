@@ -42,7 +42,7 @@ impl Store for Counting {
             self.dones.fetch_add(1, Ordering::SeqCst);
         }
         if self.fail {
-            return Err(StoreError::Sqlite("disk I/O error".into()));
+            return Err(StoreError::Database("disk I/O error".into()));
         }
         self.inner.inbox_write(new, done)
     }
@@ -115,8 +115,8 @@ impl Store for Counting {
     fn schedule_last_run(&self, key: &str) -> Result<Option<i64>, StoreError> {
         self.inner.schedule_last_run(key)
     }
-    fn schedule_set_last_run(&self, key: &str, at: i64) -> Result<(), StoreError> {
-        self.inner.schedule_set_last_run(key, at)
+    fn schedule_claim_run(&self, key: &str, at: i64) -> Result<bool, StoreError> {
+        self.inner.schedule_claim_run(key, at)
     }
     fn timer_add(&self, t: &Timer, max: u64) -> Result<bool, StoreError> {
         self.inner.timer_add(t, max)
@@ -215,7 +215,7 @@ async fn a_store_error_reaches_every_caller_of_the_batch() {
         .collect();
     for t in tasks {
         let err = t.await.unwrap().unwrap_err();
-        assert_eq!(err, StoreError::Sqlite("disk I/O error".into()));
+        assert_eq!(err, StoreError::Database("disk I/O error".into()));
     }
     assert_eq!(store.inbox_backlog().unwrap(), 0);
 }

@@ -67,6 +67,7 @@ fn inbox_commits_are_flushed_to_disk_unless_normal_is_asked_for() {
         &dir,
         Options {
             sync: SyncMode::Normal,
+            ..Options::default()
         },
     );
     assert_eq!(sync_levels(&normal), (1, 1));
@@ -154,6 +155,7 @@ fn the_wal_shrinks_back_after_a_checkpoint() {
         &dir,
         Options {
             sync: SyncMode::Normal,
+            ..Options::default()
         },
     );
     // More than the 4,000 pages after which a checkpoint runs, in values of ~512 KiB.

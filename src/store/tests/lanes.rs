@@ -26,9 +26,7 @@ fn a_push_lane_is_its_recipient_and_other_kinds_are_alone() {
     assert_eq!(lane(DeliveryKind::Narrowcast, &json!({}), "k5"), "key:k5");
 }
 
-#[test]
-fn lanes_with_pending_deliveries_are_listed_once_each_after_the_cursor() {
-    let s = open(":memory:").unwrap();
+fn lanes_with_pending_deliveries_are_listed_once_each_after_the_cursor(s: Arc<dyn Store>) {
     // A deep lane first, then others: each lane shows once however much it holds.
     for i in 0..3_000 {
         s.outbox_enqueue(&push(&format!("a{i}"), "U1", i)).unwrap();
@@ -55,9 +53,7 @@ fn lanes_with_pending_deliveries_are_listed_once_each_after_the_cursor() {
     assert_eq!(s.outbox_lanes("to:U1", 10).unwrap(), Vec::<String>::new());
 }
 
-#[test]
-fn next_in_a_lane_is_its_oldest_pending_delivery() {
-    let s = open(":memory:").unwrap();
+fn next_in_a_lane_is_its_oldest_pending_delivery(s: Arc<dyn Store>) {
     s.outbox_enqueue(&push("second", "U1", 20)).unwrap();
     s.outbox_enqueue(&push("other", "U2", 5)).unwrap();
     s.outbox_enqueue(&push("first", "U1", 10)).unwrap();
@@ -76,4 +72,9 @@ fn next_in_a_lane_is_its_oldest_pending_delivery() {
     assert_eq!(next("to:U1"), None);
     assert_eq!(next("to:U2").as_deref(), Some("other"));
     assert_eq!(next("to:nobody"), None);
+}
+
+contract! {
+    lanes_with_pending_deliveries_are_listed_once_each_after_the_cursor,
+    next_in_a_lane_is_its_oldest_pending_delivery,
 }

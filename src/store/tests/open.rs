@@ -16,7 +16,7 @@ fn state_survives_reopening_a_file_store() {
         s.kv_set("count", &json!(3)).unwrap();
         s.outbox_enqueue(&delivery("k", 1)).unwrap();
         s.follower_set("U1", true, 1).unwrap();
-        s.schedule_set_last_run("s", 7).unwrap();
+        assert!(s.schedule_claim_run("s", 7).unwrap());
         s.inbox_insert(&[ev(Some("e1"), "p", 1)]).unwrap()[0].unwrap()
     };
     let s = open(path).unwrap();
@@ -70,7 +70,7 @@ fn store_created_by_schema_v1_opens_with_current_version_keeping_data_and_dedupe
     assert_eq!(s.kv_get("greeting").unwrap(), Some(json!({"text": "hi"})));
     assert!(s.outbox_enqueue(&delivery("k", 1)).unwrap());
     s.follower_set("U1", true, 1).unwrap();
-    s.schedule_set_last_run("s", 1).unwrap();
+    assert!(s.schedule_claim_run("s", 1).unwrap());
     assert_eq!(s.follower_count().unwrap(), 1);
     drop(s);
     // Opening again runs no step twice.

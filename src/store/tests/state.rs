@@ -3,11 +3,9 @@
 use serde_json::json;
 
 use super::super::*;
-use super::{delivery, keys, mem};
+use super::{delivery, keys};
 
-#[test]
-fn outbox_enqueue_is_idempotent_on_retry_key() {
-    let s = mem();
+fn outbox_enqueue_is_idempotent_on_retry_key(s: Arc<dyn Store>) {
     assert!(s.outbox_enqueue(&delivery("k1", 100)).unwrap());
     let mut changed = delivery("k1", 999);
     changed.payload = json!({"to": "other"});
@@ -21,9 +19,7 @@ fn outbox_enqueue_is_idempotent_on_retry_key() {
     assert_eq!(due[0].source, "echo.rhai");
 }
 
-#[test]
-fn outbox_due_retry_sent_failed_and_list_order() {
-    let s = mem();
+fn outbox_due_retry_sent_failed_and_list_order(s: Arc<dyn Store>) {
     for (k, at) in [("a", 100), ("b", 200), ("c", 300)] {
         s.outbox_enqueue(&delivery(k, at)).unwrap();
     }
@@ -62,9 +58,7 @@ fn outbox_due_retry_sent_failed_and_list_order() {
     ));
 }
 
-#[test]
-fn prune_drops_old_sent_deliveries_only() {
-    let s = mem();
+fn prune_drops_old_sent_deliveries_only(s: Arc<dyn Store>) {
     s.outbox_enqueue(&delivery("sent", 1)).unwrap();
     s.outbox_enqueue(&delivery("failed", 1)).unwrap();
     s.outbox_mark_sent("sent", None, 10).unwrap();
@@ -95,9 +89,7 @@ fn delivery_kind_and_status_round_trip_through_text() {
     assert!("Push".parse::<DeliveryKind>().is_err());
 }
 
-#[test]
-fn kv_round_trips_nested_unicode_null_and_keeps_int_and_float_apart() {
-    let s = mem();
+fn kv_round_trips_nested_unicode_null_and_keeps_int_and_float_apart(s: Arc<dyn Store>) {
     let nested = json!({"a": {"b": [1, 2.5, "三", null, true]}, "emoji": "🎉", "empty": {}});
     s.kv_set("nested", &nested).unwrap();
     s.kv_set("int", &json!(1)).unwrap();
@@ -115,9 +107,7 @@ fn kv_round_trips_nested_unicode_null_and_keeps_int_and_float_apart() {
     assert_eq!(s.kv_get("missing").unwrap(), None);
 }
 
-#[test]
-fn kv_set_overwrites_and_delete_reports_existence() {
-    let s = mem();
+fn kv_set_overwrites_and_delete_reports_existence(s: Arc<dyn Store>) {
     s.kv_set("k", &json!(1)).unwrap();
     s.kv_set("k", &json!({"v": 2})).unwrap();
     assert_eq!(s.kv_get("k").unwrap(), Some(json!({"v": 2})));
@@ -126,9 +116,7 @@ fn kv_set_overwrites_and_delete_reports_existence() {
     assert_eq!(s.kv_get("k").unwrap(), None);
 }
 
-#[test]
-fn kv_keys_prefix_treats_percent_and_underscore_literally() {
-    let s = mem();
+fn kv_keys_prefix_treats_percent_and_underscore_literally(s: Arc<dyn Store>) {
     for k in ["a%b", "a%c", "axb", "a_1", "ab1", "A%b", "a", "b"] {
         s.kv_set(k, &json!(0)).unwrap();
     }
@@ -140,9 +128,7 @@ fn kv_keys_prefix_treats_percent_and_underscore_literally() {
     assert!(s.kv_keys("").unwrap().is_empty());
 }
 
-#[test]
-fn kv_set_enforces_size_limits_naming_which() {
-    let s = mem();
+fn kv_set_enforces_size_limits_naming_which(s: Arc<dyn Store>) {
     let long_key = "k".repeat(MAX_KEY_BYTES + 1);
     let err = s.kv_set(&long_key, &json!(1)).unwrap_err();
     assert_eq!(
@@ -167,9 +153,7 @@ fn kv_set_enforces_size_limits_naming_which() {
         .unwrap();
 }
 
-#[test]
-fn followers_follow_unfollow_follow_again() {
-    let s = mem();
+fn followers_follow_unfollow_follow_again(s: Arc<dyn Store>) {
     s.follower_set("U2", true, 200).unwrap();
     s.follower_set("U1", true, 100).unwrap();
     s.follower_set("U3", true, 100).unwrap();
@@ -189,13 +173,28 @@ fn followers_follow_unfollow_follow_again() {
     assert_eq!(s.follower_count().unwrap(), 3);
 }
 
-#[test]
-fn schedule_last_run_is_recorded_and_overwritten() {
-    let s = mem();
+fn a_schedule_run_is_claimed_once_per_due_time(s: Arc<dyn Store>) {
     let key = "script.rhai#0:morning";
     assert_eq!(s.schedule_last_run(key).unwrap(), None);
-    s.schedule_set_last_run(key, 1_000).unwrap();
-    s.schedule_set_last_run(key, 2_000).unwrap();
+    assert!(s.schedule_claim_run(key, 1_000).unwrap());
+    assert!(!s.schedule_claim_run(key, 1_000).unwrap(), "claimed twice");
+    assert!(s.schedule_claim_run(key, 2_000).unwrap());
+    assert!(
+        !s.schedule_claim_run(key, 1_500).unwrap(),
+        "an older time after a newer one"
+    );
     assert_eq!(s.schedule_last_run(key).unwrap(), Some(2_000));
     assert_eq!(s.schedule_last_run("other").unwrap(), None);
+}
+
+contract! {
+    outbox_enqueue_is_idempotent_on_retry_key,
+    outbox_due_retry_sent_failed_and_list_order,
+    prune_drops_old_sent_deliveries_only,
+    kv_round_trips_nested_unicode_null_and_keeps_int_and_float_apart,
+    kv_set_overwrites_and_delete_reports_existence,
+    kv_keys_prefix_treats_percent_and_underscore_literally,
+    kv_set_enforces_size_limits_naming_which,
+    followers_follow_unfollow_follow_again,
+    a_schedule_run_is_claimed_once_per_due_time,
 }

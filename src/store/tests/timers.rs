@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use super::super::*;
-use super::mem;
 
 fn timer(id: &str, due_ms: i64) -> Timer {
     Timer {
@@ -20,9 +19,7 @@ fn ids(list: &[Timer]) -> Vec<&str> {
     list.iter().map(|t| t.id.as_str()).collect()
 }
 
-#[test]
-fn a_known_timer_id_is_ignored_even_after_it_ran() {
-    let s = mem();
+fn a_known_timer_id_is_ignored_even_after_it_ran(s: Arc<dyn Store>) {
     assert!(s.timer_add(&timer("a", 100), 10).unwrap());
     let mut changed = timer("a", 999);
     changed.data = json!("other");
@@ -36,9 +33,7 @@ fn a_known_timer_id_is_ignored_even_after_it_ran() {
     assert!(s.timers_pending(10).unwrap().is_empty());
 }
 
-#[test]
-fn pending_and_due_timers_come_earliest_first() {
-    let s = mem();
+fn pending_and_due_timers_come_earliest_first(s: Arc<dyn Store>) {
     for (id, due) in [("late", 300), ("early", 100), ("mid", 200)] {
         s.timer_add(&timer(id, due), 10).unwrap();
     }
@@ -54,9 +49,7 @@ fn pending_and_due_timers_come_earliest_first() {
     assert_eq!(ids(&s.timers_take_due(1_000, 1_000, 1).unwrap()), ["late"]);
 }
 
-#[test]
-fn a_claimed_timer_is_handed_out_again_only_after_its_lease() {
-    let s = mem();
+fn a_claimed_timer_is_handed_out_again_only_after_its_lease(s: Arc<dyn Store>) {
     s.timer_add(&timer("a", 100), 10).unwrap();
     assert_eq!(ids(&s.timers_take_due(100, 50, 10).unwrap()), ["a"]);
     assert!(s.timers_take_due(149, 50, 10).unwrap().is_empty());
@@ -69,9 +62,7 @@ fn a_claimed_timer_is_handed_out_again_only_after_its_lease() {
     assert!(s.timers_take_due(10_000, 50, 10).unwrap().is_empty());
 }
 
-#[test]
-fn cancel_stops_a_pending_timer_once() {
-    let s = mem();
+fn cancel_stops_a_pending_timer_once(s: Arc<dyn Store>) {
     s.timer_add(&timer("a", 100), 10).unwrap();
     assert!(s.timer_cancel("a", 50).unwrap());
     assert!(!s.timer_cancel("a", 60).unwrap());
@@ -80,9 +71,7 @@ fn cancel_stops_a_pending_timer_once() {
     assert!(s.timers_take_due(1_000, 50, 10).unwrap().is_empty());
 }
 
-#[test]
-fn pending_timers_are_capped_and_large_data_refused() {
-    let s = mem();
+fn pending_timers_are_capped_and_large_data_refused(s: Arc<dyn Store>) {
     s.timer_add(&timer("a", 100), 2).unwrap();
     s.timer_add(&timer("b", 100), 2).unwrap();
     assert_eq!(
@@ -104,9 +93,7 @@ fn pending_timers_are_capped_and_large_data_refused() {
     ));
 }
 
-#[test]
-fn prune_drops_done_timers_older_than_the_window_only() {
-    let s = mem();
+fn prune_drops_done_timers_older_than_the_window_only(s: Arc<dyn Store>) {
     for id in ["old", "recent", "pending"] {
         s.timer_add(&timer(id, 100), 10).unwrap();
     }
@@ -132,4 +119,13 @@ fn timers_survive_reopening_the_file() {
     let s = open(&path).unwrap();
     assert_eq!(s.timers_pending(10).unwrap(), vec![timer("a", 100)]);
     assert!(!s.timer_add(&timer("b", 200), 10).unwrap());
+}
+
+contract! {
+    a_known_timer_id_is_ignored_even_after_it_ran,
+    pending_and_due_timers_come_earliest_first,
+    a_claimed_timer_is_handed_out_again_only_after_its_lease,
+    cancel_stops_a_pending_timer_once,
+    pending_timers_are_capped_and_large_data_refused,
+    prune_drops_done_timers_older_than_the_window_only,
 }

@@ -139,7 +139,7 @@ async fn missed_run_within_grace_is_made_up_once() {
     let (schedule, missed) = daily_at_ago(chrono::Duration::seconds(2));
     let key = schedule.key();
     let last = Arc::new(MemoryLastRuns::default());
-    last.set(
+    last.claim(
         &key,
         (missed - chrono::Duration::days(1)).timestamp_millis(),
     );
@@ -163,7 +163,7 @@ async fn missed_run_within_grace_is_made_up_once() {
 async fn missed_run_older_than_grace_is_not_made_up() {
     let (schedule, missed) = daily_at_ago(chrono::Duration::seconds(3));
     let last = Arc::new(MemoryLastRuns::default());
-    last.set(
+    last.claim(
         &schedule.key(),
         (missed - chrono::Duration::days(1)).timestamp_millis(),
     );
@@ -218,4 +218,27 @@ async fn removing_and_re_adding_mid_run_does_not_overlap() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(probe.max_active.load(Ordering::SeqCst), 1);
     assert!(scheduler.skipped() >= 1);
+}
+
+#[tokio::test]
+async fn schedulers_sharing_last_runs_fire_each_due_time_once_between_them() {
+    // Three instances on one store: each second runs once in all, not once per instance.
+    let probe = Arc::new(Probe::default());
+    let last = Arc::new(MemoryLastRuns::default());
+    let schedulers: Vec<Scheduler> = (0..3)
+        .map(|_| {
+            let s = Scheduler::start(probe_run(&probe, Duration::ZERO), last.clone(), GRACE);
+            s.replace("t.rhai", vec![every_second("tick")]);
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    assert!(wait_until(Duration::from_secs(6), || probe.count("tick") >= 3).await);
+    let runs: u64 = schedulers.iter().map(Scheduler::runs).sum();
+    let seconds = started.elapsed().as_secs() + 1;
+    assert!(
+        runs <= seconds,
+        "{runs} runs in about {seconds} s between three schedulers"
+    );
+    assert_eq!(runs, probe.count("tick"));
 }
