@@ -288,3 +288,57 @@ async fn webhooks_get_503_while_the_database_is_down_and_work_again_once_it_is_b
     );
     assert!(eventually(WAIT, || mock.texts(PUSH) == ["before", "during"]).await);
 }
+
+/// `outbox` and `schedules` read a PostgreSQL store as they do a SQLite file: they took the URL
+/// for a missing file ("no store at postgres://…").
+#[test]
+fn outbox_and_schedules_list_what_a_postgres_store_holds() {
+    let cluster = Cluster::start();
+    let url = cluster.create_database();
+    let store = linebotd::store::open(&url).expect("store");
+    let now = linebotd::store::now_ms();
+    store
+        .outbox_enqueue(&linebotd::store::NewDelivery {
+            retry_key: "key-1".to_owned(),
+            kind: linebotd::store::DeliveryKind::Push,
+            payload: serde_json::json!({"to": "U1", "messages": [{"type": "text", "text": "hi"}]}),
+            source: "bot.rhai".to_owned(),
+            created_ms: now,
+        })
+        .expect("enqueue");
+    let timer = linebotd::store::Timer {
+        id: "timer-1".to_owned(),
+        script: "bot.rhai".to_owned(),
+        function: "remind".to_owned(),
+        data: serde_json::json!(null),
+        due_ms: now + 3_600_000,
+        created_ms: now,
+    };
+    store.timer_add(&timer, 10).expect("timer");
+    let scripts = Scripts::new(&[("bot.rhai", "fn remind(d) { }\n")]);
+    let linebotd = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_linebotd"))
+            .args(args)
+            .current_dir(scripts.path())
+            .output()
+            .expect("run linebotd");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}:\n{text}");
+        text
+    };
+    let outbox = linebotd(&["outbox", "--store", &url]);
+    assert!(
+        outbox.contains("key-1") && outbox.contains("pending"),
+        "{outbox}"
+    );
+    let dir = scripts.path().to_str().expect("utf-8 path");
+    let schedules = linebotd(&["schedules", "--store", &url, "--scripts", dir]);
+    assert!(
+        schedules.contains("timer-1") && schedules.contains("remind"),
+        "{schedules}"
+    );
+}

@@ -1,7 +1,6 @@
 //! `linebotd outbox`: what is still waiting to reach LINE, and what LINE rejected.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::OutboxArgs;
@@ -11,7 +10,7 @@ use super::CommandError;
 
 pub fn run(args: &OutboxArgs) -> Result<ExitCode, CommandError> {
     let path = store_path(args)?;
-    if path != ":memory:" && !Path::new(&path).exists() {
+    if !store::exists(&path) {
         return Err(CommandError::NoStore(path));
     }
     // Which file was read, without getting in the way of `--json` output.
@@ -33,7 +32,7 @@ fn store_path(args: &OutboxArgs) -> Result<String, CommandError> {
     let config = args.config.clone().or_else(crate::config::default_file);
     let daemon = crate::config::store_path(args.store.clone(), config.as_deref())?;
     let dev = crate::cli::DEV_STORE;
-    if args.store.is_none() && !Path::new(&daemon).exists() && Path::new(dev).exists() {
+    if args.store.is_none() && !store::exists(&daemon) && store::exists(dev) {
         return Ok(dev.to_owned());
     }
     Ok(daemon)

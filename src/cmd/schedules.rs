@@ -24,7 +24,7 @@ pub fn run(args: &SchedulesArgs) -> Result<ExitCode, CommandError> {
     print!("{text}");
     let path = crate::config::store_path(args.store.clone(), file.as_deref())?;
     // Reading must not create a store where the daemon has none.
-    if path == ":memory:" || !Path::new(&path).exists() {
+    if !store::exists(&path) {
         println!("no pending timers (no store at {path})");
     } else {
         let pending = store::open(&path)?.timers_pending(MAX_LISTED)?;

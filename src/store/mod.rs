@@ -271,7 +271,7 @@ impl Mark {
 /// Why the store could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open store {path}: {message} (check the path and permissions)")]
+    #[error("cannot open store {path}: {message} ({})", open_hint(.path))]
     Open { path: String, message: String },
     #[error("store {path} was written by a newer linebotd (schema version {found}, this build knows up to {known}); upgrade linebotd or use another store file")]
     TooNew {
@@ -295,6 +295,15 @@ pub enum StoreError {
     UnknownDelivery(String),
     #[error("the inbox writer has stopped")]
     Closed,
+}
+
+/// What to look at when the store at `path` cannot be opened.
+fn open_hint(path: &str) -> &'static str {
+    if is_postgres(path) {
+        "check the URL, that the server runs and that its user may connect"
+    } else {
+        "check the path and permissions"
+    }
 }
 
 /// When a commit counts as done.
@@ -355,6 +364,12 @@ impl Default for Options {
 /// store, for tests.
 pub fn open(path: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(path, Options::default())
+}
+
+/// Whether there is a store at `path` to read, without creating one: a SQLite file that
+/// exists, or any PostgreSQL URL (connecting says whether the database is there).
+pub fn exists(path: &str) -> bool {
+    is_postgres(path) || (path != ":memory:" && std::path::Path::new(path).exists())
 }
 
 /// [`open`] with other [`Options`].
