@@ -412,9 +412,22 @@ impl Drop for Running {
 /// `linebotd dev` on a folder holding `scripts/{name}`: the folder, the running daemon, and
 /// its URL from the banner.
 fn start_dev(name: &str, script: &str) -> (tempfile::TempDir, Running, String) {
+    start_dev_with(name, script, None)
+}
+
+/// [`start_dev`] with `webhook_path` set in the folder's linebotd.toml when given.
+fn start_dev_with(
+    name: &str,
+    script: &str,
+    webhook_path: Option<&str>,
+) -> (tempfile::TempDir, Running, String) {
     let work = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(work.path().join("scripts")).expect("scripts dir");
     std::fs::write(work.path().join("scripts").join(name), script).expect("script");
+    if let Some(path) = webhook_path {
+        let config = format!("webhook_path = \"{path}\"\n");
+        std::fs::write(work.path().join("linebotd.toml"), config).expect("config");
+    }
     let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
     dev.current_dir(work.path());
     let mut dev = Running::spawn(dev);
@@ -422,8 +435,8 @@ fn start_dev(name: &str, script: &str) -> (tempfile::TempDir, Running, String) {
     let url = line
         .split("listening on ")
         .nth(1)
-        .and_then(|u| u.strip_suffix("/callback"))
-        .expect("url in the dev banner")
+        .and_then(|u| u.strip_suffix(webhook_path.unwrap_or("/callback")))
+        .unwrap_or_else(|| panic!("url and webhook path in the dev banner: {line}"))
         .to_owned();
     (work, dev, url)
 }
@@ -456,24 +469,7 @@ fn chat_talks_to_the_dev_daemon() {
 /// the dev daemon), not to `/callback`.
 #[test]
 fn chat_posts_to_the_webhook_path_of_linebotd_toml() {
-    let work = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir(work.path().join("scripts")).expect("scripts dir");
-    std::fs::write(work.path().join("scripts/echo.rhai"), shipped_echo()).expect("script");
-    std::fs::write(
-        work.path().join("linebotd.toml"),
-        "webhook_path = \"/hooks/line\"\n",
-    )
-    .expect("config");
-    let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
-    dev.current_dir(work.path());
-    let mut dev = Running::spawn(dev);
-    let line = dev.wait_for("listening on http://");
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|u| u.strip_suffix("/hooks/line"))
-        .unwrap_or_else(|| panic!("the banner names the configured path: {line}"))
-        .to_owned();
+    let (_work, _dev, url) = start_dev_with("echo.rhai", &shipped_echo(), Some("/hooks/line"));
     let mut chat = Running::spawn(linebotd(&["chat", "--url", &url]));
     writeln!(chat.stdin(), "hello").expect("write");
     assert_eq!(chat.wait_for("bot>"), "bot> hello");
