@@ -104,7 +104,12 @@ impl Timers {
         let slots = Arc::new(Semaphore::new(parallel.max(1)));
         let task = tokio::spawn(async move {
             loop {
-                let sleep = timers.fire_due(&fire, grace, lease, &slots);
+                // The store's calls block (a SQLite lock, a PostgreSQL round trip): they run
+                // off the runtime's threads, which serve webhooks meanwhile.
+                let (t, f, s) = (Arc::clone(&timers), Arc::clone(&fire), Arc::clone(&slots));
+                let sleep = tokio::task::spawn_blocking(move || t.fire_due(&f, grace, lease, &s))
+                    .await
+                    .unwrap_or(BUSY_RECHECK);
                 tokio::select! {
                     () = tokio::time::sleep(sleep) => {}
                     () = timers.wake.notified() => {}
@@ -168,7 +173,8 @@ impl Timers {
                 let (timers, fire) = (Arc::clone(self), Arc::clone(fire));
                 tokio::spawn(async move {
                     let fired = fire(timer.clone()).await;
-                    timers.finish(&timer, &fired);
+                    let done = Arc::clone(&timers);
+                    let _ = tokio::task::spawn_blocking(move || done.finish(&timer, &fired)).await;
                     drop(permit);
                     timers.wake.notify_one();
                 });
