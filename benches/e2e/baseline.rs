@@ -22,7 +22,7 @@ pub async fn baseline_run(scenario: &Scenario, connections: usize) -> Result<f64
     );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let target = load::Target {
-        addr: addr.to_string(),
+        addrs: vec![addr.to_string()],
         path: WEBHOOK_PATH.into(),
         secret: daemon::SECRET.as_bytes().into(),
     };

@@ -58,6 +58,18 @@ pub struct Settings<'a> {
     pub store: Option<&'a str>,
 }
 
+/// Refuses more than one daemon on anything but a PostgreSQL URL: a SQLite file belongs to one
+/// process.
+pub fn check_instances(instances: usize, store: Option<&str>) -> Result<(), String> {
+    if instances > 1 && !store.is_some_and(linebotd::store::is_postgres) {
+        return Err(format!(
+            "--instances {instances} needs --store postgres://…: several daemons share one \
+             PostgreSQL database, while a SQLite store belongs to one process"
+        ));
+    }
+    Ok(())
+}
+
 /// The release `linebotd` to measure: `cargo bench` builds it with the bench's own (release)
 /// profile before it builds this, so the one documented command always measures the current
 /// source.
@@ -280,4 +292,22 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..].split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_instances_need_postgres() {
+        assert!(check_instances(1, None).is_ok());
+        assert!(check_instances(1, Some("postgres://u@h/db")).is_ok());
+        assert!(check_instances(3, Some("postgresql://u@h/db")).is_ok());
+        let refused = check_instances(2, None).unwrap_err();
+        assert!(
+            refused.contains("--instances 2 needs --store postgres://"),
+            "{refused}"
+        );
+        assert!(check_instances(2, Some("/tmp/store.db")).is_err());
+    }
 }

@@ -1,5 +1,7 @@
 //! The load generator: N keep-alive HTTP/1.1 connections, each sending signed text webhooks
-//! back to back (one in flight per connection) until a deadline or a request-count cap.
+//! back to back (one in flight per connection) until a deadline or a request-count cap. With
+//! several daemons, connection `i` goes to the `i % instances`-th: request numbers (and so users)
+//! are shared by all connections, so each user's webhooks land on every instance.
 //!
 //! A connection waits only for the webhook's 200, never for the reply, so a slow LINE API does
 //! not slow the generator down. Two optional brakes: a paced rate (request `n` is not sent before
@@ -24,9 +26,28 @@ use crate::mock::{MockState, TEXT_MARK};
 /// What to send where.
 #[derive(Clone)]
 pub struct Target {
-    pub addr: String,
+    /// The daemons' addresses (at least one): connection `i` sends to the `i % len`-th, as a
+    /// load balancer would, so one user's webhooks land on every instance.
+    pub addrs: Vec<String>,
     pub path: String,
     pub secret: Arc<[u8]>,
+}
+
+impl Target {
+    /// The address connection number `connection` sends to.
+    pub fn addr(&self, connection: usize) -> &str {
+        &self.addrs[connection % self.addrs.len()]
+    }
+
+    /// A signed webhook carrying `body`, for the daemon at `addr`.
+    pub fn webhook(&self, addr: &str, body: String) -> hyper::http::Result<Request> {
+        let signature = linebotd::pipeline::webhook::sign(&self.secret, body.as_bytes());
+        hyper::Request::post(self.path.as_str())
+            .header(hyper::header::HOST, addr)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header("x-line-signature", signature)
+            .body(Full::new(Bytes::from(body)))
+    }
 }
 
 /// What one load run saw.
@@ -126,7 +147,7 @@ pub async fn run(target: &Target, plan: Arc<Plan>, next: Arc<AtomicU64>) -> Load
     let deadline = started + plan.duration;
     let admitted = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..plan.connections)
-        .map(|_| {
+        .map(|i| {
             let target = target.clone();
             let next = next.clone();
             let plan = plan.clone();
@@ -136,7 +157,9 @@ pub async fn run(target: &Target, plan: Arc<Plan>, next: Arc<AtomicU64>) -> Load
                 first,
                 deadline,
             };
-            tokio::spawn(async move { connection(&target, &plan, clock, &next, &admitted).await })
+            tokio::spawn(
+                async move { connection(&target, i, &plan, clock, &next, &admitted).await },
+            )
         })
         .collect();
     let mut all = LoadResult::default();
@@ -169,9 +192,10 @@ struct Clock {
     deadline: Instant,
 }
 
-/// One keep-alive connection's loop. Reconnects after a wire error, at most a few times.
+/// Keep-alive connection number `i`'s loop. Reconnects after a wire error, at most a few times.
 async fn connection(
     target: &Target,
+    i: usize,
     plan: &Plan,
     clock: Clock,
     next: &AtomicU64,
@@ -180,8 +204,9 @@ async fn connection(
     const MAX_RECONNECTS: u32 = 5;
     let mut result = LoadResult::default();
     let mut reconnects = 0;
+    let addr = target.addr(i);
     'connect: while Instant::now() < clock.deadline && reconnects <= MAX_RECONNECTS {
-        let mut sender = match connect(&target.addr).await {
+        let mut sender = match connect(addr).await {
             Ok(s) => s,
             Err(e) => {
                 result.fail(e);
@@ -214,13 +239,7 @@ async fn connection(
                 tokio::time::sleep_until(due.into()).await;
             }
             let body = text_event_body(n, plan.users, &event_text("hello", n));
-            let signature = linebotd::pipeline::webhook::sign(&target.secret, body.as_bytes());
-            let request = hyper::Request::post(target.path.as_str())
-                .header(hyper::header::HOST, target.addr.as_str())
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .header("x-line-signature", signature)
-                .body(Full::new(Bytes::from(body)));
-            let request = match request {
+            let request = match target.webhook(addr, body) {
                 Ok(r) => r,
                 Err(e) => {
                     result.fail(e);
@@ -266,6 +285,7 @@ impl LoadResult {
     }
 }
 
+type Request = hyper::Request<Full<Bytes>>;
 type Sender = http1::SendRequest<Full<Bytes>>;
 
 /// Opens one keep-alive connection.
@@ -282,7 +302,7 @@ pub async fn connect(addr: &str) -> Result<Sender, Box<dyn std::error::Error + S
 /// Sends one request and reads the whole answer; the status code.
 pub async fn send(
     sender: &mut Sender,
-    request: hyper::Request<Full<Bytes>>,
+    request: Request,
 ) -> Result<u16, Box<dyn std::error::Error + Send + Sync>> {
     sender.ready().await?;
     let response = sender.send_request(request).await?;
@@ -313,6 +333,20 @@ mod tests {
         assert_eq!(body.events.len(), 1);
         assert_eq!(body.events[0].reply_token.as_deref(), Some("rt-519"));
         assert_eq!(body.events[0].conversation_key(), "Ubenchuser000007");
+    }
+
+    #[test]
+    fn connections_take_the_instances_in_turn() {
+        let target = Target {
+            addrs: vec!["a:1".into(), "b:2".into(), "c:3".into()],
+            path: "/callback".into(),
+            secret: Arc::from(&b"s"[..]),
+        };
+        let addrs: Vec<&str> = (0..5).map(|i| target.addr(i)).collect();
+        assert_eq!(addrs, ["a:1", "b:2", "c:3", "a:1", "b:2"]);
+        let request = target.webhook("b:2", "{}".into()).unwrap();
+        assert_eq!(request.headers()[hyper::header::HOST], "b:2");
+        assert!(request.headers().contains_key("x-line-signature"));
     }
 
     #[test]

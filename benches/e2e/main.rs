@@ -5,7 +5,11 @@
 //! retry key was accepted, profiles), the real release `linebotd` with the chosen script and a
 //! fresh store, drives signed text webhooks from `--users` users over keep-alive connections for
 //! a fixed time, waits (bounded) for every event's answer to reach the mock, then measures how
-//! long a saved script takes to go live. It prints what it ran, a Markdown table with DESIGN.md's
+//! long a saved script takes to go live. With `--store postgres://…` the daemon runs on that
+//! database (emptied first) instead of a SQLite file; `--instances N` then starts N daemons on
+//! it, each on its own port, and the load generator's connections go to them in turn, so each
+//! user's webhooks land on every instance, as behind a load balancer. The mock sees every
+//! instance's calls; the daemon CPU and peak memory reported are the instances' sums. It prints what it ran, a Markdown table with DESIGN.md's
 //! targets beside the figures, and the command line.
 //!
 //! With the instant mock (the default) the daemon runs with its client-side LINE rate limits off;
@@ -25,6 +29,8 @@
 //! cargo bench --bench e2e -- --line-latency-ms 100 --script profile --connections 64
 //! cargo bench --bench e2e -- --line-latency-ms 1000 --users 512 --connections 64
 //! cargo bench --bench e2e -- --store postgres://postgres@127.0.0.1:5432/bench
+//! cargo bench --bench e2e -- --line-latency-ms 100 --connections 64 \
+//!     --store postgres://postgres@127.0.0.1:5432/bench --instances 2
 //! cargo bench --bench e2e -- --smoke   # what CI runs
 //! ```
 
@@ -60,6 +66,8 @@ const LATENCY_RATE: f64 = 2_500.0;
 /// With a latency, the default backlog cap is this many unanswered events per user.
 const BACKLOG_PER_USER: u64 = 4;
 const WEBHOOK_PATH: &str = "/callback";
+/// Most daemons one run may start.
+const MAX_INSTANCES: u64 = 16;
 
 /// End-to-end benchmark of the release `linebotd` binary against an in-process mock LINE API.
 #[derive(Parser, Debug)]
@@ -99,6 +107,10 @@ struct Args {
     /// CASCADE`): give the benchmark a database of its own.
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// Daemons to start on the `--store` database, each on its own port; the connections go to
+    /// them in turn, as behind a load balancer. Above 1 needs a `postgres://` store.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_INSTANCES))]
+    instances: u64,
     /// Also load a bare axum handler in this process (the ceiling on this machine).
     #[arg(long)]
     baseline: bool,
@@ -167,6 +179,7 @@ impl Args {
                 rate_limit_off: latency_ms == 0,
                 rate_per_s: if rate.is_finite() { rate.max(0.0) } else { 0.0 },
                 max_backlog: self.max_backlog.unwrap_or(default_backlog),
+                instances: self.instances as usize,
             },
             script,
             connections,
@@ -200,6 +213,7 @@ fn main() -> ExitCode {
 
 /// Runs everything; `Ok(false)` when a correctness check failed.
 async fn bench(args: &Args) -> Result<bool, String> {
+    daemon::check_instances(args.instances as usize, args.store.as_deref())?;
     if cfg!(debug_assertions) {
         eprintln!(
             "linebotd-bench: warning: this benchmark was built without --release, so its load \

@@ -306,6 +306,7 @@ mod tests {
             rate_limit_off: latency_ms == 0,
             rate_per_s: 0.0,
             max_backlog: 0,
+            instances: 1,
         }
     }
 
@@ -345,6 +346,15 @@ mod tests {
         assert_eq!(scenario(1000, 512).targets().replies_per_s, Some(450.0));
         assert_eq!(scenario(1000, 64).targets().replies_per_s, None);
         assert_eq!(scenario(250, 512).targets().name, "");
+        let two = Scenario {
+            instances: 2,
+            ..scenario(100, 512)
+        };
+        assert_eq!(
+            (two.targets().rss_mb, scenario(100, 512).targets().rss_mb),
+            (None, Some(64.0))
+        );
+        assert!(two.describe().ends_with(" 2 daemons on one database, each connection to one of them in turn; their CPU and peak memory are summed."), "{}", two.describe());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! One connection count against a fresh daemon and a fresh mock: the load, the drain, the
-//! correctness checks, and how long a saved script takes to go live.
+//! One connection count against fresh daemons (one, or `--instances` on one PostgreSQL
+//! database) and a fresh mock: the load, the drain, the correctness checks, and how long a
+//! saved script takes to go live. With several instances the daemon CPU and peak memory are
+//! their sums.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// Longest wait for one saved script to show in a reply.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One connection count against a fresh daemon and a fresh mock.
+/// One connection count against fresh daemons and a fresh mock.
 pub async fn daemon_run(
     bin: &std::path::Path,
     leg: &Leg,
@@ -33,26 +35,37 @@ pub async fn daemon_run(
     if let Some(url) = &leg.store {
         empty_database(url).await?;
     }
-    let mut daemon = Daemon::start(
-        bin,
-        &daemon::Settings {
-            line_api: &mock.url,
-            tag: &tag,
-            script,
-            rate_limit_off: scenario.rate_limit_off,
-            store: leg.store.as_deref(),
-        },
-    )?;
-    let memory = MemoryProbe::start(daemon.pid());
+    let settings = daemon::Settings {
+        line_api: &mock.url,
+        tag: &tag,
+        script,
+        rate_limit_off: scenario.rate_limit_off,
+        store: leg.store.as_deref(),
+    };
+    // One after another: each waits until it listens (the first one creates the tables).
+    let mut daemons = (0..scenario.instances)
+        .map(|_| Daemon::start(bin, &settings))
+        .collect::<Result<Vec<_>, _>>()?;
+    let memory: Vec<_> = daemons
+        .iter()
+        .map(|d| MemoryProbe::start(d.pid()))
+        .collect();
+    let daemons_cpu = |daemons: &[Daemon]| -> Option<Duration> {
+        daemons.iter().map(|d| cpu::process(d.pid())).sum()
+    };
     let target = load::Target {
-        addr: daemon.addr.clone(),
+        addrs: daemons.iter().map(|d| d.addr.clone()).collect(),
         path: WEBHOOK_PATH.into(),
         secret: daemon::SECRET.as_bytes().into(),
     };
     eprintln!(
         "-- {connections} connections, {} s, script {}, {} users, LINE latency {} ms, against \
          linebotd at {}",
-        scenario.seconds, scenario.script, scenario.users, scenario.latency_ms, daemon.addr
+        scenario.seconds,
+        scenario.script,
+        scenario.users,
+        scenario.latency_ms,
+        target.addrs.join(", ")
     );
     let next = Arc::new(AtomicU64::new(0));
     let plan = Arc::new(load::Plan {
@@ -67,7 +80,7 @@ pub async fn daemon_run(
         }),
     });
     let cpu_before = (
-        cpu::process(daemon.pid()),
+        daemons_cpu(&daemons),
         cpu::process(std::process::id()),
         cpu::Machine::now(),
     );
@@ -82,7 +95,7 @@ pub async fn daemon_run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cpu_after = (
-        cpu::process(daemon.pid()),
+        daemons_cpu(&daemons),
         cpu::process(std::process::id()),
         cpu::Machine::now(),
     );
@@ -142,7 +155,7 @@ pub async fn daemon_run(
     );
 
     let reloads = reload_latencies(
-        &daemon,
+        &daemons,
         &mock,
         &target,
         &next,
@@ -153,7 +166,7 @@ pub async fn daemon_run(
     run.reloads_tried = leg.reload_saves;
     run.reloads_seen = reloads.len();
     run.reload_median = median(reloads);
-    run.peak_rss_kb = memory.peak_kb();
+    run.peak_rss_kb = memory.iter().map(MemoryProbe::peak_kb).sum();
 
     let mut ok = true;
     let mut fail = |why: String| {
@@ -201,10 +214,16 @@ pub async fn daemon_run(
             run.profiles
         ));
     }
-    if !daemon.alive() {
-        fail(format!("linebotd exited; its log:\n{}", daemon.log_text()));
+    for daemon in &mut daemons {
+        if !daemon.alive() {
+            fail(format!("linebotd exited; its log:\n{}", daemon.log_text()));
+        }
     }
-    let log = daemon.log_text();
+    let log = daemons
+        .iter()
+        .map(Daemon::log_text)
+        .collect::<Vec<_>>()
+        .join("\n");
     let noisy: Vec<&str> = log.lines().filter(|l| !l.contains(" INFO ")).collect();
     if !noisy.is_empty() {
         eprintln!(
@@ -217,10 +236,11 @@ pub async fn daemon_run(
     Ok((run, ok))
 }
 
-/// Saves the script `saves` times, each with a new reply prefix, and measures the time from
-/// the save to the first reply carrying it (probing with a webhook every ~5 ms).
+/// Saves the script `saves` times, each with a new reply prefix (in every instance's folder, as a
+/// deploy would), and measures the time from the save to the first reply carrying it (probing
+/// the first instance with a webhook every ~5 ms).
 async fn reload_latencies(
-    daemon: &Daemon,
+    daemons: &[Daemon],
     mock: &mock::Mock,
     target: &load::Target,
     next: &AtomicU64,
@@ -228,7 +248,8 @@ async fn reload_latencies(
     saves: usize,
 ) -> Vec<Duration> {
     let mut seen = Vec::new();
-    let Ok(mut sender) = load::connect(&target.addr).await else {
+    let addr = target.addr(0);
+    let Ok(mut sender) = load::connect(addr).await else {
         eprintln!("   cannot connect for reload probes");
         return seen;
     };
@@ -238,7 +259,7 @@ async fn reload_latencies(
         let prefix = format!("reload {i}: ");
         mock.state.watch_for(&prefix);
         let saved = Instant::now();
-        if let Err(e) = daemon.save_script(&prefix) {
+        if let Some(e) = daemons.iter().find_map(|d| d.save_script(&prefix).err()) {
             eprintln!("   cannot save the script: {e}");
             break;
         }
@@ -248,13 +269,7 @@ async fn reload_latencies(
                 break;
             }
             let body = load::text_event_body(n, users, &load::event_text("probe", n));
-            let signature = linebotd::pipeline::webhook::sign(&target.secret, body.as_bytes());
-            let request = hyper::Request::post(target.path.as_str())
-                .header(hyper::header::HOST, target.addr.as_str())
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .header("x-line-signature", signature)
-                .body(http_body_util::Full::new(axum::body::Bytes::from(body)));
-            if let Ok(request) = request {
+            if let Ok(request) = target.webhook(addr, body) {
                 let _ = load::send(&mut sender, request).await;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -16,6 +16,8 @@ pub struct Scenario {
     pub rate_per_s: f64,
     /// Most acknowledged events left unanswered before the generator waits; 0: no cap.
     pub max_backlog: u64,
+    /// Daemons on one PostgreSQL database, the connections spread over them in turn.
+    pub instances: usize,
 }
 
 impl Scenario {
@@ -50,8 +52,18 @@ impl Scenario {
         } else {
             String::new()
         };
+        let instances = if self.instances > 1 {
+            format!(
+                " {} daemons on one database, each connection to one of them in turn; their \
+                 CPU and peak memory are summed.",
+                self.instances
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "Script `{}`, {} users, {} s per run; {line}; {limit}; load: {pace}{backlog}.",
+            "Script `{}`, {} users, {} s per run; {line}; {limit}; load: {pace}{backlog}.\
+             {instances}",
             self.script,
             thousands(self.users),
             self.seconds,
@@ -88,6 +100,10 @@ impl Scenario {
                 t.p99_ms = Some((10.0, None));
             }
             _ => {}
+        }
+        if self.instances > 1 {
+            // The design's memory target is one daemon's; the table shows the instances' sum.
+            t.rss_mb = None;
         }
         t
     }
