@@ -93,10 +93,12 @@ pub trait Store: Send + Sync + 'static {
             "this store is not shared: its dispatcher reads the inbox with inbox_pending".into(),
         ))
     }
-    /// Extends to `until_ms` the leases `owner` holds on events not yet done: the heartbeat
-    /// of a live instance.
-    fn inbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
-        let _ = (owner, until_ms);
+    /// Extends to `until_ms` the leases `owner` holds on the events `seqs` that are not yet
+    /// done: the heartbeat of a live instance, for the events it still has in hand. An event
+    /// it finished but whose done-mark was lost (the commit failed) is not renewed, so its
+    /// lease runs out and it runs again, as it would after a restart.
+    fn inbox_renew(&self, owner: &str, seqs: &[i64], until_ms: i64) -> Result<(), StoreError> {
+        let _ = (owner, seqs, until_ms);
         Ok(())
     }
     /// Whether the inbox can commit right now: `Ok` when its last commit succeeded less than
@@ -281,6 +283,10 @@ pub enum StoreError {
     },
     #[error("store error: {0}")]
     Database(String),
+    /// The database aborted a transaction for a conflict with another one (PostgreSQL's
+    /// deadlock or serialization failure): running it again is the remedy.
+    #[error("store error: {0} (a conflict with another transaction)")]
+    Conflict(String),
     #[error("store is damaged: {0} (restore it from a backup or move the file away)")]
     Corrupt(String),
     #[error("{what} is too large: {actual} bytes, the limit is {limit} bytes")]

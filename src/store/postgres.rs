@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::shared::{count, CommitHealth};
@@ -48,7 +49,15 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
             None => format!("PostgreSQL: {e}"),
         },
     };
-    StoreError::Database(message)
+    let conflict = [
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::T_R_SERIALIZATION_FAILURE,
+    ];
+    if e.code().is_some_and(|code| conflict.contains(code)) {
+        StoreError::Conflict(message)
+    } else {
+        StoreError::Database(message)
+    }
 }
 
 /// Whether a store path names a PostgreSQL database rather than a SQLite file.
@@ -230,8 +239,8 @@ impl Store for PgStore {
         self.claim(owner, now_ms, lease_ms, limit)
     }
 
-    fn inbox_renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
-        self.renew(owner, until_ms)
+    fn inbox_renew(&self, owner: &str, seqs: &[i64], until_ms: i64) -> Result<(), StoreError> {
+        self.renew(owner, seqs, until_ms)
     }
 
     fn inbox_pending(&self, after_seq: i64, limit: usize) -> Result<Vec<InboxEvent>, StoreError> {

@@ -8,6 +8,9 @@ use super::postgres::{pg_err, PgStore};
 use super::shared::sql_limit;
 use super::{now_ms, InboxEvent, Mark, NewInboxEvent, StoreError};
 
+/// How many times an inbox commit PostgreSQL aborted for a conflict is run again.
+const CONFLICT_RETRIES: u32 = 3;
+
 /// Inbox rows deleted per statement when pruning, as for SQLite.
 const PRUNE_CHUNK: i64 = 5_000;
 
@@ -20,12 +23,26 @@ impl PgStore {
     ) -> Result<Vec<Option<i64>>, StoreError> {
         self.block(async {
             let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_err)?;
-            // Marks and inserts go out together (pipelined): one round trip, not one each.
-            let ((), seqs) =
-                tokio::try_join!(write_marks(&tx, marks, now_ms()), insert_events(&tx, new))?;
-            tx.commit().await.map_err(pg_err)?;
-            Ok(seqs)
+            let mut conflicts = 0;
+            loop {
+                let tx = client.transaction().await.map_err(pg_err)?;
+                // Marks and inserts go out together (pipelined): one round trip, not one each.
+                let written =
+                    tokio::try_join!(write_marks(&tx, marks, now_ms()), insert_events(&tx, new));
+                let written = match written {
+                    Ok(((), seqs)) => tx.commit().await.map_err(pg_err).map(|()| seqs),
+                    Err(e) => Err(e),
+                };
+                match written {
+                    // Two instances inserting the same redelivered ids in another order: the
+                    // aborted one runs again (its transaction was rolled back whole).
+                    Err(StoreError::Conflict(e)) if conflicts < CONFLICT_RETRIES => {
+                        conflicts += 1;
+                        tracing::debug!(error = %e, "inbox commit aborted for a conflict; again");
+                    }
+                    other => return other,
+                }
+            }
         })
     }
 
@@ -93,10 +110,17 @@ impl PgStore {
         Ok(events)
     }
 
-    pub(super) fn renew(&self, owner: &str, until_ms: i64) -> Result<(), StoreError> {
+    pub(super) fn renew(&self, owner: &str, seqs: &[i64], until_ms: i64) -> Result<(), StoreError> {
+        // SKIP LOCKED: a row this instance's own group commit is marking is left to the next
+        // heartbeat (a third of a lease away) instead of waited for. Waiting, the two
+        // statements locked the same rows in different orders and PostgreSQL aborted one as a
+        // deadlock, losing a commit's done-marks.
         self.execute(
-            "UPDATE inbox SET lease_until_ms = $2 WHERE owner = $1 AND done_ms IS NULL",
-            &[&owner, &until_ms],
+            "UPDATE inbox SET lease_until_ms = $2 WHERE seq IN (
+                 SELECT seq FROM inbox
+                 WHERE seq = ANY($3) AND owner = $1 AND done_ms IS NULL
+                 FOR UPDATE SKIP LOCKED)",
+            &[&owner, &until_ms, &seqs],
         )
         .map(drop)
     }

@@ -49,7 +49,8 @@ pub(super) fn claim(shared: &Arc<Queues>) {
         if renewed.elapsed() >= lease / 3 {
             renewed = Instant::now();
             let until = now_ms().saturating_add(lease_ms);
-            if let Err(e) = shared.store.inbox_renew(&owner, until) {
+            let held: Vec<i64> = shared.lock().held.iter().copied().collect();
+            if let Err(e) = shared.store.inbox_renew(&owner, &held, until) {
                 tracing::warn!(error = %e, "cannot renew this instance's leases on its events");
             }
         }
@@ -70,6 +71,7 @@ pub(super) fn claim(shared: &Arc<Queues>) {
         let jobs = shared.jobs(rows);
         let mut state = shared.lock();
         for job in jobs {
+            state.held.insert(job.seq);
             shared.enqueue(&mut state, job);
         }
         if more {

@@ -134,6 +134,8 @@ struct State {
     stopping: bool,
     /// Shared stores: something changed (a commit, an event done), so claim again now.
     claim_wanted: bool,
+    /// Shared stores: the claimed events in memory, whose leases the heartbeat renews.
+    held: std::collections::BTreeSet<i64>,
 }
 
 impl State {
@@ -328,6 +330,7 @@ impl Queues {
         }
         state.in_memory -= 1;
         if self.claims {
+            state.held.remove(&job.seq);
             // The conversation's next event (its new head) may be claimed now.
             state.claim_wanted = true;
             self.feed.notify_one();

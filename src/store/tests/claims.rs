@@ -53,12 +53,32 @@ fn a_dead_owners_events_are_taken_over_after_its_lease_and_a_heartbeat_keeps_the
     assert_eq!(s.inbox_claim("A", 1_000, 100, 10).unwrap().len(), 1);
     s.inbox_write(&[], &[Mark::Started(seq)]).unwrap();
     // A's heartbeat: still held at 2,000, long after the first lease.
-    s.inbox_renew("A", 5_000).unwrap();
+    s.inbox_renew("A", &[seq], 5_000).unwrap();
     assert!(s.inbox_claim("B", 2_000, 100, 10).unwrap().is_empty());
     // A stopped renewing: B takes it over, knowing a handler started on it.
     let taken = s.inbox_claim("B", 5_000, 100, 10).unwrap();
     assert_eq!(payloads(&taken), ["a"]);
     assert!(taken[0].started, "the takeover is a replay");
+}
+
+/// An instance that finished an event but lost its done-mark (a failed commit) no longer
+/// renews it: its lease runs out and the event runs again, as after a restart, instead of
+/// staying claimed (and its conversation stalled) for as long as the instance lives.
+#[test]
+fn a_heartbeat_renews_only_the_events_still_in_hand() {
+    let (s, _) = postgres_with_url();
+    let seqs: Vec<i64> = s
+        .inbox_insert(&[event("U1", "a", 1), event("U2", "b", 2)])
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(s.inbox_claim("A", 1_000, 100, 10).unwrap().len(), 2);
+    s.inbox_renew("A", &seqs[1..], 5_000).unwrap();
+    assert_eq!(
+        payloads(&s.inbox_claim("B", 2_000, 100, 10).unwrap()),
+        ["a"]
+    );
 }
 
 #[test]
