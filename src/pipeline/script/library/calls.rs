@@ -18,6 +18,15 @@ pub struct UnknownCall {
 }
 
 impl Library {
+    /// A loaded module's compiled form (for `check` to look at its calls), `None` unless it
+    /// loaded.
+    pub fn module_ast(&self, name: &ModuleName) -> Option<&AST> {
+        match self.loaded.get(name) {
+            Some(Ok(loaded)) => Some(&loaded.ast),
+            _ => None,
+        }
+    }
+
     /// Calls in `ast` to functions its imported modules do not offer (by name and number of
     /// arguments). Modules that failed to load are skipped: their error is reported already.
     pub fn unknown_calls(&self, ast: &AST) -> Vec<UnknownCall> {

@@ -223,15 +223,6 @@ impl Library {
         }
     }
 
-    /// A loaded module's compiled form (for `check` to look at its calls), `None` unless it
-    /// loaded.
-    pub fn module_ast(&self, name: &ModuleName) -> Option<&AST> {
-        match self.loaded.get(name) {
-            Some(Ok(loaded)) => Some(&loaded.ast),
-            _ => None,
-        }
-    }
-
     /// What a loaded module defines that only a script can use: handlers (`on_*` with one
     /// parameter) and `SCHEDULES`. In a module they never run, which is surely not meant.
     pub fn script_only_parts(&self, name: &ModuleName) -> Vec<String> {
