@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub const SECRET: &str = "bench_channel_secret";
-const TOKEN: &str = "bench_channel_token";
+pub const TOKEN: &str = "bench_channel_token";
 
 /// The bot the daemon runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -117,6 +117,11 @@ impl Backlog {
     }
 }
 
+/// Most webhooks one run may send: bounds the run (and the mock's bitmaps) whatever the speed.
+pub const MAX_REQUESTS: u64 = 8_000_000;
+/// Where the webhooks are posted.
+pub const WEBHOOK_PATH: &str = "/callback";
+
 /// The text of request `n`'s message: the mark lets the mock match a fallback push to its event.
 pub fn event_text(word: &str, n: u64) -> String {
     format!("{word} {TEXT_MARK}{n}")

@@ -53,11 +53,10 @@ use clap::Parser;
 
 use baseline::baseline_run;
 use daemon::Script;
+use load::{MAX_REQUESTS, WEBHOOK_PATH};
 use report::Scenario;
 use run::daemon_run;
 
-/// Most webhooks one run may send: bounds the run (and the mock's bitmaps) whatever the speed.
-const MAX_REQUESTS: u64 = 8_000_000;
 /// Longest the mock may be told to wait before answering.
 const MAX_LATENCY_MS: u64 = 10_000;
 /// With a latency, the default offered rate: more than LINE's 2,000 replies/s, so the reply
@@ -65,7 +64,6 @@ const MAX_LATENCY_MS: u64 = 10_000;
 const LATENCY_RATE: f64 = 2_500.0;
 /// With a latency, the default backlog cap is this many unanswered events per user.
 const BACKLOG_PER_USER: u64 = 4;
-const WEBHOOK_PATH: &str = "/callback";
 /// Most daemons one run may start.
 const MAX_INSTANCES: u64 = 16;
 
@@ -111,7 +109,9 @@ struct Args {
     /// them in turn, as behind a load balancer. Above 1 needs a `postgres://` store.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_INSTANCES))]
     instances: u64,
-    /// Also load a bare axum handler in this process (the ceiling on this machine).
+    /// Also load two ceilings in this process: a bare axum handler (HTTP alone) and a bare
+    /// relay that sends one reqwest reply per webhook to an instant mock (what any bot on these
+    /// crates could deliver on this machine, without a store or a script).
     #[arg(long)]
     baseline: bool,
     /// CI check: two legs of 2 s at 4 connections, instant mock (3 saves) and 100 ms (1 save);
@@ -237,7 +237,7 @@ async fn bench(args: &Args) -> Result<bool, String> {
         for &connections in &leg.connections {
             let (mut run, run_ok) = daemon_run(&bin, &leg, connections).await?;
             if args.baseline {
-                run.baseline_per_s = Some(baseline_run(&leg.scenario, connections).await?);
+                run.baseline = Some(baseline_run(&leg.scenario, connections).await?);
             }
             ok &= run_ok;
             runs.push(run);

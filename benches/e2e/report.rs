@@ -50,8 +50,8 @@ pub struct RunReport {
     pub reload_median: Option<Duration>,
     pub reloads_seen: usize,
     pub reloads_tried: usize,
-    /// Acknowledged/s of a bare axum handler under the same load, if measured.
-    pub baseline_per_s: Option<f64>,
+    /// The bare axum handler and the bare relay under the same load, if measured.
+    pub baseline: Option<crate::baseline::Ceilings>,
 }
 
 impl RunReport {
@@ -231,14 +231,38 @@ fn rows(scenario: &Scenario, runs: &[RunReport]) -> Vec<Row> {
         }),
         None => reload,
     });
-    if runs.iter().any(|r| r.baseline_per_s.is_some()) {
+    if runs.iter().any(|r| r.baseline.is_some()) {
+        let ratio = |ours: f64, theirs: f64| {
+            if theirs > 0.0 {
+                format!("{:.0} %", 100.0 * ours / theirs)
+            } else {
+                String::new()
+            }
+        };
         rows.push(row("bare axum handler, same load /s", |r| {
-            r.baseline_per_s.map(per_s).unwrap_or_default()
+            r.baseline.map(|b| per_s(b.bare_per_s)).unwrap_or_default()
         }));
-        rows.push(row("linebotd ÷ bare axum", |r| match r.baseline_per_s {
-            Some(b) if b > 0.0 => format!("{:.0} %", 100.0 * r.acked_per_s / b),
-            _ => String::new(),
+        rows.push(row("linebotd ÷ bare axum (acknowledged)", move |r| {
+            r.baseline
+                .map(|b| ratio(r.acked_per_s, b.bare_per_s))
+                .unwrap_or_default()
         }));
+        rows.push(row(
+            "bare relay (axum + one reqwest reply each), replies /s until the last",
+            |r| {
+                r.baseline
+                    .map(|b| per_s(b.relay_replies_per_s))
+                    .unwrap_or_default()
+            },
+        ));
+        rows.push(row(
+            "linebotd ÷ bare relay (replies until the last)",
+            move |r| {
+                r.baseline
+                    .map(|b| ratio(r.replies_total_per_s, b.relay_replies_per_s))
+                    .unwrap_or_default()
+            },
+        ));
     }
     rows
 }

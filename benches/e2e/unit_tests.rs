@@ -6,6 +6,7 @@
 // such as `mock::Mock`).
 #![allow(dead_code, unused_imports)]
 
+mod baseline;
 mod cpu;
 mod daemon;
 mod load;
