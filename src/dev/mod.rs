@@ -11,5 +11,6 @@ pub mod notes;
 pub mod server;
 pub mod simulate;
 pub mod test;
+mod test_engine;
 mod test_http;
 mod test_line;
