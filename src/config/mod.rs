@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::cli::Settings;
 use crate::line::LineConfig;
 use crate::pipeline::script::web::WebConfig;
@@ -14,10 +12,13 @@ pub use crate::pipeline::script::Limits;
 use crate::pipeline::webhook::ClientLimits;
 
 mod clients;
+mod file;
 mod values;
 mod web;
 
 use clients::{client_limits, ClientLimitsFile};
+pub use file::{default_file, file_timezone, store_path, zone_for};
+use file::{read_file, resolve_store, FileConfig};
 use values::{base_url, non_empty, parse_listen, zone};
 
 use web::{limits, web_config};
@@ -108,43 +109,6 @@ pub struct Config {
     pub clients: ClientLimits,
     /// What scripts may reach with `http_get` … and `env`.
     pub web: WebConfig,
-}
-
-/// The file's shape: every key optional, unknown keys are errors (a typo must not pass silently).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    scripts: Option<PathBuf>,
-    channel_secret: Option<String>,
-    channel_access_token: Option<String>,
-    line_api_base: Option<String>,
-    line_data_api_base: Option<String>,
-    webhook_path: Option<String>,
-    max_body: Option<usize>,
-    store: Option<String>,
-    store_sync: Option<String>,
-    store_pool: Option<usize>,
-    store_lease_secs: Option<u64>,
-    timezone: Option<String>,
-    log_format: Option<String>,
-    admin_token: Option<String>,
-    watch: Option<bool>,
-    strict: Option<bool>,
-    reply_fallback_push: Option<bool>,
-    line_rate_limit: Option<u32>,
-    content_max_bytes: Option<usize>,
-    shutdown_grace_secs: Option<u64>,
-    schedule_grace_secs: Option<u64>,
-    limits: Option<Limits>,
-    header_read_timeout_secs: Option<u64>,
-    body_read_timeout_secs: Option<u64>,
-    keep_alive_idle_secs: Option<u64>,
-    max_connections: Option<usize>,
-    http_allow: Option<Vec<String>>,
-    script_env: Option<Vec<String>>,
-    http_timeout_ms: Option<u64>,
-    http_max_response_bytes: Option<usize>,
 }
 
 impl Config {
@@ -381,76 +345,6 @@ impl Config {
             web,
         })
     }
-}
-
-/// The configuration file a command reads when none is named: `linebotd.toml` in the current
-/// folder, where `init` puts it. `--config` (or `LINEBOTD_CONFIG`) names another.
-pub fn default_file() -> Option<PathBuf> {
-    let path = PathBuf::from("linebotd.toml");
-    path.is_file().then_some(path)
-}
-
-/// The `timezone` of a configuration file, if it sets one (an unreadable file or a bad name is
-/// an error, as it is for `run`).
-pub fn file_timezone(path: &Path) -> Result<Option<chrono_tz::Tz>, ConfigError> {
-    read_file(path)?
-        .timezone
-        .map(|name| zone(&name))
-        .transpose()
-}
-
-/// The zone of schedules that name none: the `--timezone` flag, else `timezone` in `file`,
-/// else UTC.
-pub fn zone_for(
-    flag: Option<chrono_tz::Tz>,
-    file: Option<&Path>,
-) -> Result<chrono_tz::Tz, ConfigError> {
-    match (flag, file) {
-        (Some(tz), _) => Ok(tz),
-        (None, Some(path)) => Ok(file_timezone(path)?.unwrap_or(chrono_tz::UTC)),
-        (None, None) => Ok(chrono_tz::UTC),
-    }
-}
-
-/// The store file `run` uses for these settings: `--store`, else `store` in the config file,
-/// else `linebotd.db` beside the config file (in the current folder without one). Commands
-/// that read the daemon's store (`schedules`) find it the same way.
-pub fn store_path(store: Option<String>, config: Option<&Path>) -> Result<String, ConfigError> {
-    let file_store = match config {
-        Some(path) if store.is_none() => read_file(path)?.store,
-        _ => None,
-    };
-    let config_dir = config
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    Ok(resolve_store(store, file_store, &config_dir))
-}
-
-fn resolve_store(cli: Option<String>, file: Option<String>, config_dir: &Path) -> String {
-    cli.or(file).unwrap_or_else(|| {
-        config_dir
-            .join("linebotd.db")
-            .to_string_lossy()
-            .into_owned()
-    })
-}
-
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-        path: path.into(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
-            .unwrap_or_default();
-        ConfigError::ParseFile {
-            path: path.into(),
-            message: format!("{}{line}", e.message()),
-        }
-    })
 }
 
 #[cfg(test)]
