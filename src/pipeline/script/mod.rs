@@ -13,6 +13,7 @@ pub mod limits;
 pub mod line_api;
 pub mod loader;
 pub mod pause;
+mod reply;
 pub mod resolve;
 mod rhai_functions;
 pub mod runtime;
