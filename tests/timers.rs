@@ -91,6 +91,33 @@ async fn a_timer_survives_kill_9_and_runs_once_after_restart() {
     assert!(push.retry_key().is_some());
 }
 
+/// `linebotd_timer_runs_total` for `reminder.rhai` and `outcome` on the daemon's /metrics.
+async fn timer_runs(d: &Daemon, outcome: &str) -> f64 {
+    let text = reqwest::get(d.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series =
+        format!("linebotd_timer_runs_total{{script=\"reminder.rhai\",outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// Waits until `timer_runs(d, outcome)` is `want`; false if it never is.
+async fn timer_runs_reach(d: &Daemon, outcome: &str, want: f64) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if timer_runs(d, outcome).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// A timer of `REMINDER` as the daemon stores it, due at `due_ms`.
 fn stored_timer(id: &str, text: &str, due_ms: i64) -> linebotd::store::Timer {
     linebotd::store::Timer {
@@ -142,6 +169,13 @@ async fn at_start_a_missed_timer_runs_if_younger_than_the_grace_period_else_is_d
         d.stderr.text()
     );
     assert_eq!(mock.texts(PUSH), ["recent"]);
+    // The one that ran is counted; the late one counts as a skipped schedule, not a run.
+    assert!(
+        timer_runs_reach(&d, "ran", 1.0).await,
+        "{}",
+        d.stderr.text()
+    );
+    assert_eq!(timer_runs(&d, "gone").await, 0.0);
 }
 
 #[tokio::test]
@@ -166,6 +200,12 @@ async fn a_timer_whose_function_was_removed_is_logged_and_dropped() {
         d.stderr.text()
     );
     assert!(mock.texts(PUSH).is_empty());
+    assert!(
+        timer_runs_reach(&d, "gone", 1.0).await,
+        "{}",
+        d.stderr.text()
+    );
+    assert_eq!(timer_runs(&d, "ran").await, 0.0);
 }
 
 const MISTAKES: &str = r#"

@@ -371,6 +371,34 @@ impl ScheduleSkipped<'_> {
     }
 }
 
+/// A due timer's call ended. A failed one is not retried, and a gone one (its script or
+/// function was removed since it was set) is dropped; both are logged with the timer's id.
+pub struct TimerFinished<'a> {
+    pub id: &'a str,
+    pub script: &'a str,
+    pub function: &'a str,
+    /// `ran`, `failed` or `gone`.
+    pub outcome: &'static str,
+    /// Why it failed or is gone.
+    pub why: Option<&'a str>,
+}
+
+impl TimerFinished<'_> {
+    pub fn emit(&self) {
+        global()
+            .timer_runs
+            .inc(&[script_name(self.script), self.outcome]);
+        let (id, script, handler) = (self.id, self.script, self.function);
+        match (self.outcome, self.why) {
+            ("failed", Some(e)) => {
+                tracing::warn!(timer = %id, script, handler, "timer call failed (not retried): {e}");
+            }
+            (_, Some(why)) => tracing::warn!(timer = %id, script, handler, "timer dropped: {why}"),
+            _ => {}
+        }
+    }
+}
+
 /// The file name of a script path (`scripts/echo.rhai` → `echo.rhai`), the label scripts use.
 pub fn script_name(path: &str) -> &str {
     std::path::Path::new(path)

@@ -48,6 +48,7 @@ pub struct Metrics {
     pub inbox_backlog: Gauge,
     pub schedule_runs: CounterVec<1>,
     pub schedule_skips: CounterVec<1>,
+    pub timer_runs: CounterVec<2>,
     /// Written only through [`Metrics::http_call`], which caps the hosts.
     http_calls: CounterVec<2>,
     http_duration: HistogramVec<1>,
@@ -146,6 +147,11 @@ impl Metrics {
                 "Scheduled runs skipped (missed beyond the grace period, or still running).",
                 &["script"],
             ),
+            timer_runs: CounterVec::new(
+                "linebotd_timer_runs_total",
+                "Timers (later, at) that came due and were called, by outcome: ran, failed (the call threw; not retried) or gone (its script or function no longer exists).",
+                &["script", "outcome"],
+            ),
             http_calls: CounterVec::new(
                 "linebotd_http_calls_total",
                 "Scripts' requests to other web APIs by host and HTTP status (\"error\", \"timeout\" or \"refused\" when no answer came); hosts beyond the first 64 count as \"other\".",
@@ -182,6 +188,7 @@ impl Metrics {
         self.inbox_backlog.register(r);
         self.schedule_runs.register(r);
         self.schedule_skips.register(r);
+        self.timer_runs.register(r);
         self.http_calls.register(r);
         self.http_duration.register(r);
     }

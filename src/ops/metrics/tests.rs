@@ -88,6 +88,8 @@ const FRESH: &str = concat!(
     "# TYPE linebotd_schedule_runs_total counter\n",
     "# HELP linebotd_schedule_skips_total Scheduled runs skipped (missed beyond the grace period, or still running).\n",
     "# TYPE linebotd_schedule_skips_total counter\n",
+    "# HELP linebotd_timer_runs_total Timers (later, at) that came due and were called, by outcome: ran, failed (the call threw; not retried) or gone (its script or function no longer exists).\n",
+    "# TYPE linebotd_timer_runs_total counter\n",
     "# HELP linebotd_http_calls_total Scripts' requests to other web APIs by host and HTTP status (\"error\", \"timeout\" or \"refused\" when no answer came); hosts beyond the first 64 count as \"other\".\n",
     "# TYPE linebotd_http_calls_total counter\n",
     "# HELP linebotd_http_call_duration_seconds Time one script request to another web API took, by host (capped as in linebotd_http_calls_total).\n",
@@ -120,6 +122,7 @@ fn every_family_keeps_its_name_labels_and_type() {
     m.inbox_backlog.set(2.0);
     m.schedule_runs.inc(&["cron.rhai"]);
     m.schedule_skips.inc(&["cron.rhai"]);
+    m.timer_runs.inc(&["remind.rhai", "gone"]);
     m.http_call("api.example.com", "200", Duration::from_millis(30));
     let text = m.render();
     let lines: HashSet<&str> = text.lines().collect();
@@ -156,6 +159,8 @@ fn every_family_keeps_its_name_labels_and_type() {
         "linebotd_schedule_runs_total{script=\"cron.rhai\"} 1",
         "# TYPE linebotd_schedule_skips_total counter",
         "linebotd_schedule_skips_total{script=\"cron.rhai\"} 1",
+        "# TYPE linebotd_timer_runs_total counter",
+        "linebotd_timer_runs_total{script=\"remind.rhai\",outcome=\"gone\"} 1",
         "# TYPE linebotd_http_calls_total counter",
         "linebotd_http_calls_total{host=\"api.example.com\",status=\"200\"} 1",
         "# TYPE linebotd_http_call_duration_seconds histogram",

@@ -71,18 +71,26 @@ impl Timers {
         self.store.timers_pending(limit)
     }
 
-    /// Records how a timer's run ended, logging failures and drops with the timer's id.
+    /// Records how a timer's run ended, counting it and logging failures and drops with the
+    /// timer's id.
     pub fn finish(&self, timer: &Timer, fired: &Fired) {
+        let (label, why) = match fired {
+            Fired::Ran => ("ran", None),
+            Fired::Failed(e) => ("failed", Some(e.as_str())),
+            Fired::Gone(why) => ("gone", Some(why.as_str())),
+        };
+        crate::ops::observe::TimerFinished {
+            id: &timer.id,
+            script: &timer.script,
+            function: &timer.function,
+            outcome: label,
+            why,
+        }
+        .emit();
         let outcome = match fired {
             Fired::Ran => "ran".to_owned(),
-            Fired::Failed(e) => {
-                tracing::warn!(timer = %timer.id, script = %timer.script, handler = %timer.function, "timer call failed (not retried): {e}");
-                format!("failed: {e}")
-            }
-            Fired::Gone(why) => {
-                tracing::warn!(timer = %timer.id, script = %timer.script, handler = %timer.function, "timer dropped: {why}");
-                format!("dropped: {why}")
-            }
+            Fired::Failed(e) => format!("failed: {e}"),
+            Fired::Gone(why) => format!("dropped: {why}"),
         };
         if let Err(e) = self.store.timer_done(&timer.id, &outcome, now_ms()) {
             tracing::error!(error = %e, timer = %timer.id, "cannot record that a timer ran; it may run again after its lease");
