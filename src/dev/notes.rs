@@ -57,14 +57,25 @@ impl<T: Clone> Journal<T> {
 
     /// The items from position `n` on, waiting up to `timeout` (at most 30 s) for at least one.
     pub async fn wait_after(&self, n: usize, timeout: Duration) -> Vec<(usize, T)> {
-        let deadline = tokio::time::Instant::now() + timeout.min(MAX_WAIT);
-        loop {
-            // Register interest before looking, so an item added in between is not missed.
-            let added = self.added.notified();
-            let items = self.after(n);
-            if !items.is_empty() || tokio::time::timeout_at(deadline, added).await.is_err() {
-                return items;
-            }
+        wait_for_some(&self.added, timeout.min(MAX_WAIT), || self.after(n)).await
+    }
+}
+
+/// Looks with `look` until it finds something or `timeout` passes, looking again each time
+/// `added` is notified (with `notify_waiters`): the long polls of `/dev/notes`, `/dev/calls` and
+/// the console's log.
+pub async fn wait_for_some<T>(
+    added: &Notify,
+    timeout: Duration,
+    mut look: impl FnMut() -> Vec<T>,
+) -> Vec<T> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        // Register interest before looking, so an item added in between is not missed.
+        let notified = added.notified();
+        let found = look();
+        if !found.is_empty() || tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return found;
         }
     }
 }

@@ -192,18 +192,7 @@ impl Calls {
 
     /// The calls from position `n` on, waiting up to `timeout` for at least one.
     pub async fn wait_after(&self, n: usize, timeout: Duration) -> Vec<Call> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            // Register interest before looking, so a call recorded in between is not missed.
-            let added = self.0.added.notified();
-            let calls = self.after(n);
-            if !calls.is_empty() {
-                return calls;
-            }
-            if tokio::time::timeout_at(deadline, added).await.is_err() {
-                return Vec::new();
-            }
-        }
+        crate::dev::notes::wait_for_some(&self.0.added, timeout, || self.after(n)).await
     }
 
     pub fn expect_reply_token(&self, token: &str, chat: &str) {
