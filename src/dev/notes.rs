@@ -1,6 +1,7 @@
 //! What `dev` tells the chat besides the bot's messages: an event no script handles, a handler
 //! that failed. Served at `GET /dev/notes?after=N&wait_ms=M` (long poll, like `/dev/calls`).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,16 +22,30 @@ pub struct Note {
 }
 
 /// An append-only list that readers follow by position, waiting for what comes next: the
-/// notes here, and the browser console's log (`console/log.rs`).
+/// notes here, and the browser console's log (`console/log.rs`). It keeps the newest
+/// [`JOURNAL_KEEP`] items, so a dev session of days does not grow without end; positions keep
+/// counting, and a reader behind the oldest kept item gets from there on.
 pub struct Journal<T> {
-    list: Mutex<Vec<T>>,
+    list: Mutex<Kept<T>>,
     added: Notify,
+}
+
+/// Items kept by a journal at most.
+pub const JOURNAL_KEEP: usize = 10_000;
+
+struct Kept<T> {
+    items: VecDeque<T>,
+    /// Position of `items[0]`.
+    first: usize,
 }
 
 impl<T> Default for Journal<T> {
     fn default() -> Self {
         Self {
-            list: Mutex::new(Vec::new()),
+            list: Mutex::new(Kept {
+                items: VecDeque::new(),
+                first: 0,
+            }),
             added: Notify::new(),
         }
     }
@@ -40,8 +55,12 @@ impl<T: Clone> Journal<T> {
     /// Appends `item`; returns its position.
     pub fn add(&self, item: T) -> usize {
         let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
-        list.push(item);
-        let index = list.len() - 1;
+        list.items.push_back(item);
+        if list.items.len() > JOURNAL_KEEP {
+            list.items.pop_front();
+            list.first += 1;
+        }
+        let index = list.first + list.items.len() - 1;
         drop(list);
         self.added.notify_waiters();
         index
@@ -50,9 +69,15 @@ impl<T: Clone> Journal<T> {
     /// The items from position `n` on, with their positions.
     pub fn after(&self, n: usize) -> Vec<(usize, T)> {
         let list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        let start = n.max(list.first);
         // Skipped before cloning: a long dev session's earlier entries are not copied again.
-        let rest = list.get(n..).unwrap_or_default();
-        rest.iter().cloned().zip(n..).map(|(t, i)| (i, t)).collect()
+        list.items
+            .iter()
+            .skip(start - list.first)
+            .cloned()
+            .zip(start..)
+            .map(|(t, i)| (i, t))
+            .collect()
     }
 
     /// The items from position `n` on, waiting up to `timeout` (at most 30 s) for at least one.
@@ -180,5 +205,26 @@ mod tests {
             .wait_after(2, Duration::from_millis(10))
             .await
             .is_empty());
+    }
+
+    #[test]
+    fn a_journal_keeps_the_newest_items_and_their_positions() {
+        let journal = Journal::default();
+        for i in 0..JOURNAL_KEEP + 5 {
+            assert_eq!(journal.add(i), i);
+        }
+        // The first five are gone; a reader behind them starts at the oldest kept.
+        let all = journal.after(0);
+        assert_eq!(all.len(), JOURNAL_KEEP);
+        assert_eq!(all[0], (5, 5));
+        assert_eq!(all.last(), Some(&(JOURNAL_KEEP + 4, JOURNAL_KEEP + 4)));
+        assert_eq!(
+            journal.after(JOURNAL_KEEP + 3),
+            [
+                (JOURNAL_KEEP + 3, JOURNAL_KEEP + 3),
+                (JOURNAL_KEEP + 4, JOURNAL_KEEP + 4)
+            ]
+        );
+        assert!(journal.after(JOURNAL_KEEP + 5).is_empty());
     }
 }
