@@ -554,3 +554,57 @@ fn chat_without_a_dev_daemon_says_how_to_start_one() {
     let err = stderr(&out);
     assert!(err.contains(&url) && err.contains("linebotd dev"), "{err}");
 }
+
+/// A webhook the daemon refuses (no valid signature) is neither shown in the browser console
+/// nor taught to the fake LINE API: only signed ones are.
+#[test]
+fn the_console_shows_only_signed_webhooks() {
+    let (_work, mut dev, url) = start_dev("echo.rhai", &shipped_echo());
+    let console = dev
+        .wait_for("browser console: ")
+        .split("browser console: ")
+        .nth(1)
+        .expect("console url")
+        .trim()
+        .trim_end_matches('/')
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let post = |text: &str, signature: Option<String>| {
+            let body = support::daemon::text_event_body(&format!("E-{text}"), "Uconsole", text);
+            let signature = signature.unwrap_or_else(|| {
+                linebotd::pipeline::webhook::sign(b"linebotd-dev-secret", body.as_bytes())
+            });
+            client
+                .post(format!("{url}/callback"))
+                .header("x-line-signature", signature)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let forged = post("forged-hello", Some("c2ln".to_owned()))
+            .await
+            .expect("post");
+        assert_eq!(forged.status(), 401);
+        let signed = post("signed-hello", None).await.expect("post");
+        assert_eq!(signed.status(), 200);
+
+        let mut log = client
+            .get(format!("{console}/api/log"))
+            .send()
+            .await
+            .expect("log");
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !seen.contains("signed-hello") {
+            let chunk = tokio::time::timeout_at(deadline, log.chunk())
+                .await
+                .expect("the signed webhook in the console's log")
+                .expect("log stream")
+                .expect("log stream open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(!seen.contains("forged-hello"), "{seen}");
+    });
+}

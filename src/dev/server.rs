@@ -111,6 +111,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     let calls = fake.calls();
     let webhook_path = config.webhook_path.clone();
     let max_body = config.max_body;
+    let secret = config.channel_secret.clone().into_bytes();
     let routes = calls.router();
     let learn = fake.clone();
     let log = console.log.clone();
@@ -137,6 +138,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
                     fake: learn,
                     path: webhook_path,
                     max_body,
+                    secret,
                     log,
                 }),
                 learn_from_webhooks,
@@ -255,13 +257,16 @@ struct Learn {
     fake: Arc<FakeLine>,
     path: String,
     max_body: usize,
+    /// Only a signed webhook is learnt from and shown: the daemon refuses the others.
+    secret: Vec<u8>,
     log: Arc<super::console::Log>,
 }
 
 /// Tells the fake about each incoming event: who it came from (they are friends of the bot, so
 /// their profile exists and pushes to them are accepted), and which chat its reply token belongs
 /// to, so the call log can say who a reply went to. The browser console's log gets the body.
-/// The body is read here and handed on unchanged.
+/// Only a webhook signed with the channel secret counts: the daemon refuses the others, so they
+/// must not show as messages in the console. The body is read here and handed on unchanged.
 async fn learn_from_webhooks(
     State(learn): State<Arc<Learn>>,
     request: Request,
@@ -271,6 +276,7 @@ async fn learn_from_webhooks(
         fake,
         path,
         max_body,
+        secret,
         log,
     } = &*learn;
     if request.uri().path() != path {
@@ -285,7 +291,12 @@ async fn learn_from_webhooks(
         )
             .into_response();
     };
-    if let Ok(body) = serde_json::from_slice::<Value>(&bytes) {
+    let signature = parts.headers.get("x-line-signature").map(|v| v.as_bytes());
+    let signed = crate::pipeline::webhook::verify(secret, &bytes, signature).is_ok();
+    let body = signed
+        .then(|| serde_json::from_slice::<Value>(&bytes).ok())
+        .flatten();
+    if let Some(body) = body {
         for event in body["events"].as_array().into_iter().flatten() {
             fake.saw_event(event);
             let token = event["replyToken"].as_str();
