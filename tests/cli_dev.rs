@@ -608,3 +608,78 @@ fn the_console_shows_only_signed_webhooks() {
         assert!(!seen.contains("forged-hello"), "{seen}");
     });
 }
+
+/// `linebotd dev` remembers the bot's followers across a restart: the fake LINE API knows them
+/// again (their profiles exist), as the real one would.
+#[test]
+fn a_restarted_dev_still_knows_the_followers_its_store_remembers() {
+    const BOT: &str = r#"
+fn on_follow(e) { reply(e, "welcome"); }
+fn greet() { for u in followers() { push(u, "hello " + profile(u).displayName); } }
+"#;
+    let (work, dev, url) = start_dev("greet.rhai", BOT);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let client = reqwest::Client::new();
+    let follow = r#"{"destination":"Ubot","events":[{"type":"follow","mode":"active","timestamp":1700000000000,"webhookEventId":"E-follow","deliveryContext":{"isRedelivery":false},"replyToken":"rt-follow","source":{"type":"user","userId":"Ufollower"},"follow":{"isUnblocked":false}}]}"#;
+    runtime.block_on(async {
+        let signature =
+            linebotd::pipeline::webhook::sign(b"linebotd-dev-secret", follow.as_bytes());
+        let sent = client
+            .post(format!("{url}/callback"))
+            .header("x-line-signature", signature)
+            .header("content-type", "application/json")
+            .body(follow)
+            .send()
+            .await
+            .expect("follow");
+        assert_eq!(sent.status(), 200);
+        // Answered (so the follower is stored) once the reply shows in the fake's record.
+        let calls = client
+            .get(format!("{url}/dev/calls?after=0&wait_ms=10000"))
+            .send()
+            .await
+            .expect("calls")
+            .text()
+            .await
+            .expect("calls");
+        assert!(calls.contains("welcome"), "{calls}");
+    });
+    drop(dev);
+
+    let mut again = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
+    again.current_dir(work.path());
+    let mut again = Running::spawn(again);
+    let line = again.wait_for("listening on http://");
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|u| u.strip_suffix("/callback"))
+        .expect("url")
+        .to_owned();
+    runtime.block_on(async {
+        let ran: serde_json::Value = client
+            .post(format!("{url}/dev/run/greet"))
+            .send()
+            .await
+            .expect("run greet")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(ran, serde_json::json!({"ran": 1, "errors": []}));
+        // The push goes out through the outbox, after `greet` returned.
+        let deadline = Instant::now() + WAIT;
+        let mut calls = String::new();
+        while !calls.contains("hello User Ufollower") && Instant::now() < deadline {
+            calls = client
+                .get(format!("{url}/dev/calls?after=0"))
+                .send()
+                .await
+                .expect("calls")
+                .text()
+                .await
+                .expect("calls");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(calls.contains("hello User Ufollower"), "{calls}");
+    });
+}

@@ -114,10 +114,15 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CommandError> {
     let secret = config.channel_secret.clone().into_bytes();
     let routes = calls.router();
     let learn = fake.clone();
+    let befriend = fake.clone();
     let log = console.log.clone();
     super::console::serve(console_listener, console.router());
     let customize = move |app: axum::Router, pipeline: &Arc<crate::daemon::Pipeline>| {
         let runtime = pipeline.bot.runtime.clone();
+        match pipeline.bot.store.followers() {
+            Ok(followers) => followers.iter().for_each(|id| befriend.befriend(id)),
+            Err(e) => tracing::warn!(error = %e, "cannot read the followers the store remembers"),
+        }
         let notes = Arc::new(super::notes::Notes::default());
         console.attach(pipeline, &notes);
         let info = serde_json::json!({ "webhook_path": webhook_path.clone() });

@@ -131,6 +131,12 @@ impl World {
         self.open = true;
     }
 
+    /// `id` follows the bot (and no longer blocks it).
+    pub(super) fn befriend(&mut self, id: &str) {
+        self.friends.insert(id.to_owned());
+        self.blocked.remove(id);
+    }
+
     /// Learns from an event the channel received: its source is a friend (a user who follows
     /// again is no longer blocked), and a user who unfollowed is blocked.
     pub(super) fn saw_event(&mut self, event: &Value) {

@@ -240,6 +240,13 @@ impl FakeLine {
         self.shared.world().saw_event(event);
     }
 
+    /// Makes `user_id` a friend of the bot, as if they had followed it: `dev` tells it the
+    /// followers its store remembers at start, so a restart does not make strangers of them
+    /// (their profile would be a 404).
+    pub fn befriend(&self, user_id: &str) {
+        self.shared.world().befriend(user_id);
+    }
+
     /// Every id exists and every user is a friend with a generated profile, as before the fake
     /// knew who its friends were. For the daemon's integration tests, whose webhooks never pass
     /// through the fake and whose ids are short stand-ins.
