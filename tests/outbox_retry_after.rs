@@ -134,3 +134,72 @@ async fn a_restarted_outbox_keeps_to_the_stored_due_time() {
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 3));
     assert_eq!(d.next_attempt_ms, in_an_hour);
 }
+
+fn queue(outbox: &Outbox, to: &str, text: &str) -> String {
+    let key = uuid::Uuid::new_v4().to_string();
+    outbox
+        .enqueue(DeliveryKind::Push, text_push(to, text), &key, "t.rhai")
+        .unwrap();
+    key
+}
+
+/// Many chats' pushes are on their way at once: at 400 ms a round trip, 200 pushes to 200 users
+/// take about one round trip, not one per 16 of them (the outbox's old limit, 5.2 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_to_many_chats_go_out_together_at_real_latency() {
+    let mock = MockLine::start().await;
+    mock.set_delay(PUSH, Duration::from_millis(400));
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(dir.path().join("bot.db").to_str().unwrap()).unwrap();
+    let outbox = start_outbox(&mock, store);
+    let started = std::time::Instant::now();
+    for i in 0..200 {
+        queue(&outbox, &format!("Uchat{i:03}"), "hello");
+    }
+    assert!(
+        eventually(WAIT, || mock.accepted(PUSH).len() == 200).await,
+        "{} of 200 pushes accepted",
+        mock.accepted(PUSH).len()
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2_500),
+        "200 pushes took {took:?}"
+    );
+}
+
+/// A lane waiting out its backoff holds no sending slot: with one slot, a push to another
+/// chat goes out while the first chat's push waits to be tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_waiting_out_a_backoff_leaves_its_slot_to_other_chats() {
+    let mock = MockLine::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(dir.path().join("bot.db").to_str().unwrap()).unwrap();
+    let outbox = Outbox::with_parallel(store, 1);
+    // No retries inside the client: a failure goes straight to the outbox's own backoff
+    // (0.5-1 s before the second try).
+    let line = LineClient::new(LineConfig {
+        rate_limit_per_sec: 0,
+        retry: linebotd::line::RetryPolicy {
+            max_attempts: 1,
+            ..linebotd::line::RetryPolicy::default()
+        },
+        ..LineConfig::new(mock.url(), mock.url(), "token")
+    })
+    .unwrap();
+    let on_failed: FailedHook = Arc::new(|_: &Delivery, _: &str| {});
+    tokio::spawn(outbox.clone().run(line, on_failed));
+
+    mock.fail_next(PUSH, 500, 1);
+    queue(&outbox, "Ufirst", "first");
+    assert!(eventually(WAIT, || mock.requests_to(PUSH).len() == 1).await);
+    let asked = std::time::Instant::now();
+    queue(&outbox, "Usecond", "second");
+    assert!(eventually(WAIT, || mock.accepted(PUSH).len() == 2).await);
+    // The second chat's push went first, during the first one's backoff.
+    assert_eq!(mock.texts(PUSH), ["second", "first"]);
+    assert!(
+        asked.elapsed() > Duration::from_millis(400),
+        "the first push was tried again too soon: nothing was tested"
+    );
+}
