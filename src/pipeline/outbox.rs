@@ -32,6 +32,9 @@ use crate::store::{now_ms, Delivery, DeliveryKind, NewDelivery, Store, StoreErro
 /// Deliveries on their way to LINE at once, one per lane: enough for LINE's 2,000 pushes/s
 /// at about 100 ms a round trip. A lane waiting out a backoff or a due time holds none.
 pub const PARALLEL_SENDS: usize = 256;
+/// Lanes in hand at once (sending, or waiting out a backoff with their next delivery in memory),
+/// per sending slot: bounds memory while LINE is down and every lane waits.
+const LANES_IN_HAND_PER_SLOT: usize = 4;
 /// Lanes looked up per round; a round is one cheap index walk, whatever the lanes hold.
 const LANES_PER_ROUND: usize = 64;
 /// Waits between rounds of the LINE client's own retries while LINE keeps failing: 0.5–1 s
@@ -106,6 +109,7 @@ impl Outbox {
     /// Delivers until the process ends, starting with what was pending before a restart.
     pub async fn run(self: Arc<Self>, line: LineClient, on_failed: FailedHook) {
         let slots = Arc::new(Semaphore::new(self.parallel));
+        let hands = Arc::new(Semaphore::new(self.parallel * LANES_IN_HAND_PER_SLOT));
         let shared = self.store.shared();
         if shared {
             tokio::spawn(self.clone().renew_holds());
@@ -131,7 +135,7 @@ impl Outbox {
                     continue;
                 }
                 cursor.clone_from(&lane);
-                let Ok(slot) = slots.clone().acquire_owned().await else {
+                let Ok(hand) = hands.clone().acquire_owned().await else {
                     return;
                 };
                 let this = self.clone();
@@ -139,12 +143,13 @@ impl Outbox {
                 let on_failed = on_failed.clone();
                 let slots = slots.clone();
                 tokio::spawn(async move {
-                    this.send_next(&line, &lane, &on_failed, Slot::new(slot, slots))
+                    this.send_next(&line, &lane, &on_failed, Slot::new(slots))
                         .await;
                     if shared {
                         this.release_in_store(&lane).await;
                     }
                     this.let_go(&lane);
+                    drop(hand);
                     this.wake.notify_one();
                 });
             }
@@ -342,11 +347,8 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(held: OwnedSemaphorePermit, slots: Arc<Semaphore>) -> Self {
-        Self {
-            held: Some(held),
-            slots,
-        }
+    fn new(slots: Arc<Semaphore>) -> Self {
+        Self { held: None, slots }
     }
 
     /// Holds a slot, waiting for one if needed; false when the outbox is shutting down.
