@@ -203,3 +203,37 @@ async fn a_lane_waiting_out_a_backoff_leaves_its_slot_to_other_chats() {
         "the first push was tried again too soon: nothing was tested"
     );
 }
+
+/// While LINE fails every push, at most four lanes per sending slot wait in hand; the others'
+/// deliveries stay in the store until a lane is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_line_fails_only_a_bounded_number_of_lanes_wait_in_hand() {
+    let mock = MockLine::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(dir.path().join("bot.db").to_str().unwrap()).unwrap();
+    let outbox = Outbox::with_parallel(store, 1);
+    let line = LineClient::new(LineConfig {
+        rate_limit_per_sec: 0,
+        retry: linebotd::line::RetryPolicy {
+            max_attempts: 1,
+            ..linebotd::line::RetryPolicy::default()
+        },
+        ..LineConfig::new(mock.url(), mock.url(), "token")
+    })
+    .unwrap();
+    let on_failed: FailedHook = Arc::new(|_: &Delivery, _: &str| {});
+    mock.fail_next(PUSH, 500, 1_000);
+    for i in 0..10 {
+        queue(&outbox, &format!("Ulane{i}"), "hi");
+    }
+    tokio::spawn(outbox.clone().run(line, on_failed));
+    assert!(eventually(WAIT, || mock.requests_to(PUSH).len() >= 4).await);
+    // Each tried once, now waiting 0.5-1 s before the next try: nobody else got a turn.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tried: std::collections::HashSet<String> = mock
+        .requests_to(PUSH)
+        .iter()
+        .map(|r| r.body["to"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(tried.len(), 4, "{tried:?}");
+}
