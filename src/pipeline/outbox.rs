@@ -5,7 +5,10 @@
 //! Deliveries go in lanes ([`crate::store::lane`]: a push's recipient; each multicast or broadcast on
 //! its own). A lane sends one delivery at a time, oldest first, because LINE shows a chat's
 //! messages in the order it accepted them. The sender goes round the lanes that have work, one
-//! delivery per lane per turn, so a backlog in one chat never holds another chat back.
+//! delivery per lane per turn, so a backlog in one chat never holds another chat back. Up to
+//! [`PARALLEL_SENDS`] requests are on their way at once; a lane holds a sending slot only while
+//! its request is, so lanes waiting out a backoff leave the slots to the others, and at most
+//! four lanes per slot are in hand at once (the rest wait in the store).
 //!
 //! Only the task holding a lane reads that lane's next delivery, and it reads it after the
 //! lane's previous delivery was recorded as sent or failed: a delivery that just finished can
