@@ -428,8 +428,15 @@ fn start_dev_with(
         let config = format!("webhook_path = \"{path}\"\n");
         std::fs::write(work.path().join("linebotd.toml"), config).expect("config");
     }
+    let (dev, url) = spawn_dev(work.path(), webhook_path);
+    (work, dev, url)
+}
+
+/// `linebotd dev` in `dir` (which holds `scripts/`): the running daemon and its URL from the
+/// banner, without the webhook path.
+fn spawn_dev(dir: &Path, webhook_path: Option<&str>) -> (Running, String) {
     let mut dev = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
-    dev.current_dir(work.path());
+    dev.current_dir(dir);
     let mut dev = Running::spawn(dev);
     let line = dev.wait_for("listening on http://");
     let url = line
@@ -438,7 +445,43 @@ fn start_dev_with(
         .and_then(|u| u.strip_suffix(webhook_path.unwrap_or("/callback")))
         .unwrap_or_else(|| panic!("url and webhook path in the dev banner: {line}"))
         .to_owned();
-    (work, dev, url)
+    (dev, url)
+}
+
+/// Posts `body` to the webhook of the dev daemon at `url`, signed with `dev`'s channel secret
+/// unless `signature` is given; the status.
+async fn post_webhook(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    signature: Option<&str>,
+) -> u16 {
+    let signature = signature.map_or_else(
+        || linebotd::pipeline::webhook::sign(b"linebotd-dev-secret", body.as_bytes()),
+        str::to_owned,
+    );
+    let sent = client
+        .post(format!("{url}/callback"))
+        .header("x-line-signature", signature)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("post the webhook");
+    sent.status().as_u16()
+}
+
+/// The dev daemon's record of LINE calls (`GET /dev/calls`) as JSON text, waiting up to
+/// `wait_ms` for a first one.
+async fn dev_calls(client: &reqwest::Client, url: &str, wait_ms: u64) -> String {
+    client
+        .get(format!("{url}/dev/calls?after=0&wait_ms={wait_ms}"))
+        .send()
+        .await
+        .expect("calls")
+        .text()
+        .await
+        .expect("calls")
 }
 
 #[test]
@@ -571,24 +614,12 @@ fn the_console_shows_only_signed_webhooks() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let post = |text: &str, signature: Option<String>| {
-            let body = support::daemon::text_event_body(&format!("E-{text}"), "Uconsole", text);
-            let signature = signature.unwrap_or_else(|| {
-                linebotd::pipeline::webhook::sign(b"linebotd-dev-secret", body.as_bytes())
-            });
-            client
-                .post(format!("{url}/callback"))
-                .header("x-line-signature", signature)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-        };
-        let forged = post("forged-hello", Some("c2ln".to_owned()))
-            .await
-            .expect("post");
-        assert_eq!(forged.status(), 401);
-        let signed = post("signed-hello", None).await.expect("post");
-        assert_eq!(signed.status(), 200);
+        let body =
+            |text: &str| support::daemon::text_event_body(&format!("E-{text}"), "Uconsole", text);
+        let forged = post_webhook(&client, &url, &body("forged-hello"), Some("c2ln")).await;
+        assert_eq!(forged, 401);
+        let signed = post_webhook(&client, &url, &body("signed-hello"), None).await;
+        assert_eq!(signed, 200);
 
         let mut log = client
             .get(format!("{console}/api/log"))
@@ -622,40 +653,14 @@ fn greet() { for u in followers() { push(u, "hello " + profile(u).displayName); 
     let client = reqwest::Client::new();
     let follow = r#"{"destination":"Ubot","events":[{"type":"follow","mode":"active","timestamp":1700000000000,"webhookEventId":"E-follow","deliveryContext":{"isRedelivery":false},"replyToken":"rt-follow","source":{"type":"user","userId":"Ufollower"},"follow":{"isUnblocked":false}}]}"#;
     runtime.block_on(async {
-        let signature =
-            linebotd::pipeline::webhook::sign(b"linebotd-dev-secret", follow.as_bytes());
-        let sent = client
-            .post(format!("{url}/callback"))
-            .header("x-line-signature", signature)
-            .header("content-type", "application/json")
-            .body(follow)
-            .send()
-            .await
-            .expect("follow");
-        assert_eq!(sent.status(), 200);
+        assert_eq!(post_webhook(&client, &url, follow, None).await, 200);
         // Answered (so the follower is stored) once the reply shows in the fake's record.
-        let calls = client
-            .get(format!("{url}/dev/calls?after=0&wait_ms=10000"))
-            .send()
-            .await
-            .expect("calls")
-            .text()
-            .await
-            .expect("calls");
+        let calls = dev_calls(&client, &url, 10_000).await;
         assert!(calls.contains("welcome"), "{calls}");
     });
     drop(dev);
 
-    let mut again = linebotd(&["dev", "--listen", "127.0.0.1:0"]);
-    again.current_dir(work.path());
-    let mut again = Running::spawn(again);
-    let line = again.wait_for("listening on http://");
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|u| u.strip_suffix("/callback"))
-        .expect("url")
-        .to_owned();
+    let (_again, url) = spawn_dev(work.path(), None);
     runtime.block_on(async {
         let ran: serde_json::Value = client
             .post(format!("{url}/dev/run/greet"))
@@ -670,14 +675,7 @@ fn greet() { for u in followers() { push(u, "hello " + profile(u).displayName); 
         let deadline = Instant::now() + WAIT;
         let mut calls = String::new();
         while !calls.contains("hello User Ufollower") && Instant::now() < deadline {
-            calls = client
-                .get(format!("{url}/dev/calls?after=0"))
-                .send()
-                .await
-                .expect("calls")
-                .text()
-                .await
-                .expect("calls");
+            calls = dev_calls(&client, &url, 0).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(calls.contains("hello User Ufollower"), "{calls}");

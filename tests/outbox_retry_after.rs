@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use linebotd::line::{LineClient, LineConfig};
+use linebotd::line::{LineClient, LineConfig, RetryPolicy};
 use linebotd::pipeline::outbox::{FailedHook, Outbox, ROUNDS};
 use linebotd::store::{self, Delivery, DeliveryKind, DeliveryStatus, NewDelivery, Store};
 use serde_json::{json, Value};
@@ -21,9 +21,25 @@ fn text_push(to: &str, text: &str) -> Value {
 }
 
 fn start_outbox(mock: &MockLine, store: Arc<dyn Store>) -> Arc<Outbox> {
-    let outbox = Outbox::new(store);
+    start_sending(mock, Outbox::new(store), RetryPolicy::default())
+}
+
+/// An outbox on a fresh store with one sending slot, whose client does not retry: a failure
+/// goes straight to the outbox's own backoff (0.5-1 s before the next try).
+fn one_slot_outbox(mock: &MockLine, dir: &tempfile::TempDir) -> Arc<Outbox> {
+    let store = store::open(dir.path().join("bot.db").to_str().unwrap()).unwrap();
+    let once = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    start_sending(mock, Outbox::with_parallel(store, 1), once)
+}
+
+/// Starts `outbox` sending to `mock`, its client retrying as `retry` says.
+fn start_sending(mock: &MockLine, outbox: Arc<Outbox>, retry: RetryPolicy) -> Arc<Outbox> {
     let line = LineClient::new(LineConfig {
         rate_limit_per_sec: 0,
+        retry,
         ..LineConfig::new(mock.url(), mock.url(), "token")
     })
     .unwrap();
@@ -174,22 +190,7 @@ async fn pushes_to_many_chats_go_out_together_at_real_latency() {
 async fn a_lane_waiting_out_a_backoff_leaves_its_slot_to_other_chats() {
     let mock = MockLine::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open(dir.path().join("bot.db").to_str().unwrap()).unwrap();
-    let outbox = Outbox::with_parallel(store, 1);
-    // No retries inside the client: a failure goes straight to the outbox's own backoff
-    // (0.5-1 s before the second try).
-    let line = LineClient::new(LineConfig {
-        rate_limit_per_sec: 0,
-        retry: linebotd::line::RetryPolicy {
-            max_attempts: 1,
-            ..linebotd::line::RetryPolicy::default()
-        },
-        ..LineConfig::new(mock.url(), mock.url(), "token")
-    })
-    .unwrap();
-    let on_failed: FailedHook = Arc::new(|_: &Delivery, _: &str| {});
-    tokio::spawn(outbox.clone().run(line, on_failed));
-
+    let outbox = one_slot_outbox(&mock, &dir);
     mock.fail_next(PUSH, 500, 1);
     queue(&outbox, "Ufirst", "first");
     assert!(eventually(WAIT, || mock.requests_to(PUSH).len() == 1).await);
@@ -210,23 +211,11 @@ async fn a_lane_waiting_out_a_backoff_leaves_its_slot_to_other_chats() {
 async fn while_line_fails_only_a_bounded_number_of_lanes_wait_in_hand() {
     let mock = MockLine::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open(dir.path().join("bot.db").to_str().unwrap()).unwrap();
-    let outbox = Outbox::with_parallel(store, 1);
-    let line = LineClient::new(LineConfig {
-        rate_limit_per_sec: 0,
-        retry: linebotd::line::RetryPolicy {
-            max_attempts: 1,
-            ..linebotd::line::RetryPolicy::default()
-        },
-        ..LineConfig::new(mock.url(), mock.url(), "token")
-    })
-    .unwrap();
-    let on_failed: FailedHook = Arc::new(|_: &Delivery, _: &str| {});
     mock.fail_next(PUSH, 500, 1_000);
+    let outbox = one_slot_outbox(&mock, &dir);
     for i in 0..10 {
         queue(&outbox, &format!("Ulane{i}"), "hi");
     }
-    tokio::spawn(outbox.clone().run(line, on_failed));
     assert!(eventually(WAIT, || mock.requests_to(PUSH).len() >= 4).await);
     // Each tried once, now waiting 0.5-1 s before the next try: nobody else got a turn.
     tokio::time::sleep(Duration::from_millis(300)).await;
