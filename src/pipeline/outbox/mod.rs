@@ -27,10 +27,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::line::{LineClient, LineError, RetryPolicy, Sent};
 use crate::store::{now_ms, Delivery, DeliveryKind, NewDelivery, Store, StoreError};
+
+mod slot;
+
+use slot::Slot;
 
 /// Deliveries on their way to LINE at once, one per lane: enough for LINE's 2,000 pushes/s
 /// at about 100 ms a round trip. A lane waiting out a backoff or a due time holds none.
@@ -338,39 +342,6 @@ impl Outbox {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RECORD_BACKOFF);
-        }
-    }
-}
-
-/// A lane's claim on one of the outbox's sending slots: held while a request is on its way,
-/// given back while the lane waits.
-struct Slot {
-    held: Option<OwnedSemaphorePermit>,
-    slots: Arc<Semaphore>,
-}
-
-impl Slot {
-    fn new(slots: Arc<Semaphore>) -> Self {
-        Self { held: None, slots }
-    }
-
-    /// Holds a slot, waiting for one if needed; false when the outbox is shutting down.
-    async fn take(&mut self) -> bool {
-        if self.held.is_none() {
-            self.held = self.slots.clone().acquire_owned().await.ok();
-        }
-        self.held.is_some()
-    }
-
-    fn give_back(&mut self) {
-        self.held = None;
-    }
-
-    /// Waits `wait` without holding a slot (nothing to give back when it is zero).
-    async fn wait(&mut self, wait: Duration) {
-        if !wait.is_zero() {
-            self.give_back();
-            tokio::time::sleep(wait).await;
         }
     }
 }
