@@ -64,7 +64,9 @@ impl TimerFinished<'_> {
             ("failed", Some(e)) => {
                 tracing::warn!(timer = %id, script, handler, "timer call failed (not retried): {e}");
             }
-            (_, Some(why)) => tracing::warn!(timer = %id, script, handler, "timer dropped: {why}"),
+            ("gone", Some(why)) => {
+                tracing::warn!(timer = %id, script, handler, "timer dropped: {why}");
+            }
             _ => {}
         }
     }

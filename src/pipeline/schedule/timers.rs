@@ -74,10 +74,10 @@ impl Timers {
     /// Records how a timer's run ended, counting it and logging failures and drops with the
     /// timer's id.
     pub fn finish(&self, timer: &Timer, fired: &Fired) {
-        let (label, why) = match fired {
-            Fired::Ran => ("ran", None),
-            Fired::Failed(e) => ("failed", Some(e.as_str())),
-            Fired::Gone(why) => ("gone", Some(why.as_str())),
+        let (label, why, outcome) = match fired {
+            Fired::Ran => ("ran", None, "ran".to_owned()),
+            Fired::Failed(e) => ("failed", Some(e.as_str()), format!("failed: {e}")),
+            Fired::Gone(why) => ("gone", Some(why.as_str()), format!("dropped: {why}")),
         };
         crate::ops::observe::TimerFinished {
             id: &timer.id,
@@ -87,11 +87,6 @@ impl Timers {
             why,
         }
         .emit();
-        let outcome = match fired {
-            Fired::Ran => "ran".to_owned(),
-            Fired::Failed(e) => format!("failed: {e}"),
-            Fired::Gone(why) => format!("dropped: {why}"),
-        };
         if let Err(e) = self.store.timer_done(&timer.id, &outcome, now_ms()) {
             tracing::error!(error = %e, timer = %timer.id, "cannot record that a timer ran; it may run again after its lease");
         }
