@@ -85,3 +85,17 @@ mod kind_tests {
         assert_eq!(kind(&rhai::Dynamic::UNIT), "()");
     }
 }
+
+#[cfg(test)]
+mod levenshtein_tests {
+    use super::*;
+
+    #[test]
+    fn levenshtein_counts_edits() {
+        assert_eq!(levenshtein("", ""), 0);
+        assert_eq!(levenshtein("abc", ""), 3);
+        assert_eq!(levenshtein("on_mesage", "on_message"), 1);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("on_folow", "on_follow"), 1);
+    }
+}
